@@ -1,0 +1,5 @@
+"""``python -m cli ...`` == ``lt ...`` (handy under torchrun)."""
+
+from .main import main
+
+main()

@@ -1,0 +1,90 @@
+"""Shared CLI plumbing: common options, global-option fallback, error handling, output.
+
+Only typer and the standard library are imported at module top (``lt --help`` stays fast).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from fractions import Fraction
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+
+
+class Fmt(str, Enum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="auto|cpu|cuda|cuda:N|mps (default: global --device, auto)")]
+SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed (default: global --seed, 0).")]
+FormatOpt = Annotated[Optional[Fmt], typer.Option("--format", "-f", help="Output: table on a terminal, jsonl when piped.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Silence progress and logs on stderr.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Write into an existing, non-empty --out.")]
+OutOpt = Annotated[Optional[str], typer.Option("--out", help="Run dir (default runs/<group>-<method>-<time>).")]
+DataRootOpt = Annotated[Optional[str], typer.Option("--data-root", help="Where the real dataset lives.")]
+DownloadOpt = Annotated[bool, typer.Option("--download", help="Allow torchvision to download the dataset.")]
+
+
+def globals_of(ctx: typer.Context | None) -> dict:
+    """The root command's global options (device, seed, format, quiet)."""
+    while ctx is not None and ctx.parent is not None:
+        ctx = ctx.parent
+    return dict(ctx.obj or {}) if ctx is not None and isinstance(ctx.obj, dict) else {}
+
+
+def resolve(ctx: typer.Context | None, device: str | None = None, seed: int | None = None,
+            fmt: Fmt | None = None, quiet: bool = False) -> dict:
+    """Merge a command's options with the root's globals (the command's win)."""
+    g = globals_of(ctx)
+    return {"device": device or g.get("device") or "auto",
+            "seed": seed if seed is not None else g.get("seed", 0),
+            "format": (fmt.value if fmt else None) or g.get("format"),
+            "quiet": quiet or g.get("quiet", False)}
+
+
+def parse_fraction(text: str, name: str = "value") -> float:
+    """``16/255`` or ``0.0627`` -> float; a bad value is a one-line user error."""
+    try:
+        return float(Fraction(text.strip())) if "/" in text else float(text)
+    except (ValueError, ZeroDivisionError):
+        fail(f"{name} must be a number or a fraction like 16/255 (got '{text}')")
+        raise  # unreachable
+
+
+def split_list(text: str | None) -> list[str]:
+    return [s.strip() for s in (text or "").split(",") if s.strip()]
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print one ``Error:`` line on stderr and exit with ``code``."""
+    sys.stderr.write(f"Error: {message}\n")
+    raise typer.Exit(code)
+
+
+def run(ctx: typer.Context | None, fn: Callable[..., Any], opts: dict, **kwargs: Any) -> Any:
+    """Call one toolkit function and print its Report; LtError -> ``Error:`` line, exit code 2.
+
+    ``opts`` comes from :func:`resolve`; its device/seed are passed on when ``fn`` takes them.
+    """
+    from toolkit.engine.errors import LtError
+    from toolkit.engine.report import emit, set_quiet
+
+    set_quiet(opts.get("quiet", False))
+    debug = os.environ.get("LT_DEBUG") == "1"
+    try:
+        result = fn(**kwargs)
+    except LtError as e:
+        if debug:
+            raise
+        fail(str(e), getattr(e, "exit_code", 2))
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    if result is not None and hasattr(result, "to_dict"):
+        emit(result, opts.get("format"))
+    return result

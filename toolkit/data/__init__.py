@@ -1,0 +1,63 @@
+"""Dataset registry: ``get_dataset(name, root=..., **options) -> DataBundle``.
+
+Registered (lazily, by module path): ``digits-lt`` / ``digits`` (embedded, from scikit-learn's
+bundled digits), ``cifar10-lt``, ``cifar100-lt``, ``cifar10``, ``cifar100``, ``mnist``,
+``fashion-mnist`` (torchvision, under ``--data-root``; ``--download`` explicit), ``imagenet-lt``,
+``places-lt`` (OLTR split files), ``inat2018`` (COCO-like JSON), and the families' own sets
+(video, audio, MuSe) which register themselves in their modules.
+Nothing downloads unless ``download=True`` is passed explicitly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any, Callable
+
+from ..engine.errors import LtError
+from ..engine.registry import Registry
+from .bundle import DataBundle
+
+DATASETS = Registry("dataset")
+_PLUGINS = ("toolkit.data.digits", "toolkit.data.cifar", "toolkit.data.lt_splits", "toolkit.data.inat",
+            "toolkit.data.video", "toolkit.data.audio", "toolkit.data.muse")
+_loaded = False
+
+
+def register_dataset(name: str) -> Callable:
+    """Decorator for ``builder(root=None, download=False, **options) -> DataBundle``."""
+    return DATASETS.register(name)
+
+
+def _load_plugins() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for mod in _PLUGINS:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name != mod:
+                raise
+
+
+def list_datasets() -> list[str]:
+    _load_plugins()
+    return DATASETS.names()
+
+
+def get_dataset(name: str, root: str | None = None, download: bool = False, **options: Any) -> DataBundle:
+    """Build a dataset bundle. Options the builder does not take are an error (never ignored)."""
+    _load_plugins()
+    builder = DATASETS.get(name)
+    params = inspect.signature(builder).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        extra = sorted(k for k, v in options.items() if k not in params and v is not None)
+        if extra:
+            raise LtError(f"dataset '{name}' does not take option(s): {', '.join(extra)}")
+        options = {k: v for k, v in options.items() if k in params}
+    return builder(root=root, download=download, **options)
+
+
+__all__ = ["DATASETS", "DataBundle", "get_dataset", "list_datasets", "register_dataset"]

@@ -1,0 +1,1 @@
+"""The thin shared engine: errors, registries, devices, seeds, checkpoints, reports, the loop."""

@@ -1,0 +1,201 @@
+"""Results out: stdout is data (table|json|jsonl|csv), stderr is people (logs, progress bars).
+
+A toolkit function returns a :class:`Report`; the CLI calls :func:`emit` once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+FORMATS = ("table", "json", "jsonl", "csv")
+
+_state = {"quiet": False}
+stderr = Console(stderr=True, highlight=False)
+
+
+def set_quiet(quiet: bool) -> None:
+    _state["quiet"] = bool(quiet)
+
+
+def is_quiet() -> bool:
+    return _state["quiet"]
+
+
+def log(message: str) -> None:
+    """A line for people, on stderr (silenced by --quiet; only rank 0 speaks)."""
+    from .distributed import is_main
+
+    if not _state["quiet"] and is_main():
+        stderr.print(message)
+
+
+def warn(message: str) -> None:
+    """A warning on stderr (shown even with --quiet)."""
+    from .distributed import is_main
+
+    if is_main():
+        stderr.print(f"[yellow]Warning:[/yellow] {message}")
+
+
+def progress(iterable: Iterable, total: int | None = None, description: str = "") -> Iterator:
+    """Iterate with a rich progress bar on stderr (plain iteration when quiet or not rank 0)."""
+    from .distributed import is_main
+
+    if _state["quiet"] or not is_main():
+        yield from iterable
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=stderr, transient=True) as bar:
+        task = bar.add_task(description, total=total if total is not None else _len(iterable))
+        for item in iterable:
+            yield item
+            bar.advance(task)
+
+
+def _len(it: Iterable) -> int | None:
+    try:
+        return len(it)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+@dataclass
+class Report:
+    """A titled table (``rows``), scalar ``summary`` values, and optional sub-reports (``sections``)."""
+
+    title: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    sections: list["Report"] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"title": self.title, **{k: _plain(v) for k, v in self.summary.items()}}
+        if self.rows:
+            d["rows"] = [_plain_row(r) for r in self.rows]
+        for s in self.sections:
+            d[_key(s.title)] = s.to_dict()
+        if self.notes:
+            d["notes"] = list(self.notes)
+        return d
+
+
+def _key(title: str) -> str:
+    return "_".join(title.lower().replace("/", " ").split())
+
+
+def _plain(v: Any) -> Any:
+    if hasattr(v, "item") and callable(v.item) and getattr(v, "ndim", 1) == 0:
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    return v
+
+
+def _plain_row(r: dict) -> dict:
+    return {str(k): _plain(v) for k, v in r.items()}
+
+
+def _fmt(v: Any) -> str:
+    v = _plain(v)
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.6g}"
+    if v is None:
+        return "-"
+    if isinstance(v, (list, dict)):
+        return json.dumps(v)[:60]
+    return str(v)
+
+
+def _columns(rows: list[dict]) -> list[str]:
+    cols: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in cols:
+                cols.append(str(k))
+    return cols
+
+
+def _rich_table(report: Report, console: Console) -> None:
+    if report.rows:
+        t = Table(title=report.title, title_justify="left")
+        cols = _columns(report.rows)
+        for c in cols:
+            t.add_column(c, justify="right" if isinstance(report.rows[0].get(c), (int, float)) else "left")
+        for r in report.rows:
+            t.add_row(*[_fmt(r.get(c)) for c in cols])
+        console.print(t)
+    elif report.summary:
+        console.print(f"[bold]{report.title}[/bold]")
+    if report.summary:
+        width = max(len(k) for k in report.summary)
+        for k, v in report.summary.items():
+            console.print(f"  {k:<{width}}  {_fmt(v)}", highlight=False)
+    for s in report.sections:
+        _rich_table(s, console)
+    for n in report.notes:
+        console.print(f"[dim]{n}[/dim]")
+
+
+def _flat_rows(report: Report, multi: bool) -> list[dict]:
+    """Rows of a report and its sections; a ``table`` key tells them apart when there are several."""
+    out = [({"table": report.title} if multi else {}) | _plain_row(r) for r in report.rows]
+    if not report.rows and report.summary:
+        out.append(({"table": report.title} if multi else {}) | _plain_row(report.summary))
+    for s in report.sections:
+        out.extend(_flat_rows(s, True))
+    return out
+
+
+def render(report: Report, fmt: str | None = None) -> str:
+    """The report as text in ``fmt``; None picks ``table`` on a terminal, ``jsonl`` when piped."""
+    if fmt is None:
+        fmt = "table" if sys.stdout.isatty() else "jsonl"
+    if fmt == "json":
+        return json.dumps(report.to_dict(), indent=2) + "\n"
+    multi = bool(report.sections)
+    if fmt == "jsonl":
+        rows = _flat_rows(report, multi)
+        if report.rows and report.summary:
+            rows.append({"table": f"{report.title} summary"} | _plain_row(report.summary))
+        return "".join(json.dumps(r) + "\n" for r in rows)
+    if fmt == "csv":
+        rows = _flat_rows(report, multi)
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=_columns(rows), lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in r.items()})
+        return buf.getvalue()
+    if fmt == "table":
+        buf = io.StringIO()
+        console = Console(file=buf, force_terminal=sys.stdout.isatty(), width=max(100, Console().width))
+        _rich_table(report, console)
+        return buf.getvalue()
+    from .errors import LtError
+
+    raise LtError(f"unknown format '{fmt}'; valid: {', '.join(FORMATS)}")
+
+
+def emit(report: Report, fmt: str | None = None) -> None:
+    """Print ``report`` on stdout (rank 0 only)."""
+    from .distributed import is_main
+
+    if is_main():
+        sys.stdout.write(render(report, fmt))
+        sys.stdout.flush()

@@ -1,0 +1,189 @@
+"""Model registry: our models by name, plus every torchvision classification/video model.
+
+Every model returned by :func:`get_model` is wrapped in :class:`Normalized`, so it takes images in
+[0, 1] and normalises inside (attacks, defenses and pruning calibration work in pixel space).
+
+>>> m = get_model("resnet32", num_classes=10)        # CIFAR ResNet
+>>> m = get_model("resnet50", num_classes=1000, weights="IMAGENET1K_V2")   # torchvision
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ..engine.errors import LtError
+from ..engine.registry import Registry, unknown_name_message
+from .wrapper import IMAGENET_MEAN, IMAGENET_STD, Normalized, replace_head
+
+MODELS = Registry("model")
+# Modules that register models on import; a family's module may be absent in a slim checkout.
+_PLUGINS = ("toolkit.models.cifar_resnet", "toolkit.models.small", "toolkit.models.video",
+            "toolkit.models.audio", "toolkit.models.sequence")
+_loaded = False
+
+
+def register_model(name: str) -> Callable:
+    """Decorator: ``@register_model("resnet32")`` on ``builder(num_classes, **kwargs) -> nn.Module``.
+
+    The builder may set ``default_mean``/``default_std`` attributes (per-channel) on the function.
+    """
+    return MODELS.register(name)
+
+
+def _load_plugins() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for mod in _PLUGINS:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name != mod:
+                raise
+
+
+def _torchvision_names() -> dict[str, Any]:
+    import torchvision.models as tvm
+
+    names = {n: tvm for n in tvm.list_models(module=tvm)}
+    names.update({n: tvm.video for n in tvm.list_models(module=tvm.video)})
+    return names
+
+
+def list_models(include_torchvision: bool = True) -> list[str]:
+    """Names :func:`get_model` accepts."""
+    _load_plugins()
+    names = set(MODELS.names())
+    if include_torchvision:
+        names |= set(_torchvision_names())
+    return sorted(names)
+
+
+def get_model(name: str, num_classes: int | None = None, weights: str | None = None,
+              mean: tuple | None = None, std: tuple | None = None, input_size: int | None = None,
+              **kwargs: Any) -> Normalized:
+    """Build a model by name and wrap it for [0,1] input.
+
+    Args:
+        name: an lt model (``resnet32``, ``smallcnn``, ...) or any torchvision model name.
+        num_classes: output classes; for torchvision models with ``weights`` the head is replaced
+            explicitly when it differs from the weights' class count.
+        weights: a torchvision weights name (``IMAGENET1K_V2`` or ``ResNet50_Weights.IMAGENET1K_V2``)
+            or a path to a state dict / lt checkpoint. None: random init (never a download).
+        mean, std: normalisation inside the wrapper (default: the model family's).
+        input_size: if set, inputs are resized to this side inside the wrapper (e.g. 299 for Inception).
+    """
+    _load_plugins()
+    if name in MODELS:
+        builder = MODELS.get(name)
+        net = builder(num_classes=num_classes if num_classes is not None else 10, **kwargs)
+        mean = mean or getattr(builder, "default_mean", IMAGENET_MEAN)
+        std = std or getattr(builder, "default_std", IMAGENET_STD)
+        if weights:
+            _load_weight_file(net, weights)
+    else:
+        tv = _torchvision_names()
+        if name not in tv:
+            raise LtError(unknown_name_message("model", name, list_models()))
+        net = _build_torchvision(tv[name], name, num_classes, weights, **kwargs)
+        mean, std = mean or IMAGENET_MEAN, std or IMAGENET_STD
+        if input_size is None and name.startswith("inception"):
+            input_size = 299
+    args = {"name": name, "num_classes": num_classes, "mean": list(mean), "std": list(std),
+            "input_size": input_size, **kwargs}
+    return Normalized(net, mean, std, input_size=input_size, arch=name, model_args=args)
+
+
+def _build_torchvision(module: Any, name: str, num_classes: int | None, weights: str | None, **kwargs) -> nn.Module:
+    import torchvision.models as tvm
+
+    w = None
+    if weights and not os.path.exists(weights):
+        try:
+            w = tvm.get_weight(weights if "." in weights else f"{tvm.get_model_weights(name).__name__}.{weights}")
+        except (ValueError, KeyError, AttributeError) as e:
+            valid = [str(x).split(".")[-1] for x in tvm.get_model_weights(name)]
+            raise LtError(f"unknown weights '{weights}' for {name}; valid: {', '.join(valid)} or a file path") from e
+    if name.startswith("inception") and w is None:
+        kwargs.setdefault("aux_logits", False)
+        kwargs.setdefault("init_weights", False)
+    if w is not None:
+        net = tvm.get_model(name, weights=w, **kwargs)  # weights must already be in the torch cache
+    else:
+        net = tvm.get_model(name, weights=None, num_classes=num_classes or 1000, **kwargs)
+    if hasattr(net, "AuxLogits") and w is not None:
+        net.aux_logits, net.AuxLogits = False, None
+    if num_classes is not None:
+        replace_head(net, num_classes)
+    if weights and w is None:
+        _load_weight_file(net, weights)
+    return net
+
+
+def _load_weight_file(net: nn.Module, path: str) -> None:
+    from ..engine.checkpoint import load_state_into
+
+    p = Path(path)
+    if not p.is_file():
+        raise LtError(f"--weights '{path}' is neither a known weights name nor an existing file")
+    try:
+        sd = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure is a user-facing file problem
+        raise LtError(f"--weights '{path}' could not be read with weights_only=True: {str(e).splitlines()[0]}") from e
+    if isinstance(sd, dict) and "state_dict" in sd:
+        sd = sd["state_dict"]
+        if any(k.startswith("net.") for k in sd):
+            sd = {k[4:]: v for k, v in sd.items() if k.startswith("net.")}
+    load_state_into(net, sd, source=f"--weights '{path}'")
+
+
+def build_from_checkpoint(ckpt: dict) -> Normalized:
+    """Rebuild the wrapped model a checkpoint describes and load its weights (no download)."""
+    from ..engine.checkpoint import load_state_into
+
+    args = dict(ckpt.get("model_args") or {})
+    name = args.pop("name", ckpt.get("arch"))
+    builder = MODEL_FACTORIES.get(ckpt.get("arch", ""), None)
+    if builder is not None:
+        model = builder(ckpt)
+    else:
+        args.pop("weights", None)
+        model = get_model(name, **args)
+    load_state_into(model, ckpt["state_dict"], source=f"checkpoint '{ckpt.get('path', '?')}'")
+    return model
+
+
+# arch -> fn(ckpt) for composite models (e.g. FACM pipelines) that are not plain registry names.
+MODEL_FACTORIES: dict[str, Callable[[dict], nn.Module]] = {}
+
+
+def load_model(spec: str, num_classes: int | None = None, weights: str | None = None,
+               device: torch.device | str = "cpu", **kwargs: Any) -> nn.Module:
+    """A model from a checkpoint file, a run dir, or a registry/torchvision name (eval mode)."""
+    from ..engine.checkpoint import load_checkpoint
+
+    p = Path(spec)
+    if p.exists() or os.sep in spec or spec.endswith((".pt", ".pth")):
+        ckpt = load_checkpoint(p)
+        model = build_from_checkpoint(ckpt)
+        n = _num_classes(ckpt)
+        if num_classes is not None and n is not None and n != num_classes:
+            raise LtError(f"checkpoint '{spec}' predicts {n} classes but the data has {num_classes}")
+    else:
+        model = get_model(spec, num_classes=num_classes, weights=weights, **kwargs)
+    return model.to(device).eval()
+
+
+def _num_classes(ckpt: dict) -> int | None:
+    return (ckpt.get("model_args") or {}).get("num_classes")
+
+
+__all__ = ["MODELS", "Normalized", "get_model", "list_models", "load_model", "register_model",
+           "build_from_checkpoint", "MODEL_FACTORIES", "replace_head"]
