@@ -62,22 +62,27 @@ for _name, (_module, _help) in GROUPS.items():
 
 
 def main() -> None:
-    """Console entry point: click usage errors become one ``Error:`` line with exit code 2."""
-    import click
+    """Console entry point: usage errors become one ``Error:`` line with exit code 2.
 
+    Typer (vendored click in recent versions) raises usage errors as exceptions carrying
+    ``format_message()`` and ``exit_code``; they are matched by that interface, not by class.
+    """
     try:
-        app(standalone_mode=False)
-    except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
-    except click.exceptions.Abort:
-        sys.stderr.write("Error: aborted\n")
-        sys.exit(130)
-    except click.ClickException as e:
-        sys.stderr.write(f"Error: {e.format_message()}\n")
-        sys.exit(e.exit_code if e.exit_code else 2)
+        rc = app(standalone_mode=False)
     except typer.Exit as e:
         sys.exit(e.exit_code)
-    sys.exit(0)
+    except typer.Abort:
+        sys.stderr.write("Error: aborted\n")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.stderr.write("Error: interrupted\n")
+        sys.exit(130)
+    except Exception as e:  # noqa: BLE001 - only click-style usage errors are handled here
+        if not (hasattr(e, "format_message") and hasattr(e, "exit_code")):
+            raise
+        sys.stderr.write(f"Error: {e.format_message()}\n")
+        sys.exit(e.exit_code or 2)
+    sys.exit(rc if isinstance(rc, int) else 0)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..engine.errors import LtError
 from ..engine.registry import Registry, unknown_name_message
-from .wrapper import IMAGENET_MEAN, IMAGENET_STD, Normalized, replace_head
+from .wrapper import IMAGENET_MEAN, IMAGENET_STD, NormedLinear, Normalized, find_head, replace_head
 
 MODELS = Registry("model")
 # Modules that register models on import; a family's module may be absent in a slim checkout.
@@ -79,8 +79,10 @@ def get_model(name: str, num_classes: int | None = None, weights: str | None = N
             or a path to a state dict / lt checkpoint. None: random init (never a download).
         mean, std: normalisation inside the wrapper (default: the model family's).
         input_size: if set, inputs are resized to this side inside the wrapper (e.g. 299 for Inception).
+        normed_head: replace the classifier by a cosine head (LDAM), recorded in ``model_args``.
     """
     _load_plugins()
+    normed_head = bool(kwargs.pop("normed_head", False))
     if name in MODELS:
         builder = MODELS.get(name)
         net = builder(num_classes=num_classes if num_classes is not None else 10, **kwargs)
@@ -96,8 +98,10 @@ def get_model(name: str, num_classes: int | None = None, weights: str | None = N
         mean, std = mean or IMAGENET_MEAN, std or IMAGENET_STD
         if input_size is None and name.startswith("inception"):
             input_size = 299
+    if normed_head:
+        replace_head(net, num_classes if num_classes is not None else find_head(net)[2].out_features, normed=True)
     args = {"name": name, "num_classes": num_classes, "mean": list(mean), "std": list(std),
-            "input_size": input_size, **kwargs}
+            "input_size": input_size, **kwargs, **({"normed_head": True} if normed_head else {})}
     return Normalized(net, mean, std, input_size=input_size, arch=name, model_args=args)
 
 

@@ -46,7 +46,7 @@ def find_head(net: nn.Module) -> tuple[nn.Module, str, nn.Linear]:
     """The last ``nn.Linear`` in module order, with its parent and attribute name."""
     found = None
     for name, mod in net.named_modules():
-        if isinstance(mod, nn.Linear):
+        if isinstance(mod, (nn.Linear, NormedLinear)):
             found = (name, mod)
     if found is None:
         raise ValueError("model has no nn.Linear classifier head")
@@ -58,11 +58,24 @@ def find_head(net: nn.Module) -> tuple[nn.Module, str, nn.Linear]:
     return parent, attr, lin
 
 
-def replace_head(net: nn.Module, num_classes: int) -> nn.Module:
-    """Replace the final linear layer by a fresh one with ``num_classes`` outputs (if it differs)."""
+class NormedLinear(nn.Module):
+    """Cosine classifier: normalised features times normalised class weights (LDAM's head)."""
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(in_features, out_features).uniform_(-1, 1).renorm_(2, 1, 1e-5).mul_(1e5))
+        self.in_features, self.out_features = in_features, out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, dim=1) @ F.normalize(self.weight, dim=0)
+
+
+def replace_head(net: nn.Module, num_classes: int, normed: bool = False) -> nn.Module:
+    """Replace the final linear layer by a fresh one with ``num_classes`` outputs (if it differs),
+    or by a cosine :class:`NormedLinear` head when ``normed``."""
     parent, attr, lin = find_head(net)
-    if lin.out_features != num_classes:
-        new = nn.Linear(lin.in_features, num_classes, bias=lin.bias is not None)
+    if lin.out_features != num_classes or normed:
+        new = NormedLinear(lin.in_features, num_classes) if normed else nn.Linear(lin.in_features, num_classes, bias=lin.bias is not None)
         if isinstance(parent, nn.Sequential):
             parent[int(attr)] = new
         else:

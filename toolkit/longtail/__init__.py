@@ -1,0 +1,1 @@
+"""Long-tailed recognition: baselines (CE, Balanced Softmax, LDAM-DRW), ISDA and LCReg."""
