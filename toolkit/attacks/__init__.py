@@ -1,0 +1,53 @@
+"""Transfer attacks with a torchattacks-shaped API.
+
+>>> from toolkit.attacks import get_attack, list_attacks
+>>> atk = get_attack("dta", model, eps=16/255, steps=10, inner_steps=10, np_rate=0.1)
+>>> adv = atk(images, labels)          # [0,1] images in, [0,1] images in the eps-ball out
+
+Every attack takes the common options (``eps alpha steps targeted random_start seed loss kappa
+kappa_wrong tau np_rate fast``) plus its own (``list_attacks(with_options=True)``); an option the
+chosen attack does not use is an ``LtError``. Options set to None count as not given.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..engine.errors import LtError
+from ..engine.registry import Registry
+
+ATTACKS = Registry("attack")
+for _name, _target in {
+    "fgsm": "fgsm:FGSM", "ifgsm": "fgsm:IFGSM", "pgd": "fgsm:PGD",
+    "mifgsm": "momentum:MIFGSM", "nifgsm": "momentum:NIFGSM",
+    "vmifgsm": "variance:VMIFGSM", "vnifgsm": "variance:VNIFGSM",
+    "difgsm": "transforms:DIFGSM", "tifgsm": "transforms:TIFGSM", "sifgsm": "transforms:SIFGSM",
+    "dta": "dta:DTA", "vdta": "dta:VDTA",
+}.items():
+    ATTACKS.register_lazy(_name, f"toolkit.attacks.{_target}")
+
+COMMON_OPTIONS = ("eps", "alpha", "steps", "targeted", "random_start", "seed", "loss", "kappa",
+                  "kappa_wrong", "tau", "np_rate", "fast")
+
+
+def list_attacks(with_options: bool = False) -> list[str] | dict[str, tuple[str, ...]]:
+    """Attack names (sorted), or ``{name: its own options}``."""
+    if with_options:
+        return {n: tuple(ATTACKS.get(n).options) for n in ATTACKS.names()}
+    return ATTACKS.names()
+
+
+def get_attack(name: str, model: Any, eps: float = 8 / 255, alpha: float | None = None,
+               steps: int | None = None, **options: Any):
+    """Build attack ``name`` on ``model``; unknown names and unused options are ``LtError``s."""
+    cls = ATTACKS.get(name)
+    options = {k: v for k, v in options.items() if v is not None}
+    extra = sorted(k for k in options if k not in COMMON_OPTIONS and k not in cls.options)
+    if extra:
+        own = ", ".join(cls.options) or "none"
+        raise LtError(f"attack '{name}' does not use option(s): {', '.join(extra)} "
+                      f"(its own options: {own}; common: {', '.join(COMMON_OPTIONS)})")
+    return cls(model, eps=eps, alpha=alpha, steps=steps, **options)
+
+
+__all__ = ["ATTACKS", "COMMON_OPTIONS", "get_attack", "list_attacks"]

@@ -1,0 +1,258 @@
+"""The one iterative L∞ attack loop, with hooks (transform, logits, loss, grad, update).
+
+Every attack in :mod:`toolkit.attacks` is this loop plus overrides:
+
+* ``inputs(x)``  – the input transform hook: the copies of ``x`` fed to the surrogate (DI: one random
+  resize-and-pad, SI: ``x / 2**i`` copies; default ``[x]``);
+* ``logits(x)``  – the surrogate's forward (NP, the surrogate-pruning wrapper, hooks in here);
+* ``loss(z, y)`` – FTM confidence/temperature scaling of the logits, then ``ce`` | ``margin`` |
+  ``dlr``; negated when ``targeted``;
+* ``grad(x, y)`` – the input gradient averaged over the copies, then ``smooth`` (TI);
+* ``update(adv, x0, y, state)`` – one outer iteration (the MI/NI/VT step here; DTA overrides it).
+
+Images are in [0, 1]; the output stays in the ε-ball around the input intersected with [0, 1]. The
+model is put in eval mode during the attack, its parameters are neither changed nor given ``.grad``,
+and its mode and ``requires_grad`` flags are restored afterwards. ``atk.grad_calls`` counts the
+``torch.autograd.grad`` calls of the last run (NP costs one more per gradient).
+
+The momentum/variance arithmetic follows torchattacks 3.5.1 operation by operation, so ``ifgsm``,
+``mifgsm``, ``nifgsm``, ``vmifgsm``, ``vnifgsm`` reproduce ``BIM``/``MIFGSM``/``NIFGSM``/``VMIFGSM``/
+``VNIFGSM`` (same random stream when ``seed=None``: the global torch generator).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..engine.errors import LtError, check
+
+LOSSES = ("ce", "margin", "dlr")
+_TINY = torch.finfo(torch.float32).tiny
+
+
+@dataclass
+class State:
+    """What the loop carries between outer iterations: momentum ``g`` and variance ``v``."""
+
+    g: torch.Tensor
+    v: torch.Tensor
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def l1_normalize(g: torch.Tensor) -> torch.Tensor:
+    """N(g) = g / mean(|g|) per sample over C·H·W (MI-FGSM's normalisation; 0 stays 0)."""
+    dims = tuple(range(1, g.dim()))
+    return g / torch.mean(torch.abs(g), dim=dims, keepdim=True).clamp_min(_TINY)
+
+
+class Attack:
+    """Base L∞ gradient attack: I-FGSM when no momentum is set; subclasses switch hooks on.
+
+    Args:
+        model: an ``nn.Module`` taking [0,1] images (e.g. from ``toolkit.models.load_model``).
+        eps: L∞ budget in [0,1] units, 0 < eps <= 1 (default 8/255; ``16/255`` in the DTA paper).
+        alpha: step size (default eps / steps).
+        steps: outer iterations T (default 10).
+        targeted: the labels passed are target classes; the loss is negated.
+        random_start: start from a uniform point in the ε-ball (PGD's default).
+        seed: seed of a private generator for every random draw (None: the global torch RNG).
+        loss: ``ce`` (default), ``margin`` (CW: max_{j≠y} z_j − z_y) or ``dlr`` (Croce & Hein 2020).
+        kappa, kappa_wrong, tau: FTM (fuzziness-tuned) logit scaling; 1, 1, 1 = off (default).
+        np_rate: γ of NP surrogate pruning; None = off (default); 0.0 runs NP with an all-ones mask.
+        fast: bf16 autocast + channels_last on CUDA (off by default; no effect on CPU).
+    """
+
+    name = "ifgsm"
+    #: options beyond the common ones that this attack uses
+    options: tuple[str, ...] = ()
+    default_steps = 10
+    default_random_start = False
+    momentum = False  # normalise by mean |g| and accumulate with ``decay``
+    nesterov = False  # gradient at the look-ahead x + decay·alpha·g
+
+    def __init__(self, model: nn.Module, eps: float = 8 / 255, alpha: float | None = None,
+                 steps: int | None = None, *, targeted: bool = False, random_start: bool | None = None,
+                 seed: int | None = None, loss: str = "ce", kappa: float = 1.0, kappa_wrong: float = 1.0,
+                 tau: float = 1.0, np_rate: float | None = None, fast: bool = False, **options: Any):
+        check(isinstance(model, nn.Module), "model must be a torch nn.Module")
+        check(0 < float(eps) <= 1, f"eps must be in (0, 1] (got {eps}); use fractions like 16/255")
+        self.model, self.eps = model, float(eps)
+        self.steps = int(steps if steps is not None else self.default_steps)
+        check(self.steps >= 1, f"steps must be >= 1 (got {self.steps})")
+        self.alpha = float(alpha) if alpha is not None else self.eps / self.steps
+        check(self.alpha > 0, f"alpha must be > 0 (got {self.alpha})")
+        check(loss in LOSSES, f"unknown loss '{loss}'; valid: {', '.join(LOSSES)}")
+        check(kappa > 0 and kappa_wrong > 0 and tau > 0, "kappa, kappa_wrong and tau must be > 0")
+        check(np_rate is None or 0 <= np_rate < 1, f"np_rate must be in [0, 1) (got {np_rate})")
+        self.targeted, self.seed, self.loss_name = bool(targeted), seed, loss
+        self.random_start = self.default_random_start if random_start is None else bool(random_start)
+        self.kappa, self.kappa_wrong, self.tau = float(kappa), float(kappa_wrong), float(tau)
+        self.np_rate, self.fast = np_rate, bool(fast)
+        self.grad_calls = 0
+        self._gen: torch.Generator | None = None
+        self.configure(**options)
+
+    def configure(self, **options: Any) -> None:
+        """Take the attack's own options (subclasses); unknown ones were refused by ``get_attack``."""
+        check(not options, f"attack '{self.name}' does not use option(s): {', '.join(sorted(options))}")
+
+    # ------------------------------------------------------------------ the loop
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.forward(images, labels)
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Run the attack on a batch of [0,1] images; returns adversarial images (same shape/dtype/device)."""
+        self._check_inputs(images, labels)
+        x0 = images.detach().clone()
+        y = labels.detach().to(images.device)
+        self.grad_calls = 0
+        self._gen = None
+        if self.seed is not None:
+            self._gen = torch.Generator(device=images.device)
+            self._gen.manual_seed(int(self.seed))
+        with _frozen(self.model):
+            adv = x0.clone()
+            if self.random_start:
+                adv = torch.clamp(adv + self.uniform(adv, self.eps), min=0, max=1).detach()
+            state = State(g=torch.zeros_like(x0), v=torch.zeros_like(x0))
+            for _ in range(self.steps):
+                adv = self.update(adv, x0, y, state).detach()
+        return adv
+
+    def _check_inputs(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        check(isinstance(images, torch.Tensor) and images.is_floating_point(), "images must be a float tensor")
+        check(images.dim() >= 2 and labels.dim() == 1 and labels.shape[0] == images.shape[0],
+              f"labels must be (N,) for images (N, ...); got {tuple(labels.shape)} and {tuple(images.shape)}")
+        if images.numel():
+            check(float(images.min()) >= 0 and float(images.max()) <= 1, "images must be in [0, 1]")
+
+    # ------------------------------------------------------------------ hooks
+    def update(self, adv: torch.Tensor, x0: torch.Tensor, y: torch.Tensor, st: State) -> torch.Tensor:
+        """One outer iteration: I-FGSM, MI/NI-FGSM (``momentum``/``nesterov``), VMI/VNI (``n_samples``)."""
+        if not self.momentum:
+            return self.project(adv + self.alpha * self.grad(adv, y).sign(), x0)
+        decay = self.decay
+        look = adv + decay * self.alpha * st.g if self.nesterov else adv
+        g = self.grad(look, y)
+        vt = getattr(self, "n_samples", 0)
+        st.g = l1_normalize(g + st.v if vt else g) + st.g * decay
+        if vt:
+            st.v = self.variance(adv, y) - g
+        return self.project(adv + self.alpha * st.g.sign(), x0)
+
+    def variance(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Mean gradient over ``n_samples`` neighbours x + U[−β·eps, β·eps] (unpruned surrogate)."""
+        acc = torch.zeros_like(x)
+        bound = self.eps * self.beta
+        for _ in range(self.n_samples):
+            acc += self.grad(x.detach() + self.uniform(x, bound, reference_stream=True), y, prune=False)
+        return acc / self.n_samples
+
+    def project(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+        """Π: clip to the L∞ ε-ball around ``x0``, then to [0, 1]."""
+        delta = torch.clamp(x - x0, min=-self.eps, max=self.eps)
+        return torch.clamp(x0 + delta, min=0, max=1).detach()
+
+    def inputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Input-transform hook: the copies of ``x`` whose gradients are averaged (default ``[x]``)."""
+        return [x]
+
+    def smooth(self, g: torch.Tensor) -> torch.Tensor:
+        """Gradient post-processing hook (TI's kernel smoothing); identity by default."""
+        return g
+
+    def logits(self, x: torch.Tensor, y: torch.Tensor, prune: bool = True) -> torch.Tensor:
+        """Surrogate forward; with ``np_rate`` set, through the NP-pruned surrogate."""
+        with self._autocast(x):
+            if self.fast and x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            if prune and self.np_rate is not None:
+                from .np import pruned_logits
+
+                return pruned_logits(self, x, y).float()
+            return self.model(x).float()
+
+    def loss(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """FTM logit scaling, then the attack loss (mean over the batch); negated when targeted."""
+        from .ftm import ftm_logits
+
+        z = ftm_logits(z, y, self.kappa, self.kappa_wrong, self.tau)
+        cost = attack_loss(z, y, self.loss_name)
+        return -cost if self.targeted else cost
+
+    def grad(self, x: torch.Tensor, y: torch.Tensor, prune: bool = True) -> torch.Tensor:
+        """∇_x loss, averaged over ``inputs(x)`` copies, then ``smooth``-ed."""
+        x = x.detach().requires_grad_(True)
+        copies = self.inputs(x)
+        total = None
+        for xc in copies:
+            cost = self.loss(self.logits(xc, y, prune=prune), y)
+            g = torch.autograd.grad(cost, x, retain_graph=False, create_graph=False)[0]
+            self.grad_calls += 1
+            total = g if total is None else total + g
+        if len(copies) > 1:
+            total = total / len(copies)
+        return self.smooth(total)
+
+    # ------------------------------------------------------------------ randomness
+    def uniform(self, like: torch.Tensor, bound: float, reference_stream: bool = False) -> torch.Tensor:
+        """U[−bound, bound] noise shaped like ``like``.
+
+        ``reference_stream`` draws (and discards) a normal sample first, exactly as the VT reference
+        code (``torch.randn_like(x).uniform_(...)``) does, so VMI/VNI runs share the random stream.
+        """
+        out = torch.empty_like(like)
+        if reference_stream:
+            out.normal_(generator=self._gen)
+        return out.uniform_(-bound, bound, generator=self._gen)
+
+    def randint(self, low: int, high: int) -> int:
+        return int(torch.randint(low=low, high=high, size=(1,), dtype=torch.int32, generator=self._gen))
+
+    def rand(self) -> float:
+        return float(torch.rand(1, generator=self._gen))
+
+    def _autocast(self, x: torch.Tensor):
+        if self.fast and x.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, eps={self.eps:.5g}, alpha={self.alpha:.5g}, steps={self.steps})"
+
+
+def attack_loss(z: torch.Tensor, y: torch.Tensor, name: str = "ce") -> torch.Tensor:
+    """``ce`` cross-entropy; ``margin`` max_{j≠y} z_j − z_y; ``dlr`` −(z_y − max_{j≠y} z_j)/(z_π1 − z_π3)."""
+    if name == "ce":
+        return F.cross_entropy(z, y)
+    other = z.masked_fill(F.one_hot(y, z.shape[1]).bool(), float("-inf")).amax(dim=1)
+    zy = z.gather(1, y[:, None]).squeeze(1)
+    if name == "margin":
+        return (other - zy).mean()
+    if z.shape[1] < 3:
+        raise LtError("the dlr loss needs at least 3 classes")
+    top = z.sort(dim=1, descending=True).values
+    return (-(zy - other) / (top[:, 0] - top[:, 2] + 1e-12)).mean()
+
+
+@contextlib.contextmanager
+def _frozen(model: nn.Module):
+    """Eval mode and no parameter gradients during the attack; both restored afterwards."""
+    modes = {m: m.training for m in model.modules()}
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    model.eval()
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for m, training in modes.items():
+            m.training = training
+        for p, flag in flags:
+            p.requires_grad_(flag)
