@@ -103,6 +103,9 @@ class LDAMDRW(LogitLoss):
         return F.cross_entropy(self.scale * shifted, y, weight=weight)
 
 
+LOSSES.register_lazy("isda", "toolkit.longtail.isda:ISDALoss")  # plain ISDA baseline (issue 3)
+
+
 def list_losses() -> list[str]:
     return LOSSES.names()
 

@@ -24,7 +24,7 @@ from .wrapper import IMAGENET_MEAN, IMAGENET_STD, NormedLinear, Normalized, find
 MODELS = Registry("model")
 # Modules that register models on import; a family's module may be absent in a slim checkout.
 _PLUGINS = ("toolkit.models.cifar_resnet", "toolkit.models.small", "toolkit.models.video",
-            "toolkit.models.audio", "toolkit.models.sequence")
+            "toolkit.models.audio", "toolkit.models.sequence", "toolkit.longtail.lcreg")
 _loaded = False
 
 
