@@ -1,0 +1,109 @@
+"""Prepare an SSBPR run's data: find files, drop classes, validate and featurise, list what was skipped.
+
+Every file is read once up front (through the feature cache): unreadable, empty, NaN or silent
+files are listed in a warning and in ``skipped.csv`` and left out, so training never meets a bad
+file mid-epoch; more than ``max_bad`` (default 5 %) bad files stop the run with a clear error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..engine.errors import DataError, LtError, check
+from ..engine.report import log, warn
+from .features import DEFAULT_CACHE, FeatureParams, compute_many
+from .io import CLASS_NAMES, Item, find_items
+
+DATASETS = ("ssbpr", "synthetic-snore")
+
+
+@dataclass
+class AudioData:
+    """Valid items with their features; ``labels`` are indices into ``class_names``."""
+
+    items: list[Item]
+    feats: list[np.ndarray]
+    labels: np.ndarray
+    class_ids: list[int]
+    class_names: list[str]
+    layout: str
+    root: str
+    skipped: list[dict] = field(default_factory=list)
+
+    @property
+    def subjects(self) -> list[str]:
+        return [it.subject for it in self.items]
+
+
+def resolve_root(dataset: str, data_root: str | None, cache_dir: str | Path | None,
+                 subjects: int | None = None, clips: int | None = None, seed: int = 0) -> Path:
+    """The folder (or CSV) to read: ``--data-root`` for ssbpr; generated files for synthetic-snore."""
+    check(dataset in DATASETS, f"unknown dataset '{dataset}'; valid: {', '.join(DATASETS)}")
+    if dataset == "ssbpr":
+        if data_root is None:
+            raise DataError("--dataset ssbpr needs --data-root (female/ and male/ folders of A-B-C.wav, or a CSV "
+                            "manifest); use --dataset synthetic-snore for generated data")
+        if subjects is not None or clips is not None:
+            raise LtError("--subjects/--clips only apply to --dataset synthetic-snore")
+        return Path(data_root)
+    from .synth import generate, synthetic_root
+
+    opts = {"subjects": subjects, "clips": clips, "seed": seed}  # written at 16 kHz, resampled on reading
+    if data_root is not None:  # write the synthetic set into --data-root (once)
+        root = Path(data_root)
+        if not any(root.glob("*/*.wav")):
+            generate(root, **{k: v for k, v in opts.items() if v is not None})
+        return root
+    return synthetic_root(Path(cache_dir).parent if cache_dir else Path(".lt-cache"), **opts)
+
+
+def parse_drop(drop: Sequence[int] | None) -> list[int]:
+    drop = sorted(set(int(c) for c in drop or ()))
+    for c in drop:
+        check(0 <= c < len(CLASS_NAMES), f"--drop-classes {c}: labels are 0-5 ({', '.join(CLASS_NAMES)})")
+    check(len(drop) <= len(CLASS_NAMES) - 2, "--drop-classes must leave at least two classes")
+    return drop
+
+
+def prepare(root: str | Path, params: FeatureParams, *, drop_classes: Sequence[int] = (), max_bad: float = 0.05,
+            workers: int = 1, cache_dir: str | Path | None = DEFAULT_CACHE, out_dir: Path | None = None,
+            class_ids: Sequence[int] | None = None) -> AudioData:
+    """Items under ``root`` with valid features. ``class_ids`` (from a checkpoint) fixes the classes."""
+    from ..engine.runs import write_csv
+
+    check(0 <= max_bad <= 1, f"--max-bad must be in [0, 1] (got {max_bad})")
+    items, layout = find_items(root)
+    drop = parse_drop(drop_classes)
+    kept = list(class_ids) if class_ids is not None else [c for c in range(len(CLASS_NAMES)) if c not in drop]
+    items = [it for it in items if it.label in kept]
+    if not items:
+        raise DataError(f"no files of classes {kept} under '{root}'")
+    log(f"{len(items)} files ({layout} layout) under {root}")
+    feats, reasons, hits = compute_many([it.path for it in items], params, workers=workers, cache_dir=cache_dir,
+                                        description=f"{params.kind} features")
+    if hits:
+        log(f"{hits}/{len(items)} features read from the cache")
+    skipped = [{"path": it.path, "label": it.label, "reason": r} for it, r in zip(items, reasons) if r]
+    if skipped:
+        if out_dir is not None:
+            write_csv(out_dir / "skipped.csv", skipped)
+        where = f"; listed in {out_dir / 'skipped.csv'}" if out_dir is not None else ""
+        shown = "; ".join(f"{Path(s['path']).name}: {s['reason']}" for s in skipped[:5])
+        more = f" (and {len(skipped) - 5} more)" if len(skipped) > 5 else ""
+        warn(f"skipped {len(skipped)} bad file(s): {shown}{more}{where}")
+    if len(skipped) > max_bad * len(items):
+        raise DataError(f"{len(skipped)} of {len(items)} files are bad ({len(skipped) / len(items):.1%} > --max-bad "
+                        f"{max_bad:.1%}); fix the data or raise --max-bad")
+    good = [i for i, r in enumerate(reasons) if not r]
+    index = {c: k for k, c in enumerate(kept)}
+    labels = np.array([index[items[i].label] for i in good], dtype=np.int64)
+    for c in kept:
+        if not np.any(labels == index[c]):
+            raise DataError(f"class {c} ({CLASS_NAMES[c]}) has no valid files after validation; "
+                            f"pass --drop-classes {c} to leave it out")
+    return AudioData(items=[items[i] for i in good], feats=[feats[i] for i in good], labels=labels, class_ids=kept,
+                     class_names=[CLASS_NAMES[c] for c in kept], layout=layout, root=str(root), skipped=skipped)

@@ -1,0 +1,78 @@
+"""``lt audio features DIR``: librosa features of every audio file under DIR, cached and parallel.
+
+Writes into ``--out`` either one ``.npy`` per file plus ``index.csv`` (``file,feature,shape``), or
+one ``features.npz`` (arrays ``f00000``, ``f00001``, ... plus ``files``, their paths) with ``--npz``. Bad files
+are listed (warning + ``skipped.csv``), not fatal. Defaults: see :mod:`toolkit.audio.features`.
+
+    lt audio features DIR --kind logmel --workers 2 --out runs/feats
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..engine.errors import DataError
+from ..engine.report import Report, warn
+from .features import DEFAULT_CACHE, FeatureParams, compute_many
+from .io import AUDIO_EXTENSIONS
+
+
+def audio_files(path: str | Path) -> list[Path]:
+    """One audio file, or every audio file under a folder (recursive, sorted)."""
+    p = Path(path)
+    if p.is_file():
+        return [p]
+    if not p.is_dir():
+        raise DataError(f"'{p}' does not exist")
+    files = sorted(f for f in p.rglob("*") if f.suffix.lower() in AUDIO_EXTENSIONS and f.is_file())
+    if not files:
+        raise DataError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under '{p}'")
+    return files
+
+
+def extract_features(*, path: str, kind: str = "logmel", sample_rate: int = 16000, duration: float = 2.0,
+                     n_mels: int = 64, n_fft: int = 1024, hop_length: int = 512, fmin: float = 50.0,
+                     fmax: float | None = None, n_mfcc: int = 20, workers: int = 1,
+                     cache_dir: str | None = str(DEFAULT_CACHE), npz: bool = False, out: str | None = None,
+                     force: bool = False) -> Report:
+    """Compute ``kind`` features for every file under ``path`` and write them into a run dir."""
+    from ..engine.checkpoint import atomic_path
+    from ..engine.runs import prepare_out_dir, write_csv, write_json
+
+    params = FeatureParams(kind=kind, sample_rate=sample_rate, duration=duration, n_mels=n_mels, n_fft=n_fft,
+                           hop_length=hop_length, fmin=fmin, fmax=fmax, n_mfcc=n_mfcc).resolved()
+    files = audio_files(path)
+    out_dir = prepare_out_dir(out, "audio", "features", force=force)
+    t0 = time.perf_counter()
+    feats, reasons, hits = compute_many([str(f) for f in files], params, workers=workers, cache_dir=cache_dir)
+    seconds = time.perf_counter() - t0
+    good = [i for i, r in enumerate(reasons) if not r]
+    skipped = [{"path": str(files[i]), "reason": r} for i, r in enumerate(reasons) if r]
+    if skipped:
+        write_csv(out_dir / "skipped.csv", skipped)
+        warn(f"skipped {len(skipped)} bad file(s), e.g. {skipped[0]['path']}: {skipped[0]['reason']}; "
+             f"listed in {out_dir / 'skipped.csv'}")
+    if npz:
+        with atomic_path(out_dir / "features.npz") as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, files=np.array([str(files[i]) for i in good]),
+                         **{f"f{j:05d}": feats[i] for j, i in enumerate(good)})
+    else:
+        rows = []
+        for j, i in enumerate(good):
+            name = f"{j:05d}-{files[i].stem}.npy"
+            with atomic_path(out_dir / name) as tmp:
+                with open(tmp, "wb") as f:
+                    np.save(f, feats[i], allow_pickle=False)
+            rows.append({"file": str(files[i]), "feature": name, "shape": "x".join(map(str, feats[i].shape))})
+        write_csv(out_dir / "index.csv", rows)
+    write_json(out_dir / "config.json", {"path": str(path), "features": params.to_dict(), "workers": workers,
+                                         "cache_dir": cache_dir, "npz": npz})
+    shape = "x".join(map(str, feats[good[0]].shape)) if good else "-"
+    return Report(title=f"audio features ({kind})", summary={
+        "files": len(files), "written": len(good), "skipped": len(skipped), "cache_hits": hits, "shape": shape,
+        "seconds": round(seconds, 3), "files_per_s": round(len(files) / max(seconds, 1e-9), 2),
+        "out": str(out_dir / ("features.npz" if npz else "index.csv"))})
