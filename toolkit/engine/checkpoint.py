@@ -84,9 +84,9 @@ def load_checkpoint(spec: str | os.PathLike, map_location: str | torch.device = 
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         raise CheckpointError(f"checkpoint '{path}' was refused by weights_only loading "
-                              f"(it pickles code or unsupported objects): {str(e).splitlines()[0]}") from e
+                              f"(it pickles code or unsupported objects): {_first_line(e)}") from e
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
-        raise CheckpointError(f"checkpoint '{path}' is corrupt or not a torch file: {str(e).splitlines()[0]}") from e
+        raise CheckpointError(f"checkpoint '{path}' is corrupt or not a torch file: {_first_line(e)}") from e
     if not isinstance(ckpt, dict) or "format_version" not in ckpt or "state_dict" not in ckpt:
         raise CheckpointError(f"'{path}' is not an lt checkpoint (no format_version/state_dict)")
     if ckpt["format_version"] > FORMAT_VERSION:
@@ -94,6 +94,11 @@ def load_checkpoint(spec: str | os.PathLike, map_location: str | torch.device = 
     ckpt["state_dict"] = strip_prefixes(ckpt["state_dict"])
     ckpt["path"] = str(path)
     return ckpt
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
 
 
 def load_state_into(model: torch.nn.Module, state_dict: dict, source: str = "checkpoint") -> None:

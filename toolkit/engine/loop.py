@@ -288,6 +288,9 @@ class Trainer:
         try:
             self.optimizer.load_state_dict(ckpt["optimizer"])
             self.scheduler.load_state_dict(ckpt["scheduler"])
+            # The schedule follows this run's config (equal to the saved one on an exact resume;
+            # a longer --epochs extends it) rather than the pickled multiplier of the old run.
+            self.scheduler.lr_lambdas = [LrSchedule(self.cfg, len(self.train_loader))]
         except (ValueError, KeyError, RuntimeError) as e:
             raise CheckpointError(f"--resume: optimizer/scheduler state does not fit this run: {e}") from e
         self.scaler.load_state_dict(ckpt["scaler"])

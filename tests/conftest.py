@@ -1,0 +1,39 @@
+"""Shared fixtures: CPU-only, seeded, no network, small thread count (2-core CI machine)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture
+def runner():
+    from typer.testing import CliRunner
+
+    return CliRunner()
+
+
+@pytest.fixture
+def invoke(runner):
+    """``invoke(*args)`` runs ``lt ARGS`` in-process and returns the click Result."""
+    from cli.main import app
+
+    def _invoke(*args: str):
+        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+    return _invoke
+
+
+def assert_user_error(result, *fragments: str) -> None:
+    """Exit code 2, and stderr is exactly one ``Error: ...`` line containing every fragment."""
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    err = result.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("Error: "), result.stderr
+    for f in fragments:
+        assert f in err[0], (f, err[0])
