@@ -1,0 +1,136 @@
+"""The UKD teacher-logit cache: one teacher at a time, logits on disk, resumable, keyed by content.
+
+UKD (Jin et al., "Unlimited Knowledge Distillation for Action Recognition in the Dark",
+arXiv 2308.09327) assembles many teachers without the memory of holding them all. Our realisation
+(the abstract gives no mechanism): each teacher runs alone, in eval mode without gradients, over V
+deterministic views of every training video; its logits go to ``<cache_dir>/<key>.pt`` and it is
+freed before the next teacher loads. Peak memory is that of one teacher, whatever K is.
+
+A cache file holds tensors and plain values only (``torch.load(..., weights_only=True)``)::
+
+    {"format": 1, "meta": "<json of the key fields>", "logits": float32 (N*V, C), "done": bool (N*V,)}
+
+``key`` = sha256 of the teacher fingerprint (arch, model args, every weight) and the view
+parameters (dataset, split, part, item list, stream, gamma, frames, interval, size, views). Changed
+weights give a new key (recomputed); unchanged weights reuse the file. Files are written atomically
+every ``flush_every`` batches and when interrupted, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset, SequentialSampler, Subset
+
+from ..engine.checkpoint import atomic_path
+from ..engine.errors import DataError
+from ..engine.loop import make_loader, to_device
+from ..engine.report import progress
+
+CACHE_FORMAT = 1
+
+
+def fingerprint_state(state_dict: dict[str, torch.Tensor]) -> str:
+    """sha256 over every (name, dtype, shape, bytes) of a state dict, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        t = state_dict[name]
+        if not isinstance(t, torch.Tensor):
+            h.update(f"{name}={t!r}".encode())
+            continue
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def teacher_fingerprint(ckpt: dict[str, Any]) -> str:
+    """Fingerprint of a loaded lt checkpoint: arch, model args and weights (not optimizer or epoch)."""
+    head = json.dumps({"arch": ckpt.get("arch"), "model_args": ckpt.get("model_args")}, sort_keys=True, default=str)
+    return hashlib.sha256((head + fingerprint_state(ckpt["state_dict"])).encode()).hexdigest()
+
+
+def items_fingerprint(items: list[tuple[Path, int]]) -> str:
+    """The list of (video, label) pairs a view set is built on."""
+    text = "\n".join(f"{Path(p).parent.name}/{Path(p).name}\t{y}" for p, y in items)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cache_key(teacher_fp: str, view_meta: dict[str, Any]) -> str:
+    blob = json.dumps({"teacher": teacher_fp, **view_meta}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def _load_partial(path: Path, meta_json: str, rows: int) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - a damaged cache file is recomputed, never trusted
+        raise DataError(f"teacher-logit cache '{path}' is unreadable ({type(e).__name__}); delete it to recompute") from e
+    if state.get("format") != CACHE_FORMAT or state.get("meta") != meta_json or state["logits"].shape[0] != rows:
+        raise DataError(f"teacher-logit cache '{path}' does not match its key; delete it to recompute")
+    return state
+
+
+def _save(path: Path, state: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def cache_status(path: Path) -> str:
+    """``complete``, ``partial`` or ``missing``."""
+    if not Path(path).is_file():
+        return "missing"
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return "complete" if bool(state["done"].all()) else "partial"
+
+
+@torch.no_grad()
+def cache_teacher_logits(model: nn.Module, views: Dataset, path: Path, meta: dict[str, Any], *,
+                         device: torch.device, batch_size: int = 16, num_workers: int = 0,
+                         flush_every: int = 20, description: str = "teacher") -> tuple[torch.Tensor, str]:
+    """Run ``model`` (eval, no grad) over every item of ``views``; return (logits (N, C), status).
+
+    ``views`` yields ``(clip, label)`` in a fixed order. Rows already done in a partial file at
+    ``path`` are skipped; progress is saved atomically every ``flush_every`` batches and on any
+    interruption. ``status``: ``reused`` (complete file), ``resumed`` or ``computed``.
+    """
+    path = Path(path)
+    meta_json = json.dumps(meta, sort_keys=True, default=str)
+    state = _load_partial(path, meta_json, len(views))
+    if state is not None and bool(state["done"].all()):
+        return state["logits"], "reused"
+    status = "resumed" if state is not None else "computed"
+    todo = list(range(len(views))) if state is None else state["done"].logical_not().nonzero().view(-1).tolist()
+    was_training = model.training
+    model.eval()
+    subset = Subset(views, todo)
+    loader = make_loader(subset, batch_size, train=False, num_workers=num_workers, sampler=SequentialSampler(subset))
+    pos, batches = 0, 0
+    try:
+        for x, _ in progress(loader, description=description):
+            out = model(to_device(x, device)).float().cpu()
+            if state is None:
+                state = {"format": CACHE_FORMAT, "meta": meta_json,
+                         "logits": torch.zeros(len(views), out.shape[1]), "done": torch.zeros(len(views), dtype=torch.bool)}
+            rows = torch.tensor(todo[pos:pos + out.shape[0]])
+            state["logits"][rows] = out
+            state["done"][rows] = True
+            pos, batches = pos + out.shape[0], batches + 1
+            if batches % flush_every == 0:
+                _save(path, state)
+    finally:
+        if state is not None:
+            _save(path, state)
+        model.train(was_training)
+    return state["logits"], status
+
+
+__all__ = ["fingerprint_state", "teacher_fingerprint", "items_fingerprint", "cache_key", "cache_teacher_logits",
+           "cache_status", "CACHE_FORMAT"]
