@@ -1,0 +1,68 @@
+"""Torch side of the MuSe data: sequence datasets, stress windowing and the padding collate.
+
+A batch is a dict ``{"x": (B, T, D) float, "mask": (B, T) bool, "y": targets}``; ``y`` is (B, 1)
+for humor, (B, 7) for reaction and (B, T, 2) for stress (NaN where a label is missing).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..engine.errors import LtError
+from .loaders import Sample
+
+
+def window(samples: list[Sample], win_len: int = 200, hop_len: int = 100) -> list[Sample]:
+    """Cut per-step sequences into windows of ``win_len`` steps every ``hop_len`` (official 200/100).
+
+    The last window ends at the sequence end (it may be shorter), as the baseline's segmentation does.
+    """
+    if win_len < 1 or hop_len < 1 or hop_len > win_len:
+        raise LtError(f"windows need 1 <= --hop-len <= --win-len (got win {win_len}, hop {hop_len})")
+    out = []
+    for s in samples:
+        n = len(s.x)
+        for start in range(0, n, hop_len):
+            end = min(start + win_len, n)
+            out.append(Sample(f"{s.key}@{start}", s.group, s.x[start:end], s.y[start:end], s.meta[start:end]))
+            if end == n:
+                break
+    return out
+
+
+class SeqDataset(Dataset):
+    """``(x (T, D) float32, y)`` pairs; optional train-time feature noise (std, our augmentation)."""
+
+    def __init__(self, samples: list[Sample], noise: float = 0.0):
+        self.samples = samples
+        self.noise = float(noise)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int):
+        s = self.samples[i]
+        x = torch.from_numpy(np.ascontiguousarray(s.x, dtype=np.float32))
+        if self.noise > 0:
+            x = x + self.noise * torch.randn_like(x)
+        return x, torch.from_numpy(np.asarray(s.y, dtype=np.float32))
+
+
+def collate(batch: list[tuple[torch.Tensor, torch.Tensor]]) -> dict:
+    """Pad to the longest sequence; ``mask`` marks real steps. Per-step targets are padded with NaN."""
+    xs, ys = zip(*batch)
+    lengths = torch.tensor([len(x) for x in xs])
+    t_max, d = int(lengths.max()), xs[0].shape[1]
+    x = torch.zeros(len(xs), t_max, d)
+    mask = torch.arange(t_max)[None, :] < lengths[:, None]
+    for i, xi in enumerate(xs):
+        x[i, : len(xi)] = xi
+    if ys[0].dim() == 2:  # per-step targets
+        y = torch.full((len(ys), t_max, ys[0].shape[1]), float("nan"))
+        for i, yi in enumerate(ys):
+            y[i, : len(yi)] = yi
+    else:
+        y = torch.stack(ys)
+    return {"x": x, "mask": mask, "y": y}

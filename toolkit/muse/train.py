@@ -1,0 +1,243 @@
+"""``lt train muse``: MuSe 2022 humor / reaction / stress with ``lstm``, ``gru-sa`` or ``temma``.
+
+Paper: Li et al., "Hybrid Multimodal Feature Extraction, Mining and Fusion for Sentiment Analysis",
+MuSe 2022 workshop at ACM MM 2022, arXiv 2208.03051 (GRU + self-attention; TEMMA for humor; late
+fusion). Protocol and baseline: Christ et al., arXiv 2207.05691 (EIHW/MuSe2022).
+
+Training runs through the one engine loop (:func:`toolkit.engine.loop.fit`) once per seed, selects
+each seed's best epoch on devel with the challenge metric, then the best seed on devel; the test
+partition is scored (when it has labels) and, with ``predict``, exported in the submission shape.
+
+Defaults: Adam (the team's and the baseline's optimiser), lr 1e-3 and batch 64 and 30 epochs with
+a cosine schedule (our CPU-friendly choices; the team used lr 1e-4, batch 256, ReduceLROnPlateau and
+early stopping 15, which the shared loop does not have — best-on-devel checkpointing stands in).
+Stress windows 200 / hop 100 (baseline). Losses: humor bce (baseline) or focal (team), reaction mse,
+stress 1 − CCC.
+
+    lt train muse --task humor --dataset synthetic-muse --model gru-sa --seeds 3
+    lt train muse --task stress --data-root /data/MuSe2022 --features egemaps,vggface2 --predict
+    lt train muse --task humor --late-fusion runs/a,runs/b --fusion learned
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..engine.device import resolve_device
+from ..engine.errors import LtError
+from ..engine.loop import Objective, TrainConfig, evaluate, fit, load_best_into, make_loader
+from ..engine.report import Report, log
+from ..engine.runs import prepare_out_dir, write_json
+from ..engine.seed import seed_everything
+from ..models.sequence import SEQUENCE_MODELS, build_sequence_model
+from .dataset import SeqDataset, collate, window
+from .export import late_fusion, write_predictions
+from .layout import STRESS_KEYS, TASKS
+from .loaders import MuseData, load_muse
+from .losses import DEFAULT_LOSS, get_loss
+from .metrics import PROTOCOLS, humor_metrics, reaction_metrics, stress_metrics
+from .synthetic import ensure_synthetic
+
+MONITOR = {"humor": "auc", "reaction": "pearson", "stress": "ccc"}
+DATASETS = ("muse", "synthetic-muse")
+
+
+class MuseObjective(Objective):
+    """The task loss on the model's raw output; per-step losses see the label mask."""
+
+    def __init__(self, task: str, loss_name: str):
+        self.task, self.fn = task, get_loss(loss_name, task)
+
+    def loss(self, model, batch, epoch):
+        raw = model(batch["x"], batch["mask"])
+        y = batch["y"]
+        mask = batch["mask"].unsqueeze(-1).expand_as(y) if y.dim() == 3 else None
+        return self.fn(raw, y, mask)
+
+
+def make_forward(task: str):
+    """eval_forward: activated predictions and targets; stress keeps only real steps (concatenated)."""
+    def forward(model, batch):
+        raw = model(batch["x"], batch["mask"])
+        if task == "stress":
+            m = batch["mask"]
+            return torch.tanh(raw)[m], batch["y"][m]
+        return torch.sigmoid(raw), batch["y"]
+
+    return forward
+
+
+def make_metrics(task: str, label_names: list[str]):
+    def metrics(pred: torch.Tensor, target: torch.Tensor) -> dict:
+        p, t = pred.double().numpy(), target.double().numpy()
+        if task == "humor":
+            ok = np.isfinite(t.reshape(-1))
+            return humor_metrics(p.reshape(-1)[ok], t.reshape(-1)[ok])
+        if task == "reaction":
+            return reaction_metrics(p, t, label_names)
+        return stress_metrics(p, t, STRESS_KEYS)
+
+    return metrics
+
+
+@dataclass
+class MuseOptions:
+    """The resolved flags of one training run (stored in config.json)."""
+
+    task: str
+    model: str = "gru-sa"
+    loss: str | None = None
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    seeds: int = 1
+    seed: int = 0
+    d_model: int | None = None
+    layers: int | None = None
+    win_len: int = 200
+    hop_len: int = 100
+    noise: float = 0.0
+    balanced: bool = False
+
+    def validate(self) -> "MuseOptions":
+        from ..engine.registry import unknown_name_message
+
+        if self.task not in TASKS:
+            raise LtError(unknown_name_message("task", self.task, TASKS))
+        if self.model not in SEQUENCE_MODELS:
+            raise LtError(unknown_name_message("model", self.model, SEQUENCE_MODELS))
+        self.loss = self.loss or DEFAULT_LOSS[self.task]
+        get_loss(self.loss, self.task)
+        if self.seeds < 1:
+            raise LtError(f"--seeds must be >= 1 (got {self.seeds})")
+        if self.noise < 0:
+            raise LtError(f"--noise must be >= 0 (got {self.noise})")
+        if self.balanced and self.task != "humor":
+            raise LtError("--balanced (class-balanced sampling) applies to --task humor only")
+        for name in ("d_model", "layers"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise LtError(f"--{name.replace('_', '-')} must be >= 1 (got {v})")
+        return self
+
+
+def _balanced_sampler(samples, seed: int):
+    y = np.array([float(s.y[0]) for s in samples])
+    pos = max(1, int((y > 0.5).sum()))
+    neg = max(1, len(y) - pos)
+    w = torch.tensor(np.where(y > 0.5, 0.5 / pos, 0.5 / neg), dtype=torch.double)
+    g = torch.Generator().manual_seed(seed)
+    return torch.utils.data.WeightedRandomSampler(w, num_samples=len(y), replacement=True, generator=g)
+
+
+def _predict(model, samples, task: str, device, batch_size: int) -> tuple[np.ndarray, dict]:
+    loader = make_loader(SeqDataset(samples), batch_size, train=False, collate_fn=collate)
+    out, tgt = evaluate(model, loader, device, forward=make_forward(task), description="predict")
+    return out.double().numpy(), {"pred": out, "target": tgt}
+
+
+def _train_seed(data: MuseData, o: MuseOptions, seed: int, device, out_dir: Path, sets: dict) -> dict:
+    seed_everything(seed)
+    n_out = {"humor": 1, "reaction": 7, "stress": 2}[o.task]
+    model = build_sequence_model(o.model, data.dims, n_out, o.task != "stress", d_model=o.d_model, layers=o.layers)
+    cfg = TrainConfig(epochs=o.epochs, batch_size=o.batch_size, lr=o.lr, optimizer="adam", weight_decay=o.weight_decay,
+                      scheduler="cosine", seed=seed, monitor=MONITOR[o.task], monitor_mode="max", amp="off")
+    sampler = _balanced_sampler(sets["train"].samples, seed) if o.balanced else None
+    metrics = make_metrics(o.task, data.label_names)
+    t0 = time.perf_counter()
+    res = fit(model, sets["train"], sets["devel"], cfg=cfg, device=device, objective=MuseObjective(o.task, o.loss),
+              metrics_fn=metrics, out_dir=out_dir, eval_forward=make_forward(o.task), collate_fn=collate,
+              train_sampler=sampler, run_config={"muse": asdict(o), "features": data.features})
+    seconds = sum(r.get("seconds", 0.0) for r in res.history) or (time.perf_counter() - t0)
+    load_best_into(model, out_dir)
+    row = {"seed": seed, "best_epoch": res.best_epoch, "seq_per_s": o.epochs * len(sets["train"]) / seconds}
+    preds = {}
+    for part in ("devel", "test"):
+        p, raw = _predict(model, data.parts[part], o.task, device, o.batch_size) if data.parts[part] else (None, None)
+        preds[part] = p
+        m = metrics(raw["pred"], raw["target"]) if raw is not None else {}
+        row[f"devel_{MONITOR[o.task]}" if part == "devel" else f"test_{MONITOR[o.task]}"] = m.get(MONITOR[o.task], float("nan"))
+        if o.task == "stress":
+            for k in STRESS_KEYS:
+                row[f"{part}_ccc_{k}"] = m.get(f"ccc_{k}", float("nan"))
+    return {"row": row, "preds": preds}
+
+
+def _load(task: str, dataset: str, data_root: str | None, features: list[str] | None, resplit_seed, devel_fraction):
+    if dataset not in DATASETS:
+        from ..engine.registry import unknown_name_message
+
+        raise LtError(unknown_name_message("dataset", dataset, DATASETS))
+    if dataset == "synthetic-muse":
+        root = ensure_synthetic(data_root)
+    elif not data_root:
+        raise LtError("--dataset muse needs --data-root (the folder holding c1_muse_humor/, c2_muse_reaction/, "
+                      "c3_muse_stress_2022/); or use --dataset synthetic-muse")
+    else:
+        root = Path(data_root)
+    return load_muse(root, task, features, resplit_seed=resplit_seed, devel_fraction=devel_fraction), root
+
+
+def _summary(data: MuseData, o: MuseOptions, rows: list[dict], best: int, root) -> dict:
+    key = MONITOR[o.task]
+    dev = np.array([r[f"devel_{key}"] for r in rows], dtype=float)
+    test = np.array([r[f"test_{key}"] for r in rows], dtype=float)
+    s = {"task": o.task, "model": o.model, "loss": o.loss, "features": ",".join(data.features), "metric": key,
+         "protocol": PROTOCOLS[o.task], "best_seed": rows[best]["seed"], f"devel_{key}": rows[best][f"devel_{key}"],
+         f"test_{key}": rows[best][f"test_{key}"], f"devel_{key}_mean": float(dev.mean()),
+         f"devel_{key}_std": float(dev.std()), f"test_{key}_mean": float(np.nanmean(test)) if np.isfinite(test).any() else float("nan"),
+         f"test_{key}_std": float(np.nanstd(test)) if np.isfinite(test).any() else float("nan"),
+         "seq_per_s": float(np.mean([r["seq_per_s"] for r in rows])),
+         "train_sequences": None, "missing_steps": data.stats["missing_steps"], "grid_steps": data.stats["steps"],
+         "labels_without_features": data.stats["labels_without_features"],
+         "ids_without_labels": data.stats["ids_without_labels"], "data_root": str(root)}
+    return s
+
+
+def train_muse(task: str, *, dataset: str = "muse", data_root: str | None = None, features: list[str] | None = None,
+               model: str = "gru-sa", loss: str | None = None, epochs: int = 30, batch_size: int = 64, lr: float = 1e-3,
+               weight_decay: float = 0.0, seeds: int = 1, seed: int = 0, d_model: int | None = None,
+               layers: int | None = None, win_len: int = 200, hop_len: int = 100, noise: float = 0.0,
+               balanced: bool = False, resplit_seed: int | None = None, devel_fraction: float = 0.2,
+               predict: bool = False, late: list[str] | None = None, fusion: str = "mean", out: str | None = None,
+               force: bool = False, device: str = "auto") -> Report:
+    """Train (``seeds`` seeds, best on devel) and report the challenge metric; or late-fuse runs."""
+    if late:
+        if task not in TASKS:
+            raise LtError(f"unknown task '{task}'; valid: {', '.join(TASKS)}")
+        return late_fusion(late, fusion, prepare_out_dir(out, "train", "muse-fusion", force=force), task)
+    o = MuseOptions(task, model, loss, epochs, batch_size, lr, weight_decay, seeds, seed, d_model, layers,
+                    win_len, hop_len, noise, balanced).validate()
+    if task == "stress":
+        window([], win_len, hop_len)  # validates the window flags before any reading
+    dev = resolve_device(device)
+    data, root = _load(task, dataset, data_root, features, resplit_seed, devel_fraction)
+    out_dir = prepare_out_dir(out, "train", "muse", force=force)
+    train = window(data.parts["train"], win_len, hop_len) if task == "stress" else data.parts["train"]
+    sets = {"train": SeqDataset(train, noise), "devel": SeqDataset(data.parts["devel"])}
+    results = []
+    for s in range(seed, seed + seeds):
+        log(f"seed {s}: training {model} on {task} ({len(train)} train sequences)")
+        results.append(_train_seed(data, o, s, dev, out_dir / f"seed{s}", sets))
+    rows = [r["row"] for r in results]
+    best = int(np.nanargmax([r[f"devel_{MONITOR[task]}"] for r in rows]))
+    summary = _summary(data, o, rows, best, root)
+    summary["train_sequences"] = len(train)
+    files = write_predictions(out_dir, task, "devel", data.parts["devel"], results[best]["preds"]["devel"])
+    if predict and data.parts["test"]:
+        files += write_predictions(out_dir, task, "test", data.parts["test"], results[best]["preds"]["test"])
+    write_json(out_dir / "config.json", {"task": task, "dataset": dataset, "data_root": str(root), "features": data.features,
+                                         "resplit_seed": resplit_seed, "predict": predict, **asdict(o)})
+    write_json(out_dir / "metrics.json", {**summary, "seeds": rows})
+    notes = [f"protocol: {PROTOCOLS[task]}", f"best seed on devel: {rows[best]['seed']} (its checkpoint: "
+             f"{out_dir / ('seed' + str(rows[best]['seed'])) / 'best.pt'})", f"predictions: {', '.join(files)}"]
+    if data.stats["labels_without_features"]:
+        notes.append(f"{data.stats['labels_without_features']} labelled item(s) had no feature rows "
+                     f"(zeros, as the baseline): e.g. {', '.join(data.stats['examples_without_features'])}")
+    return Report(f"MuSe 2022 {task} · {model}", rows, {**summary, "out": str(out_dir)}, notes=notes)
