@@ -205,3 +205,14 @@ def test_mnist_missing_and_corrupt_files(tmp_path, monkeypatch):
     path.write_bytes(path.read_bytes()[:500])
     with pytest.raises(DataError, match="unreadable"):
         get_dataset("mnist", root=str(tmp_path))
+
+
+def test_cli_cifar_lt_missing_files_and_bad_imbalance(invoke, tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+    from conftest import assert_user_error
+
+    monkeypatch.setattr(tvd.CIFAR10, "download", lambda self: pytest.fail("downloaded without --download"))
+    args = ("train", "ce", "--quiet", "--dataset", "cifar10-lt", "--model", "smallcnn", "--epochs", "1",
+            "--out", str(tmp_path / "run"), "--data-root", str(tmp_path))
+    assert_user_error(invoke(*args), f"'{tmp_path / 'cifar-10-batches-py' / 'data_batch_1'}' not found", "--download")
+    assert_user_error(invoke(*args, "--imbalance", "0.5"), "--imbalance must be >= 1")

@@ -146,3 +146,39 @@ def test_bad_image_size(oltr):
     name, root, _ = oltr
     with pytest.raises(LtError, match="image-size must be >= 1"):
         get_dataset(name, root=str(root), image_size=0)
+
+
+# Through the CLI: one ``Error:`` line naming what is wrong, exit code 2.
+def _train(invoke, tmp_path, *args):
+    return invoke("train", "ce", "--quiet", "--model", "smallcnn", "--epochs", "1", "--batch-size", "16",
+                  "--out", str(tmp_path / "run"), *args)
+
+
+def test_cli_data_root_required(invoke, tmp_path):
+    from conftest import assert_user_error
+
+    assert_user_error(_train(invoke, tmp_path, "--dataset", "imagenet-lt"), "--data-root", "ImageNet_LT_train.txt")
+
+
+def test_cli_missing_split_file_and_malformed_line(invoke, tmp_path):
+    from conftest import assert_user_error
+
+    root = tmp_path / "data"
+    lines = write_oltr(root, "Places_LT")
+    (root / "Places_LT_test.txt").unlink()
+    assert_user_error(_train(invoke, tmp_path, "--dataset", "places-lt", "--recipe", "imagenet-lt", "--data-root", str(root)),
+                      f"expected split file '{root / 'Places_LT_test.txt'}' not found")
+    (root / "Places_LT_test.txt").write_text("\n".join(lines["test"][:4] + ["only-a-path.jpg"]) + "\n")
+    assert_user_error(_train(invoke, tmp_path, "--dataset", "places-lt", "--recipe", "imagenet-lt", "--data-root", str(root)),
+                      f"{root / 'Places_LT_test.txt'}:5:")
+
+
+def test_cli_unreadable_image_is_named(invoke, tmp_path):
+    from conftest import assert_user_error
+
+    root = tmp_path / "data"
+    lines = write_oltr(root, "ImageNet_LT")
+    bad = root / lines["train"][2].split()[0]
+    bad.write_bytes(b"broken")
+    assert_user_error(_train(invoke, tmp_path, "--dataset", "imagenet-lt", "--data-root", str(root)),
+                      f"image '{bad}' is unreadable")
