@@ -191,7 +191,8 @@ def test_mnist_style_sets_are_3_channel_28px(tmp_path, name, folder):
     assert x.shape == (3, 28, 28) and y == 1 and b.input_shape == (3, 28, 28)
     assert torch.equal(x[0], x[1]) and torch.equal(x[0], x[2])
     raw = (tmp_path / folder / "raw" / "train-images-idx3-ubyte").read_bytes()[16:]
-    assert torch.equal((x[0] * 255).round().to(torch.uint8).flatten(), torch.frombuffer(bytearray(raw), dtype=torch.uint8)[11 * 784:12 * 784])
+    stored = torch.frombuffer(bytearray(raw), dtype=torch.uint8)[11 * 784:12 * 784]
+    assert torch.equal((x[0] * 255).round().to(torch.uint8).flatten(), stored)
 
 
 def test_mnist_missing_and_corrupt_files(tmp_path, monkeypatch):

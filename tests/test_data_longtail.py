@@ -89,7 +89,8 @@ def test_digits_lt_rejects_imbalance_below_one():
         get_dataset("digits-lt", imbalance=0.5)
 
 
-REAL = ["cifar10-lt", "cifar100-lt", "cifar10", "cifar100", "mnist", "fashion-mnist", "imagenet-lt", "places-lt", "inat2018"]
+REAL = ["cifar10-lt", "cifar100-lt", "cifar10", "cifar100", "mnist", "fashion-mnist",
+        "imagenet-lt", "places-lt", "inat2018"]
 
 
 def test_registry_lists_every_loader():

@@ -166,10 +166,11 @@ def test_cli_missing_split_file_and_malformed_line(invoke, tmp_path):
     root = tmp_path / "data"
     lines = write_oltr(root, "Places_LT")
     (root / "Places_LT_test.txt").unlink()
-    assert_user_error(_train(invoke, tmp_path, "--dataset", "places-lt", "--recipe", "imagenet-lt", "--data-root", str(root)),
+    places = ("--dataset", "places-lt", "--recipe", "imagenet-lt", "--data-root", str(root))
+    assert_user_error(_train(invoke, tmp_path, *places),
                       f"expected split file '{root / 'Places_LT_test.txt'}' not found")
     (root / "Places_LT_test.txt").write_text("\n".join(lines["test"][:4] + ["only-a-path.jpg"]) + "\n")
-    assert_user_error(_train(invoke, tmp_path, "--dataset", "places-lt", "--recipe", "imagenet-lt", "--data-root", str(root)),
+    assert_user_error(_train(invoke, tmp_path, *places),
                       f"{root / 'Places_LT_test.txt'}:5:")
 
 

@@ -45,7 +45,8 @@ _CIFAR = {10: ("CIFAR10", "cifar-10-batches-py", ["data_batch_1", "data_batch_2"
                                                   "data_batch_4", "data_batch_5", "test_batch", "batches.meta"]),
           100: ("CIFAR100", "cifar-100-python", ["train", "test", "meta"])}
 _MNIST = {"mnist": ("MNIST", "MNIST"), "fashion-mnist": ("FashionMNIST", "FashionMNIST")}
-_MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+_MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 
 
 def _missing(base: Path, files: list[str]) -> str | None:

@@ -98,7 +98,8 @@ def inat2018(root=None, download=False, image_size: int = 224, resize_size: int 
     test = ImageListDataset([(p, index[c]) for p, c in test_items], test_tf, verify=verify, skip_bad=skip_bad)
     n = len(cat_ids)
     info = {"root": str(base), "files": [str(base / f) for f in FILES], "val": "none (val2018 is the test split)",
-            "sizes": {"train": len(train), "test": len(test)}, "skipped": {"train": train.skipped, "test": test.skipped},
+            "sizes": {"train": len(train), "test": len(test)},
+            "skipped": {"train": train.skipped, "test": test.skipped},
             "official": {"classes": 8142, "train": 437513, "val": 24426}}
     return DataBundle(name="inat2018", train=train, test=test, num_classes=n,
                       train_counts=class_counts(train.targets, n), val=None,

@@ -75,7 +75,8 @@ def read_split_file(path: Path, root: Path) -> list[tuple[Path, int]]:
                 continue
             parts = text.rsplit(maxsplit=1)
             if len(parts) != 2 or not parts[1].isdigit():
-                raise DataError(f"{path}:{n}: expected 'relative/path label' (label a non-negative integer), got '{text[:80]}'")
+                raise DataError(f"{path}:{n}: expected 'relative/path label' (label a non-negative integer), "
+                                f"got '{text[:80]}'")
             items.append((root / parts[0].lstrip("/"), int(parts[1])))
     if not items:
         raise DataError(f"split file '{path}' lists no images")
