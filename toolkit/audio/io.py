@@ -126,9 +126,13 @@ def read_audio(path: str | Path, sample_rate: int) -> np.ndarray:
         y = y.mean(axis=1)
     except Exception as first:  # noqa: BLE001 - any decoder failure: try librosa, then give up
         try:
+            import warnings
+
             import librosa
 
-            y, sr = librosa.load(str(path), sr=None, mono=True)
+            with warnings.catch_warnings():  # librosa's audioread fallback warns of its deprecation
+                warnings.simplefilter("ignore")
+                y, sr = librosa.load(str(path), sr=None, mono=True)
         except Exception:  # noqa: BLE001
             raise BadClip(f"unreadable ({type(first).__name__}: {str(first).splitlines()[0][:80]})") from None
     if y.size == 0:

@@ -7,6 +7,7 @@ timbre and scores far higher). ``random``: ``StratifiedKFold``. Both shuffled wi
 
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -37,8 +38,12 @@ def make_folds(labels: Sequence[int], subjects: Sequence[str], split: str = "sub
         n = len(set(groups.tolist()))
         if n < folds:
             raise LtError(f"--split subject with --folds {folds} needs at least {folds} patients; the data has {n}")
+        if np.bincount(y).max(initial=0) < folds:
+            raise LtError(f"--folds {folds} needs at least {folds} files of some class")
         splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-        return [(tr, te) for tr, te in splitter.split(idx, y, groups)]
+        with warnings.catch_warnings():  # "least populated class has only k members" is expected here
+            warnings.simplefilter("ignore", UserWarning)
+            return [(tr, te) for tr, te in splitter.split(idx, y, groups)]
     counts = np.bincount(y)
     smallest = int(counts[counts > 0].min()) if y.size else 0
     if smallest < folds:
