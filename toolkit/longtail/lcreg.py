@@ -239,3 +239,56 @@ class LCRegObjective(Objective):
     def load_state_dict(self, state: dict) -> None:
         if state.get("stats"):
             self.stats.load_state_dict(state["stats"])
+
+
+def default_lambda0(recipe_name: str) -> float:
+    """λ₀ for a recipe: 7.5 for the ImageNet-scale ones, else 0.5 (the ISDA paper's values)."""
+    return LAMBDA0_BY_RECIPE.get(recipe_name, 0.5)
+
+
+def train_lcreg(run, latent_k: int = 64, tau: float = 0.1, combine: str = "add", assign_metric: str = "cosine",
+                lambda0: float | None = None, cov_groups: str = "latent", covariance: str = "auto",
+                cov_budget_mb: float = 512.0, lambda_norm: str = "feature", rebalance: str = "balanced-softmax",
+                diversity_weight: float = 0.01, balance_weight: float = 0.1):
+    """Train LCReg per ``run`` (a :class:`toolkit.longtail.train.LongtailRun`) through ``train_longtail``.
+
+    All LCReg options are validated before any data is read and recorded in ``config.json`` (as the
+    run's ``loss_options``). ``lambda0=None`` takes :func:`default_lambda0` of the resolved recipe.
+    Returns the test Report (overall / many / medium / few top-1, best epoch on val where it exists).
+
+        lt train lcreg --dataset digits-lt --epochs 30 --latent-k 16 --out runs/lcreg
+    """
+    from dataclasses import replace
+
+    from ..engine.report import log
+    from .isda import statistics_bytes
+    from .recipes import get_recipe
+    from .train import train_longtail
+
+    check(latent_k >= 0, f"--latent-k must be >= 0 (got {latent_k})")
+    check(lambda0 is None or (lambda0 >= 0 and math.isfinite(lambda0)), f"--lambda0 must be >= 0 (got {lambda0})")
+    recipe = get_recipe(run.recipe, run.dataset)
+    lam0 = default_lambda0(recipe.name) if lambda0 is None else lambda0
+    model_opts = {"latent_k": latent_k, "tau": tau, "combine": combine, "assign_metric": assign_metric}
+    obj_opts = {"latent_k": latent_k, "lambda0": lam0, "cov_groups": cov_groups, "covariance": covariance,
+                "cov_budget_mb": cov_budget_mb, "lambda_norm": lambda_norm, "rebalance": rebalance,
+                "diversity_weight": diversity_weight, "balance_weight": balance_weight}
+    # Fail fast on bad values (the same checks run again when the real objects are built).
+    check(tau > 0, f"--tau must be > 0 (got {tau})")
+    check(combine in COMBINES, f"unknown combine '{combine}'; valid: {', '.join(COMBINES)}")
+    check(assign_metric in ASSIGN_METRICS, f"unknown assign metric '{assign_metric}'; valid: {', '.join(ASSIGN_METRICS)}")
+    check(latent_k > 0 or combine == "add", "--combine concat needs --latent-k > 0")
+    LCRegObjective([1], 1, 1, **obj_opts)
+
+    def model_factory(bundle, rec):
+        return build_lcreg_model(rec.model, bundle.num_classes, weights=rec.weights, **model_opts)
+
+    def objective_factory(bundle, rec, model):
+        obj = LCRegObjective(bundle.train_counts, rec.epochs, model.fc.in_features, **obj_opts)
+        st = obj.stats
+        log(f"LCReg: K={latent_k}, λ₀={lam0}, {st.groups} {cov_groups} group(s), {obj.covariance} covariance "
+            f"of d={st.dim}: statistics {statistics_bytes(obj.covariance, st.groups, st.dim) / 2**20:.2f} MiB")
+        return obj
+
+    spec = replace(run, method="lcreg", loss=rebalance, loss_options={**model_opts, **obj_opts})
+    return train_longtail(spec, objective_factory=objective_factory, model_factory=model_factory)

@@ -1,0 +1,123 @@
+"""``lt train lcreg``: LCReg long-tailed recognition (latent categories + class-agnostic ISDA).
+
+Registered on the ``lt train`` group by ``cli/train.py`` through :func:`register`.
+"""
+
+from enum import Enum
+from typing import Annotated, Optional
+
+import typer
+
+
+class Combine(str, Enum):
+    add = "add"
+    concat = "concat"
+
+
+class AssignMetric(str, Enum):
+    cosine = "cosine"
+    dot = "dot"
+
+
+class CovGroups(str, Enum):
+    latent = "latent"
+    klass = "class"
+
+
+class Covariance(str, Enum):
+    auto = "auto"
+    full = "full"
+    diag = "diag"
+
+
+class LambdaNorm(str, Enum):
+    feature = "feature"
+    none = "none"
+
+
+class Rebalance(str, Enum):
+    balanced_softmax = "balanced-softmax"
+    none = "none"
+
+
+HELP = """Train with LCReg: latent bank (K, tau), class-agnostic semantic augmentation (ISDA closed form,
+lambda ramp) with latent-category covariances, Balanced Softmax re-balancing.
+
+Every recipe field (--recipe, default: the dataset's) is overridable by its flag. Places-LT's recipe
+needs --weights (ImageNet weights to fine-tune from).
+
+\b
+Memory of the covariance statistics (float64, G groups of d-dim features; G = K for --cov-groups
+latent, the class count for class): full G*d^2*8 bytes, diagonal G*d*8 bytes (+ G*d*8 for means).
+  ResNet-32 (d=64), K=64:        full 2 MiB
+  ResNeXt-50/ResNet-50/152 (d=2048), K=64: full would be 2 GiB, so auto picks diagonal: 1 MiB
+  per-class ImageNet-LT (1000 x 2048): diagonal 16 MiB
+--covariance auto is full when G*d^2*8 bytes <= --cov-budget-mb (512 MiB), else diagonal.
+
+\b
+Example: lt train lcreg --dataset digits-lt --model mlp --epochs 20 --latent-k 16 --out runs/lcreg
+         lt train lcreg --dataset imagenet-lt --data-root data/ImageNet_LT
+"""
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``lcreg`` command to the ``lt train`` group."""
+    from .common import DataRootOpt, DeviceOpt, DownloadOpt, ForceOpt, FormatOpt, OutOpt, QuietOpt, SeedOpt, run
+    from .train import (AmpOpt, BatchOpt, ClipOpt, DeterministicOpt, EpochsOpt, FewOpt, ImbalanceOpt, LrOpt, ManyOpt,
+                        ModelOpt, RecipeOpt, ResumeOpt, SchedOpt, ShotsOpt, SkipBadOpt, WarmupOpt, WdOpt, WeightsOpt,
+                        WorkersOpt, Amp, Shots, longtail_run)
+
+    @app.command("lcreg", help=HELP)
+    def lcreg(ctx: typer.Context,
+              dataset: Annotated[str, typer.Option("--dataset", help="digits-lt, cifar10-lt, cifar100-lt, imagenet-lt, places-lt, inat2018.")] = "digits-lt",
+              latent_k: Annotated[int, typer.Option("--latent-k", help="K latent categories in the bank (0: no bank, one global covariance).")] = 64,
+              tau: Annotated[float, typer.Option("--tau", help="Assignment temperature.")] = 0.1,
+              combine: Annotated[Combine, typer.Option("--combine", help="Classifier input h = f + l (add) or f and l concatenated (concat).")] = Combine.add,
+              assign_metric: Annotated[AssignMetric, typer.Option("--assign-metric", help="Similarity of f to the bank rows.")] = AssignMetric.cosine,
+              lambda0: Annotated[Optional[float], typer.Option("--lambda0", help="Augmentation strength λ₀ >= 0 (λ = λ₀·epoch/epochs; default 0.5, 7.5 for imagenet-lt/places-lt/inat2018).")] = None,
+              cov_groups: Annotated[CovGroups, typer.Option("--cov-groups", help="latent: Σ(x) = Σ_k A_k Σ_k (LCReg); class: Σ_y (plain ISDA).")] = CovGroups.latent,
+              covariance: Annotated[Covariance, typer.Option("--covariance", help="Full or diagonal statistics (auto: by --cov-budget-mb).")] = Covariance.auto,
+              cov_budget_mb: Annotated[float, typer.Option("--cov-budget-mb", help="Largest full-covariance statistics auto allows, MiB.")] = 512.0,
+              lambda_norm: Annotated[LambdaNorm, typer.Option("--lambda-norm", help="feature: scale λ by d/E‖h‖² (our choice); none: raw Σ (ISDA paper).")] = LambdaNorm.feature,
+              rebalance: Annotated[Rebalance, typer.Option("--rebalance", help="Balanced Softmax (log n_c in training) or plain CE.")] = Rebalance.balanced_softmax,
+              diversity_weight: Annotated[float, typer.Option("--diversity-weight", help="Weight of the bank orthogonality term.")] = 0.01,
+              balance_weight: Annotated[float, typer.Option("--balance-weight", help="Weight of the assignment balance term KL(mean A ‖ uniform).")] = 0.1,
+              recipe: RecipeOpt = None, model: ModelOpt = None, weights: WeightsOpt = None, epochs: EpochsOpt = None,
+              batch_size: BatchOpt = None, lr: LrOpt = None, weight_decay: WdOpt = None, scheduler: SchedOpt = None,
+              warmup_epochs: WarmupOpt = None,
+              milestones: Annotated[Optional[str], typer.Option("--milestones", help="Multistep lr epochs, e.g. 160,180 (default: the recipe's).")] = None,
+              lr_factors: Annotated[Optional[str], typer.Option("--lr-factors", help="lr multiplier from each milestone on, e.g. 0.01,0.0001.")] = None,
+              momentum: Annotated[Optional[float], typer.Option("--momentum", help="SGD momentum (default: the recipe's).")] = None,
+              imbalance: ImbalanceOpt = None, data_root: DataRootOpt = None, download: DownloadOpt = False,
+              skip_bad: SkipBadOpt = False, out: OutOpt = None, force: ForceOpt = False, resume: ResumeOpt = False,
+              deterministic: DeterministicOpt = False, amp: AmpOpt = Amp.auto, grad_clip: ClipOpt = 0.0,
+              workers: WorkersOpt = 0, shots: ShotsOpt = Shots.decoupling, many: ManyOpt = None, few: FewOpt = None,
+              device: DeviceOpt = None, seed: SeedOpt = None, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+        from toolkit.longtail.lcreg import train_lcreg
+
+        spec, opts = longtail_run(ctx, dataset=dataset, method="lcreg", loss=rebalance.value, recipe=recipe, model=model,
+                                  weights=weights, epochs=epochs, batch_size=batch_size, lr=lr,
+                                  weight_decay=weight_decay, scheduler=scheduler, warmup_epochs=warmup_epochs,
+                                  imbalance=imbalance, data_root=data_root, download=download, skip_bad=skip_bad,
+                                  out=out, force=force, resume=resume, deterministic=deterministic, amp=amp,
+                                  grad_clip=grad_clip, workers=workers, shots=shots, many=many, few=few,
+                                  device=device, seed=seed, fmt=fmt, quiet=quiet)
+        spec.overrides.update(milestones=_numbers(milestones, int, "--milestones"),
+                              lr_factors=_numbers(lr_factors, float, "--lr-factors"), momentum=momentum)
+        run(ctx, train_lcreg, opts, run=spec, latent_k=latent_k, tau=tau, combine=combine.value,
+            assign_metric=assign_metric.value, lambda0=lambda0, cov_groups=cov_groups.value,
+            covariance=covariance.value, cov_budget_mb=cov_budget_mb, lambda_norm=lambda_norm.value,
+            rebalance=rebalance.value, diversity_weight=diversity_weight, balance_weight=balance_weight)
+
+
+def _numbers(text: Optional[str], kind: type, flag: str) -> Optional[tuple]:
+    """``"160,180"`` -> (160, 180); None stays None; a bad entry is one ``Error:`` line."""
+    if text is None:
+        return None
+    from .common import fail, split_list
+
+    try:
+        return tuple(kind(v) for v in split_list(text))
+    except ValueError:
+        fail(f"{flag} must be a comma-separated list of numbers (got '{text}')")
+        raise  # unreachable
