@@ -61,9 +61,17 @@ def split_list(text: str | None) -> list[str]:
     return [s.strip() for s in (text or "").split(",") if s.strip()]
 
 
+def one_line(message: str) -> str:
+    """A message as one line; an error re-raised from a DataLoader worker keeps only its own text."""
+    lines = [ln for ln in message.strip().splitlines() if ln.strip()]
+    if len(lines) > 1 and "Original Traceback" in message:
+        return lines[-1].split(": ", 1)[-1]
+    return " ".join(ln.strip() for ln in lines)
+
+
 def fail(message: str, code: int = 2) -> None:
     """Print one ``Error:`` line on stderr and exit with ``code``."""
-    sys.stderr.write(f"Error: {message}\n")
+    sys.stderr.write(f"Error: {one_line(message)}\n")
     raise typer.Exit(code)
 
 
