@@ -142,15 +142,27 @@ class _TemmaBlock(nn.Module):
         return h + self.drop(self.ffn(self.n3(h)))
 
 
+class _Tcn(nn.Module):
+    """Two 1-D convolutions over time; padded steps are zeroed after each, so padding never leaks."""
+
+    def __init__(self, d_in: int, d: int, kernel: int, dropout: float):
+        super().__init__()
+        self.c1 = nn.Conv1d(d_in, d, kernel, padding=kernel // 2)
+        self.c2 = nn.Conv1d(d, d, kernel, padding=kernel // 2)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        h = self.drop(torch.relu(self.c1(x.transpose(1, 2)).transpose(1, 2))) * keep
+        return self.c2(h.transpose(1, 2)).transpose(1, 2) * keep
+
+
 class Temma(nn.Module):
     def __init__(self, input_dims: Sequence[int], num_classes: int = 1, n_to_1: bool = True, d_model: int = 128,
                  layers: int = 4, heads: int = 4, d_ff: int = 256, dropout: float = 0.2, mm_dropout: float = 0.5,
                  kernel: int = 3):
         super().__init__()
         self.dims, self.n_to_1, self.d = list(input_dims), n_to_1, d_model
-        self.tcn = nn.ModuleList(nn.Sequential(nn.Conv1d(dm, d_model, kernel, padding=kernel // 2), nn.ReLU(),
-                                               nn.Dropout(dropout), nn.Conv1d(d_model, d_model, kernel, padding=kernel // 2))
-                                 for dm in self.dims)
+        self.tcn = nn.ModuleList(_Tcn(dm, d_model, kernel, dropout) for dm in self.dims)
         self.blocks = nn.ModuleList(_TemmaBlock(d_model, heads, d_ff, dropout, mm_dropout) for _ in range(layers))
         self.norm = nn.LayerNorm(d_model)
         self.head = _Head(d_model, d_model, num_classes, dropout)
@@ -160,7 +172,7 @@ class Temma(nn.Module):
         keep = mask.to(x.dtype).unsqueeze(-1)
         pe = sinusoid(x.shape[1], self.d, x.device)
         chunks = torch.split(x * keep, self.dims, dim=-1)
-        h = torch.stack([conv(c.transpose(1, 2)).transpose(1, 2) * keep + pe for conv, c in zip(self.tcn, chunks)], 1)
+        h = torch.stack([tcn(c, keep) + pe for tcn, c in zip(self.tcn, chunks)], 1)
         for blk in self.blocks:
             h = blk(h, mask)
         h = self.norm(h).mean(1)  # (B, T, d): fuse the modalities' streams

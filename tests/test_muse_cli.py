@@ -1,0 +1,133 @@
+"""``lt train muse`` end to end on tiny official-layout data: metrics, predictions, late fusion, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from cli.main import app
+from toolkit.muse.layout import REACTION_LABELS
+from toolkit.muse.synthetic import SynthSpec, write_synthetic
+
+TINY = SynthSpec(seed=5, coaches=6, videos_per_coach=1, segments_per_video=12, reaction_videos=16,
+                 stress_subjects=5, stress_steps=60)
+FAST = ["--epochs", "2", "--d-model", "8", "--layers", "1", "--batch-size", "16", "--device", "cpu", "--quiet"]
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    return write_synthetic(tmp_path_factory.mktemp("musecli") / "data", TINY)
+
+
+def lt(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def _json(result) -> dict:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["lstm", "gru-sa", "temma"])
+def test_humor_each_model_predicts_in_submission_shape(root, tmp_path, model):
+    out = tmp_path / model
+    res = _json(lt("train", "muse", "--task", "humor", "--data-root", root, "--model", model, "--seeds", "2",
+                   "--predict", "--out", out, "--format", "json", *FAST))
+    assert res["protocol"] == "ROC-AUC over all segments pooled" and res["metric"] == "auc"
+    assert len(res["rows"]) == 2 and res["best_seed"] in (0, 1)
+    assert 0.0 <= res["devel_auc"] <= 1.0 and res["devel_auc"] == max(r["devel_auc"] for r in res["rows"])
+    sub = pd.read_csv(out / "predictions_test.csv")
+    assert list(sub.columns) == ["meta_col_0", "meta_col_1", "meta_col_2", "prediction"]
+    assert len(sub) == 12  # one test coach x 12 segments
+    assert sub.prediction.between(0, 1).all()
+    assert (out / "seed0" / "best.pt").is_file() and (out / "metrics.json").is_file()
+
+
+@pytest.mark.slow
+def test_reaction_and_stress_report_their_protocols(root, tmp_path):
+    r = _json(lt("train", "muse", "--task", "reaction", "--data-root", root, "--model", "gru-sa", "--predict",
+                 "--out", tmp_path / "r", "--format", "json", *FAST))
+    assert r["protocol"] == "mean of the 7 per-emotion Pearson r" and "devel_pearson" in r
+    sub = pd.read_csv(tmp_path / "r" / "predictions_test.csv", dtype={"File_ID": str})
+    assert list(sub.columns) == ["File_ID", *REACTION_LABELS] and sub.File_ID.str.match(r"^\[\d{5}\]$").all()
+    s = _json(lt("train", "muse", "--task", "stress", "--data-root", root, "--model", "lstm", "--win-len", "30",
+                 "--hop-len", "15", "--predict", "--out", tmp_path / "s", "--format", "json", *FAST))
+    assert s["protocol"].startswith("CCC over all videos concatenated")
+    row = s["rows"][0]
+    assert row["devel_ccc"] == pytest.approx((row["devel_ccc_arousal"] + row["devel_ccc_valence"]) / 2)
+    assert s["train_sequences"] == 2 * 3  # 2 train subjects x windows 0-30, 15-45, 30-60
+    for d in ("physio-arousal", "valence"):
+        df = pd.read_csv(tmp_path / "s" / f"predictions_test_{d}.csv")
+        assert list(df.columns) == ["meta_col_0", "meta_col_1", "meta_col_2", "prediction"] and len(df) == 2 * 60  # 2 test subjects
+
+
+@pytest.mark.slow
+def test_late_fusion_mean_and_learned(root, tmp_path):
+    runs = []
+    for model in ("lstm", "gru-sa"):
+        runs.append(tmp_path / model)
+        _json(lt("train", "muse", "--task", "humor", "--data-root", root, "--model", model, "--predict",
+                 "--out", runs[-1], "--format", "json", *FAST))
+    for fusion in ("mean", "learned"):
+        res = _json(lt("train", "muse", "--task", "humor", "--late-fusion", f"{runs[0]},{runs[1]}", "--fusion", fusion,
+                       "--out", tmp_path / f"fused-{fusion}", "--format", "json", "--quiet"))
+        assert len(res["rows"]) == 3 and 0 <= res["fused_devel_auc"] <= 1
+        fused = pd.read_csv(tmp_path / f"fused-{fusion}" / "predictions_test.csv")
+        a, b = (pd.read_csv(r / "predictions_test.csv") for r in runs)
+        assert list(fused.columns) == list(a.columns)
+        if fusion == "mean":
+            pd.testing.assert_series_equal(fused.prediction, (a.prediction + b.prediction) / 2, check_names=False)
+    bad = lt("train", "muse", "--task", "reaction", "--late-fusion", f"{runs[0]},{runs[1]}", "--out", tmp_path / "x")
+    assert bad.exit_code == 2 and "Error:" in bad.output and "is task 'humor'" in bad.output
+
+
+def test_synthetic_muse_dataset_writes_and_trains(tmp_path):
+    res = _json(lt("train", "muse", "--task", "humor", "--dataset", "synthetic-muse", "--data-root", tmp_path / "cache",
+                   "--out", tmp_path / "run", "--format", "json", "--epochs", "1", "--d-model", "8", "--layers", "1",
+                   "--device", "cpu", "--quiet"))
+    assert (tmp_path / "cache" / "c1_muse_humor" / "metadata" / "partition.csv").is_file()
+    assert res["missing_steps"]["egemaps"] > 0 and res["data_root"] == str(tmp_path / "cache")
+
+
+def _bad(*args) -> str:
+    r = lt("train", "muse", *args)
+    assert r.exit_code == 2, r.output
+    assert "Error:" in r.output
+    return r.output
+
+
+def test_bad_input_is_one_error_line(root, tmp_path):
+    assert "unknown task 'humour'" in _bad("--task", "humour", "--data-root", root)
+    assert "unknown model 'transformer'" in _bad("--model", "transformer", "--data-root", root)
+    assert "does not fit task 'stress'" in _bad("--task", "stress", "--loss", "bce", "--data-root", root)
+    assert "needs --data-root" in _bad("--task", "humor")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = _bad("--task", "reaction", "--data-root", empty)
+    assert "c2_muse_reaction" in out and str(empty) in out
+    out = _bad("--task", "humor", "--features", "egemaps,faus", "--data-root", root)
+    assert "feature 'faus' not found" in out and "features found:" in out and "vggface2" in out
+    broken = tmp_path / "broken"
+    shutil.copytree(root / "c1_muse_humor", broken / "c1_muse_humor")
+    f = sorted((broken / "c1_muse_humor" / "feature_segments" / "vggface2").rglob("*.csv"))[2]
+    df = pd.read_csv(f)
+    df.drop(columns=df.columns[-1]).to_csv(f, index=False)
+    assert f"'{f}' has" in _bad("--task", "humor", "--data-root", broken, "--out", tmp_path / "o1").replace("\n", "")
+    assert "--seeds must be >= 1" in _bad("--seeds", "0", "--data-root", root)
+    assert "needs at least two run dirs" in _bad("--late-fusion", str(tmp_path))
