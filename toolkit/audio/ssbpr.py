@@ -127,8 +127,9 @@ def train_ssbpr(*, dataset: str = "ssbpr", data_root: str | None = None, model: 
                   summary={"model": model, "dataset": dataset, "split": split, "files": len(data.labels),
                            "skipped": len(data.skipped), "accuracy": summary_rows[0]["accuracy"],
                            "macro_f1": summary_rows[0]["macro_f1"], "out": str(out_dir)},
-                  sections=[Report(title=f"Per-class recall ({protocol})", rows=recalls + recall_summary),
-                            Report(title=f"Confusion matrix (all folds; {protocol})", rows=confusion_rows(cm, data.class_names))],
+                  sections=[Report(title="Per-class recall", rows=recalls + recall_summary),
+                            Report(title="Confusion matrix", rows=confusion_rows(cm, data.class_names),
+                                   notes=[f"summed over all {folds} test folds; {protocol}"])],
                   notes=notes)
 
 
@@ -170,8 +171,9 @@ def eval_ssbpr(*, checkpoint: str, data_root: str, max_bad: float = 0.05, worker
     row = _fold_row("external", "all", 0, m, data.class_names)
     return Report(title=f"SSBPR eval of {checkpoint} — {protocol}", rows=[row],
                   summary={"model": audio["model"], "files": len(data.labels), "skipped": len(data.skipped)},
-                  sections=[Report(title=f"Per-class recall ({protocol})", rows=[_recall_row("external", "all", m, data.class_names)]),
-                            Report(title="Confusion matrix", rows=confusion_rows(np.asarray(m["confusion"]), data.class_names))],
+                  sections=[Report(title="Per-class recall", rows=[_recall_row("external", "all", m, data.class_names)]),
+                            Report(title="Confusion matrix", rows=confusion_rows(np.asarray(m["confusion"]), data.class_names),
+                                   notes=[protocol])],
                   notes=[protocol, f"trained with {audio['split']} split on {audio['dataset']}"])
 
 

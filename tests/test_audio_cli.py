@@ -1,0 +1,199 @@
+"""``lt audio``: features, ssbpr train/eval/predict end to end on a tiny synthetic set, and bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from cli.main import app
+from toolkit.audio import synth
+
+SR = "8000"
+TINY = ["--sample-rate", SR, "--duration", "1"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("snores")
+    synth.generate(root, subjects=4, clips=2, sample_rate=8000, duration=1.0, seed=5)
+    return root
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def lt(*args) -> "object":
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def user_error(result, *fragments: str) -> str:
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    line = [ln for ln in result.stderr.splitlines() if ln.startswith("Error: ")]
+    assert len(line) == 1, result.stderr
+    for f in fragments:
+        assert f in line[0], (f, line[0])
+    return line[0]
+
+
+def jsonl(text: str) -> list[dict]:
+    return [json.loads(ln) for ln in text.splitlines() if ln.strip()]
+
+
+@pytest.mark.parametrize("cmd", [["audio"], ["audio", "features"], ["audio", "ssbpr"], ["audio", "ssbpr", "train"],
+                                 ["audio", "ssbpr", "eval"], ["audio", "ssbpr", "predict"]])
+def test_help(cmd):
+    r = lt(*cmd, "--help")
+    assert r.exit_code == 0 and "Usage" in r.output
+
+
+@pytest.mark.parametrize("npz", [False, True])
+def test_features_npy_npz_and_cache(data, tmp_path, npz):
+    cache = tmp_path / "cache"
+    args = ["audio", "features", data, "--kind", "mfcc", *TINY, "--cache-dir", cache, "-f", "json", "-q",
+            "--npz" if npz else "--npy"]
+    first = json.loads(lt(*args, "--out", tmp_path / "a").stdout)
+    second = json.loads(lt(*args, "--workers", "2", "--out", tmp_path / "b").stdout)
+    assert first["files"] == second["files"] == 48 and first["cache_hits"] == 0 and second["cache_hits"] == 48
+    assert first["shape"] == "60x16" and first["skipped"] == 0
+    if npz:
+        with np.load(tmp_path / "a" / "features.npz") as z:
+            assert len(z["files"]) == 48 and z["f00000"].shape == (60, 16)
+    else:
+        index = (tmp_path / "b" / "index.csv").read_text().splitlines()
+        assert index[0] == "file,feature,shape" and len(index) == 49
+        arr = np.load(tmp_path / "b" / index[1].split(",")[1])
+        assert arr.shape == (60, 16)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["cnn", "crnn", "resnet18", "svm", "logreg"])
+def test_train_every_model(data, cache, tmp_path, model):
+    r = lt("audio", "ssbpr", "train", "--data-root", data, "--model", model, "--folds", "2", "--epochs", "1",
+           "--batch-size", "16", *TINY, "--cache-dir", cache, "--no-final", "--out", tmp_path / "run", "-f", "json", "-q")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    rows = out["rows"]
+    assert [row["fold"] for row in rows] == [1, 2, "mean", "std"]
+    assert all(row["split"] == "subject" for row in rows) and sum(row["n_test"] for row in rows[:2]) == 48
+    for row in rows[:2]:
+        assert 0 <= row["accuracy"] <= 1 and 0 <= row["macro_f1"] <= 1 and 0 <= row["auc"] <= 1
+    assert "split=subject" in out["title"] and "none on both sides" in out["notes"][0]
+    assert (tmp_path / "run" / "fold-1" / "last.pt").is_file() and (tmp_path / "run" / "metrics.json").is_file()
+    assert not (tmp_path / "run" / "last.pt").exists()
+    ckpt = torch.load(tmp_path / "run" / "fold-2" / "last.pt", weights_only=True)
+    assert ckpt["config"]["audio"]["model"] == model
+    confusion = np.array([[v for k, v in row.items() if k != "true"] for row in out["confusion_matrix"]["rows"]])
+    assert confusion.sum() == 48 and "split=subject" in out["confusion_matrix"]["notes"][0]
+    assert [row["fold"] for row in out["per-class_recall"]["rows"]] == [1, 2, "mean", "std"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["cnn", "logreg"])
+def test_train_final_then_eval_and_predict(data, cache, tmp_path, model):
+    run = tmp_path / "run"
+    r = lt("audio", "ssbpr", "train", "--data-root", data, "--model", model, "--split", "random", "--folds", "2",
+           "--epochs", "2", *TINY, "--cache-dir", cache, "--out", run, "-f", "jsonl", "-q", "--balanced")
+    assert r.exit_code == 0, r.output
+    assert all(row["split"] == "random" for row in jsonl(r.stdout) if "split" in row)
+    assert (run / "last.pt").is_file() and (run / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    r = lt("audio", "ssbpr", "eval", run, "--data-root", data, "--cache-dir", cache, "-f", "json", "-q")
+    assert r.exit_code == 0, r.output
+    ev = json.loads(r.stdout)
+    assert ev["files"] == 48 and ev["rows"][0]["split"] == "external" and ev["rows"][0]["n_test"] == 48
+    files = sorted(str(p) for p in data.rglob("*.wav"))[:2]
+    r = lt("audio", "ssbpr", "predict", *files, "--model", run, "--cache-dir", cache)
+    assert r.exit_code == 0, r.output
+    preds = jsonl(r.stdout)
+    assert [p["file"] for p in preds] == files
+    for p in preds:
+        assert set(p) == {"file", "label", "label_name", "probabilities"}
+        assert list(p["probabilities"]) == list(synth_names())
+        assert abs(sum(p["probabilities"].values()) - 1) < 1e-4
+        assert p["label_name"] == max(p["probabilities"], key=p["probabilities"].get)
+        assert synth_names()[p["label"]] == p["label_name"]
+
+
+def synth_names() -> tuple[str, ...]:
+    from toolkit.audio.io import CLASS_NAMES
+
+    return CLASS_NAMES
+
+
+def test_train_synthetic_dataset_into_data_root(tmp_path, cache):
+    r = lt("audio", "ssbpr", "train", "--dataset", "synthetic-snore", "--data-root", tmp_path / "gen", "--subjects", "3",
+           "--clips", "1", "--model", "logreg", "--folds", "3", *TINY, "--drop-classes", "5", "--cache-dir", cache,
+           "--no-final", "--out", tmp_path / "run", "-f", "json", "-q")
+    assert r.exit_code == 0, r.output
+    assert len(list((tmp_path / "gen").rglob("*.wav"))) == 3 * 6
+    assert sum(row["n_test"] for row in json.loads(r.stdout)["rows"][:3]) == 15  # class 5 dropped
+
+
+def test_bad_files_skipped_in_run_dir(data, tmp_path, cache):
+    root = tmp_path / "d"
+    shutil.copytree(data, root)
+    (root / "male" / "77-1-2.wav").write_bytes(b"not a wav at all")
+    r = lt("audio", "ssbpr", "train", "--data-root", root, "--model", "logreg", "--folds", "2", *TINY,
+           "--max-bad", "0.1", "--cache-dir", cache, "--no-final", "--out", tmp_path / "run", "-f", "json")
+    assert r.exit_code == 0, r.output
+    assert "skipped 1 bad file" in r.stderr and "77-1-2.wav" in r.stderr
+    assert json.loads(r.stdout)["skipped"] == 1
+    assert "77-1-2.wav" in (tmp_path / "run" / "skipped.csv").read_text()
+    r = lt("audio", "ssbpr", "train", "--data-root", root, "--model", "logreg", "--folds", "2", *TINY,
+           "--max-bad", "0", "--cache-dir", cache, "--out", tmp_path / "run2")
+    user_error(r, "1 of 49 files are bad", "--max-bad")
+
+
+# -- bad input ----------------------------------------------------------------------------------------
+def _one_file_root(tmp_path: Path, name: str, data: Path) -> Path:
+    root = tmp_path / "r"
+    shutil.copytree(data, root)
+    shutil.copy(next(data.rglob("*.wav")), root / "female" / name)
+    return root
+
+
+def test_bad_input(data, tmp_path, cache):
+    train = ["audio", "ssbpr", "train", "--model", "logreg", "--folds", "2", "--cache-dir", cache, "--no-final"]
+    user_error(lt(*train, "--data-root", tmp_path, *TINY, "--out", tmp_path / "o1"),
+               "neither the released layout", "female/ and male/", "CSV manifest")
+    user_error(lt(*train, "--data-root", _one_file_root(tmp_path / "a", "recording7.wav", data), *TINY,
+                  "--out", tmp_path / "o2"), "recording7.wav", "does not parse")
+    user_error(lt(*train, "--data-root", _one_file_root(tmp_path / "b", "1-2-9.wav", data), *TINY,
+                  "--out", tmp_path / "o3"), "1-2-9.wav", "label 9 is outside 0-5")
+    user_error(lt(*train, "--data-root", data, "--duration", "0", "--out", tmp_path / "o4"), "--duration must be > 0")
+    user_error(lt(*train, "--data-root", data, "--sample-rate", "100", "--out", tmp_path / "o5"),
+               "--sample-rate 100 Hz cannot be resampled")
+    user_error(lt(*train, "--data-root", data, *TINY, "--drop-classes", "7", "--out", tmp_path / "o6"), "--drop-classes 7")
+    user_error(lt(*train, "--data-root", data, *TINY, "--folds", "5", "--out", tmp_path / "o7"), "needs at least 5 patients")
+    user_error(lt(*train, *TINY, "--out", tmp_path / "o8"), "needs --data-root")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("keep me")
+    user_error(lt(*train, "--data-root", data, *TINY, "--out", tmp_path / "full"), "not empty", "--force")
+    assert (tmp_path / "full" / "x").read_text() == "keep me"
+
+
+def test_class_missing_is_an_error(data, tmp_path, cache):
+    root = tmp_path / "d"
+    shutil.copytree(data, root)
+    for p in root.rglob("*-4_*.wav"):
+        p.unlink()
+    r = lt("audio", "ssbpr", "train", "--data-root", root, "--model", "svm", "--folds", "2", *TINY,
+           "--cache-dir", cache, "--out", tmp_path / "o")
+    user_error(r, "class 4 (right-lateral) has no valid files", "--drop-classes 4")
+
+
+def test_eval_predict_bad_input(data, tmp_path, cache):
+    user_error(lt("audio", "ssbpr", "eval", tmp_path / "none.pt", "--data-root", data), "does not exist")
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"format_version": 1, "state_dict": {}}, foreign)
+    user_error(lt("audio", "ssbpr", "predict", next(data.rglob("*.wav")), "--model", foreign),
+               "not an lt audio ssbpr checkpoint")
+    user_error(lt("audio", "features", tmp_path / "missing", "--out", tmp_path / "f"), "does not exist")
+    user_error(lt("audio", "features", data, "--fmax", "9000", "--out", tmp_path / "g"), "sample_rate/2")
