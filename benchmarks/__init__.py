@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): ``python -m benchmarks.<name>``; figures go into benchmarks/README.md."""
