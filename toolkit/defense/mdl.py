@@ -61,9 +61,7 @@ def divergence_term(p1: torch.Tensor, p2: torch.Tensor, mask: torch.Tensor | Non
     """Per-example cos^2(M*p1, M*p2): symmetric, in [0, 1] for non-negative p, scale-invariant."""
     if mask is not None:
         p1, p2 = p1 * mask, p2 * mask
-    dot = (p1 * p2).sum(1)
-    n = p1.norm(dim=1) * p2.norm(dim=1)
-    return (dot / (n + eps)) ** 2
+    return (F.normalize(p1, dim=1, eps=eps) * F.normalize(p2, dim=1, eps=eps)).sum(1) ** 2
 
 
 def mdl_loss(o1: torch.Tensor, o2: torch.Tensor, targets: torch.Tensor, lam: float = 1.0,
