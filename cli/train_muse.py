@@ -25,6 +25,7 @@ def muse(ctx: typer.Context,
          win_len: Annotated[int, typer.Option("--win-len", help="Stress training window (steps).")] = 200,
          hop_len: Annotated[int, typer.Option("--hop-len", help="Stress training hop (steps).")] = 100,
          noise: Annotated[float, typer.Option("--noise", help="Std of Gaussian feature noise on train sequences (0 = off).")] = 0.0,
+         time_mask: Annotated[float, typer.Option("--time-mask", help="Zero one random span of up to this fraction of each train sequence (0 = off).")] = 0.0,
          balanced: Annotated[bool, typer.Option("--balanced/--no-balanced", help="Class-balanced sampling (humor).")] = False,
          resplit_seed: Annotated[Optional[int], typer.Option("--resplit-seed", help="Redraw train/devel by subject with this seed (default: official partition).")] = None,
          devel_fraction: Annotated[float, typer.Option("--devel-fraction", help="Devel share of subjects on --resplit-seed.")] = 0.2,
@@ -43,7 +44,7 @@ def muse(ctx: typer.Context,
     run(ctx, train_muse, opts, task=task, dataset=dataset, data_root=data_root, features=split_list(features) or None,
         model=model, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seeds=seeds,
         seed=opts["seed"], d_model=d_model, layers=layers, win_len=win_len, hop_len=hop_len, noise=noise,
-        balanced=balanced, resplit_seed=resplit_seed, devel_fraction=devel_fraction, predict=predict,
+        time_mask=time_mask, balanced=balanced, resplit_seed=resplit_seed, devel_fraction=devel_fraction, predict=predict,
         late=split_list(late_fusion) or None, fusion=fusion, out=out, force=force, device=opts["device"])
 
 

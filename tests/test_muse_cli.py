@@ -105,6 +105,14 @@ def test_synthetic_muse_dataset_writes_and_trains(tmp_path):
     assert res["missing_steps"]["egemaps"] > 0 and res["data_root"] == str(tmp_path / "cache")
 
 
+def test_focal_loss_with_augmentation(root, tmp_path):
+    res = _json(lt("train", "muse", "--task", "humor", "--data-root", root, "--loss", "focal", "--balanced",
+                   "--noise", "0.1", "--time-mask", "0.3", "--resplit-seed", "2", "--out", tmp_path / "f",
+                   "--format", "json", *FAST))
+    cfg = json.loads((tmp_path / "f" / "config.json").read_text())
+    assert res["loss"] == "focal" and cfg["balanced"] and cfg["time_mask"] == 0.3 and cfg["resplit_seed"] == 2
+
+
 def _bad(*args) -> str:
     r = lt("train", "muse", *args)
     assert r.exit_code == 2, r.output
@@ -130,4 +138,7 @@ def test_bad_input_is_one_error_line(root, tmp_path):
     df.drop(columns=df.columns[-1]).to_csv(f, index=False)
     assert f"'{f}' has" in _bad("--task", "humor", "--data-root", broken, "--out", tmp_path / "o1").replace("\n", "")
     assert "--seeds must be >= 1" in _bad("--seeds", "0", "--data-root", root)
+    assert "applies to --task humor only" in _bad("--task", "reaction", "--balanced", "--data-root", root)
+    assert "--time-mask must be in [0, 1)" in _bad("--time-mask", "1.5", "--data-root", root)
+    assert "--hop-len" in _bad("--task", "stress", "--win-len", "10", "--hop-len", "20", "--data-root", root)
     assert "needs at least two run dirs" in _bad("--late-fusion", str(tmp_path))

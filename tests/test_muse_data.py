@@ -222,3 +222,29 @@ def test_synthetic_features_have_different_frame_rates(syn):
     data = load_muse(syn, "humor")
     assert data.periods == {"egemaps": 500.0, "vggface2": 1000.0, "bert-4-sentence-level": 2000.0}
     assert data.stats["missing_steps"]["egemaps"] > 0  # dropped rows are imputed and counted
+
+
+def test_dataset_registry_entries(syn):
+    from toolkit.data import get_dataset, list_datasets
+
+    assert {"muse", "synthetic-muse"} <= set(list_datasets())
+    b = get_dataset("muse", root=str(syn), task="stress", win_len=30, hop_len=15)
+    x, y = b.train[0]
+    assert b.num_classes == 2 and x.shape == (30, sum(b.info["dims"])) and y.shape == (30, 2)
+    assert len(b.val) >= 1 and b.class_names == ["arousal", "valence"]
+    with pytest.raises(LtError, match="needs --data-root"):
+        get_dataset("muse", task="humor")
+
+
+def test_time_mask_and_noise_augment_only_when_asked():
+    import torch
+
+    x = np.ones((20, 3), np.float32)
+    s = Sample("k", "g", x, np.array([1.0], np.float32), [])
+    torch.manual_seed(0)
+    plain = SeqDataset([s])[0][0]
+    assert torch.equal(plain, torch.ones(20, 3))
+    zeros = [int((SeqDataset([s], time_mask=0.5)[0][0] == 0).all(1).sum()) for _ in range(30)]
+    assert max(zeros) > 0 and max(zeros) <= 10  # one span, at most half the steps
+    noisy = SeqDataset([s], noise=0.5)[0][0]
+    assert not torch.equal(noisy, plain)

@@ -33,11 +33,16 @@ def window(samples: list[Sample], win_len: int = 200, hop_len: int = 100) -> lis
 
 
 class SeqDataset(Dataset):
-    """``(x (T, D) float32, y)`` pairs; optional train-time feature noise (std, our augmentation)."""
+    """``(x (T, D) float32, y)`` pairs, with optional train-time augmentation (our choices of form):
 
-    def __init__(self, samples: list[Sample], noise: float = 0.0):
+    ``noise``: std of Gaussian noise added to the features; ``time_mask``: zero one random span of
+    up to this fraction of the steps (n-to-1 tasks; per-step stress labels keep their targets).
+    """
+
+    def __init__(self, samples: list[Sample], noise: float = 0.0, time_mask: float = 0.0):
         self.samples = samples
         self.noise = float(noise)
+        self.time_mask = float(time_mask)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -47,6 +52,11 @@ class SeqDataset(Dataset):
         x = torch.from_numpy(np.ascontiguousarray(s.x, dtype=np.float32))
         if self.noise > 0:
             x = x + self.noise * torch.randn_like(x)
+        span = int(self.time_mask * len(x) * float(torch.rand(())))
+        if span > 0:
+            start = int(torch.randint(0, len(x) - span + 1, ()))
+            x = x.clone()
+            x[start:start + span] = 0.0
         return x, torch.from_numpy(np.asarray(s.y, dtype=np.float32))
 
 

@@ -103,6 +103,7 @@ class MuseOptions:
     win_len: int = 200
     hop_len: int = 100
     noise: float = 0.0
+    time_mask: float = 0.0
     balanced: bool = False
 
     def validate(self) -> "MuseOptions":
@@ -118,6 +119,8 @@ class MuseOptions:
             raise LtError(f"--seeds must be >= 1 (got {self.seeds})")
         if self.noise < 0:
             raise LtError(f"--noise must be >= 0 (got {self.noise})")
+        if not 0 <= self.time_mask < 1:
+            raise LtError(f"--time-mask must be in [0, 1) (got {self.time_mask})")
         if self.balanced and self.task != "humor":
             raise LtError("--balanced (class-balanced sampling) applies to --task humor only")
         for name in ("d_model", "layers"):
@@ -204,7 +207,7 @@ def train_muse(task: str, *, dataset: str = "muse", data_root: str | None = None
                model: str = "gru-sa", loss: str | None = None, epochs: int = 30, batch_size: int = 64, lr: float = 1e-3,
                weight_decay: float = 0.0, seeds: int = 1, seed: int = 0, d_model: int | None = None,
                layers: int | None = None, win_len: int = 200, hop_len: int = 100, noise: float = 0.0,
-               balanced: bool = False, resplit_seed: int | None = None, devel_fraction: float = 0.2,
+               time_mask: float = 0.0, balanced: bool = False, resplit_seed: int | None = None, devel_fraction: float = 0.2,
                predict: bool = False, late: list[str] | None = None, fusion: str = "mean", out: str | None = None,
                force: bool = False, device: str = "auto") -> Report:
     """Train (``seeds`` seeds, best on devel) and report the challenge metric; or late-fuse runs."""
@@ -213,14 +216,14 @@ def train_muse(task: str, *, dataset: str = "muse", data_root: str | None = None
             raise LtError(f"unknown task '{task}'; valid: {', '.join(TASKS)}")
         return late_fusion(late, fusion, prepare_out_dir(out, "train", "muse-fusion", force=force), task)
     o = MuseOptions(task, model, loss, epochs, batch_size, lr, weight_decay, seeds, seed, d_model, layers,
-                    win_len, hop_len, noise, balanced).validate()
+                    win_len, hop_len, noise, time_mask, balanced).validate()
     if task == "stress":
         window([], win_len, hop_len)  # validates the window flags before any reading
     dev = resolve_device(device)
     data, root = _load(task, dataset, data_root, features, resplit_seed, devel_fraction)
     out_dir = prepare_out_dir(out, "train", "muse", force=force)
     train = window(data.parts["train"], win_len, hop_len) if task == "stress" else data.parts["train"]
-    sets = {"train": SeqDataset(train, noise), "devel": SeqDataset(data.parts["devel"])}
+    sets = {"train": SeqDataset(train, noise, time_mask), "devel": SeqDataset(data.parts["devel"])}
     results = []
     for s in range(seed, seed + seeds):
         log(f"seed {s}: training {model} on {task} ({len(train)} train sequences)")

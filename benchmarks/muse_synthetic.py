@@ -1,0 +1,81 @@
+"""Benchmark: lstm (official baseline) vs gru-sa vs temma on every task of ``synthetic-muse``.
+
+    python -m benchmarks.muse_synthetic [--quick] [--epochs N] [--seeds 3] [--threads 1]
+
+For each task and model: ``--seeds`` seeds through ``toolkit.muse.train.train_muse`` (the same code
+as ``lt train muse``), the challenge metric on devel and test as mean ± std over the seeds, and the
+training throughput (train sequences per second, devel evaluation per epoch included). Ratios are
+against the ``lstm`` baseline measured in the same run. ``--quick`` trains 4 epochs instead of 15.
+Model width 32 for all three (CPU budget; the paper's TEMMA uses 128).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+TASKS = ("humor", "reaction", "stress")
+MODELS = ("lstm", "gru-sa", "temma")
+KEY = {"humor": "auc", "reaction": "pearson", "stress": "ccc"}
+
+
+def run_one(task: str, model: str, root: Path, out: Path, epochs: int, seeds: int, batch_size: int) -> dict:
+    from toolkit.muse.train import train_muse
+
+    rep = train_muse(task, dataset="synthetic-muse", data_root=str(root), model=model, epochs=epochs, seeds=seeds,
+                     batch_size=batch_size, d_model=32, out=str(out), device="cpu")
+    rows, k = rep.rows, KEY[task]
+    dev = np.array([r[f"devel_{k}"] for r in rows])
+    test = np.array([r[f"test_{k}"] for r in rows])
+    return {"task": task, "model": model, "metric": k, "devel_mean": dev.mean(), "devel_std": dev.std(),
+            "test_mean": test.mean(), "test_std": test.std(),
+            "seq_per_s": float(np.mean([r["seq_per_s"] for r in rows]))}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="4 epochs instead of 15")
+    ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=64, help="as lt train muse's default")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 avoids oversubscription)")
+    ap.add_argument("--tasks", default=",".join(TASKS))
+    ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    args = ap.parse_args()
+    import torch
+
+    from toolkit.engine.report import set_quiet
+
+    torch.set_num_threads(args.threads)
+    set_quiet(True)
+    epochs = args.epochs or (4 if args.quick else 15)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "synthetic-muse"
+        for task in args.tasks.split(","):
+            for model in MODELS:
+                t0 = time.perf_counter()
+                r = run_one(task, model, root, Path(tmp) / f"{task}-{model}", epochs, args.seeds,
+                           args.batch_size)
+                r["wall_s"] = time.perf_counter() - t0
+                results.append(r)
+                print(f"{task:8s} {model:7s} {r['metric']:7s} devel {r['devel_mean']:.4f} ± {r['devel_std']:.4f}  "
+                      f"test {r['test_mean']:.4f} ± {r['test_std']:.4f}  {r['seq_per_s']:8.1f} seq/s  "
+                      f"({r['wall_s']:.0f} s)", flush=True)
+    print(f"\nepochs {epochs}, batch {args.batch_size}, seeds {args.seeds}, threads {args.threads}; "
+          f"ratios vs lstm (same run):")
+    for r in results:
+        base = next(b for b in results if b["task"] == r["task"] and b["model"] == "lstm")
+        print(f"{r['task']:8s} {r['model']:7s} test metric x{r['test_mean'] / base['test_mean']:.3f}  "
+              f"throughput x{r['seq_per_s'] / base['seq_per_s']:.3f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, default=float) + "\n")
+
+
+if __name__ == "__main__":
+    main()
