@@ -160,15 +160,15 @@ def _train_seed(data: MuseData, o: MuseOptions, seed: int, device, out_dir: Path
     seconds = sum(r.get("seconds", 0.0) for r in res.history) or (time.perf_counter() - t0)
     load_best_into(model, out_dir)
     row = {"seed": seed, "best_epoch": res.best_epoch, "seq_per_s": o.epochs * len(sets["train"]) / seconds}
-    preds = {}
+    preds, nan = {}, float("nan")
     for part in ("devel", "test"):
-        p, raw = _predict(model, data.parts[part], o.task, device, o.batch_size) if data.parts[part] else (None, None)
-        preds[part] = p
-        m = metrics(raw["pred"], raw["target"]) if raw is not None else {}
-        row[f"devel_{MONITOR[o.task]}" if part == "devel" else f"test_{MONITOR[o.task]}"] = m.get(MONITOR[o.task], float("nan"))
+        m = {}
+        if data.parts[part]:
+            preds[part], raw = _predict(model, data.parts[part], o.task, device, o.batch_size)
+            m = metrics(raw["pred"], raw["target"])
+        row[f"{part}_{MONITOR[o.task]}"] = m.get(MONITOR[o.task], nan)
         if o.task == "stress":
-            for k in STRESS_KEYS:
-                row[f"{part}_ccc_{k}"] = m.get(f"ccc_{k}", float("nan"))
+            row.update({f"{part}_ccc_{k}": m.get(f"ccc_{k}", nan) for k in STRESS_KEYS})
     return {"row": row, "preds": preds}
 
 
@@ -187,20 +187,21 @@ def _load(task: str, dataset: str, data_root: str | None, features: list[str] | 
     return load_muse(root, task, features, resplit_seed=resplit_seed, devel_fraction=devel_fraction), root
 
 
-def _summary(data: MuseData, o: MuseOptions, rows: list[dict], best: int, root) -> dict:
+def _summary(data: MuseData, o: MuseOptions, rows: list[dict], best: int, root, n_train: int) -> dict:
     key = MONITOR[o.task]
     dev = np.array([r[f"devel_{key}"] for r in rows], dtype=float)
     test = np.array([r[f"test_{key}"] for r in rows], dtype=float)
-    s = {"task": o.task, "model": o.model, "loss": o.loss, "features": ",".join(data.features), "metric": key,
-         "protocol": PROTOCOLS[o.task], "best_seed": rows[best]["seed"], f"devel_{key}": rows[best][f"devel_{key}"],
-         f"test_{key}": rows[best][f"test_{key}"], f"devel_{key}_mean": float(dev.mean()),
-         f"devel_{key}_std": float(dev.std()), f"test_{key}_mean": float(np.nanmean(test)) if np.isfinite(test).any() else float("nan"),
-         f"test_{key}_std": float(np.nanstd(test)) if np.isfinite(test).any() else float("nan"),
-         "seq_per_s": float(np.mean([r["seq_per_s"] for r in rows])),
-         "train_sequences": None, "missing_steps": data.stats["missing_steps"], "grid_steps": data.stats["steps"],
-         "labels_without_features": data.stats["labels_without_features"],
-         "ids_without_labels": data.stats["ids_without_labels"], "data_root": str(root)}
-    return s
+    has_test = bool(np.isfinite(test).any())
+    return {"task": o.task, "model": o.model, "loss": o.loss, "features": ",".join(data.features), "metric": key,
+            "protocol": PROTOCOLS[o.task], "best_seed": rows[best]["seed"],
+            f"devel_{key}": rows[best][f"devel_{key}"], f"test_{key}": rows[best][f"test_{key}"],
+            f"devel_{key}_mean": float(dev.mean()), f"devel_{key}_std": float(dev.std()),
+            f"test_{key}_mean": float(np.nanmean(test)) if has_test else float("nan"),
+            f"test_{key}_std": float(np.nanstd(test)) if has_test else float("nan"),
+            "seq_per_s": float(np.mean([r["seq_per_s"] for r in rows])), "train_sequences": n_train,
+            "missing_steps": data.stats["missing_steps"], "grid_steps": data.stats["steps"],
+            "labels_without_features": data.stats["labels_without_features"],
+            "ids_without_labels": data.stats["ids_without_labels"], "data_root": str(root)}
 
 
 def train_muse(task: str, *, dataset: str = "muse", data_root: str | None = None, features: list[str] | None = None,
@@ -230,8 +231,7 @@ def train_muse(task: str, *, dataset: str = "muse", data_root: str | None = None
         results.append(_train_seed(data, o, s, dev, out_dir / f"seed{s}", sets))
     rows = [r["row"] for r in results]
     best = int(np.nanargmax([r[f"devel_{MONITOR[task]}"] for r in rows]))
-    summary = _summary(data, o, rows, best, root)
-    summary["train_sequences"] = len(train)
+    summary = _summary(data, o, rows, best, root, len(train))
     files = write_predictions(out_dir, task, "devel", data.parts["devel"], results[best]["preds"]["devel"])
     if predict and data.parts["test"]:
         files += write_predictions(out_dir, task, "test", data.parts["test"], results[best]["preds"]["test"])
