@@ -50,4 +50,16 @@ def get_attack(name: str, model: Any, eps: float = 8 / 255, alpha: float | None 
     return cls(model, eps=eps, alpha=alpha, steps=steps, **options)
 
 
-__all__ = ["ATTACKS", "COMMON_OPTIONS", "get_attack", "list_attacks"]
+def attack_table():
+    """A Report listing every attack, its own options and its class docstring's first line."""
+    from ..engine.report import Report
+
+    rows = []
+    for name in ATTACKS.names():
+        cls = ATTACKS.get(name)
+        rows.append({"attack": name, "options": " ".join(cls.options) or "-",
+                     "what": ((cls.__doc__ or "").strip().splitlines() or ["-"])[0]})
+    return Report("attacks", rows=rows, notes=[f"common options: {' '.join(COMMON_OPTIONS)}"])
+
+
+__all__ = ["ATTACKS", "COMMON_OPTIONS", "attack_table", "get_attack", "list_attacks"]

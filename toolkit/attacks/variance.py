@@ -30,10 +30,14 @@ class VarianceTuning:
 
 
 class VMIFGSM(VarianceTuning, MIFGSM):
+    """MI-FGSM with variance tuning (options ``decay``, ``n_samples``, ``beta``)."""
+
     name = "vmifgsm"
     options = ("decay", "n_samples", "beta")
 
 
 class VNIFGSM(VarianceTuning, NIFGSM):
+    """NI-FGSM with variance tuning (neighbours around x_t, not the look-ahead, as in the VT code)."""
+
     name = "vnifgsm"
     options = ("decay", "n_samples", "beta")
