@@ -88,6 +88,8 @@ def solve(curves: np.ndarray, sizes, budget: int, buckets: int = 10_000, allowed
     allowed = np.ones_like(d, dtype=bool) if allowed is None else np.asarray(allowed, dtype=bool)
     zeros = zero_table(sizes, grid)
     surv = sizes[:, None] - zeros
+    if budget < 0:
+        raise LtError(_infeasible_message(sizes, surv, allowed, budget))
     width = max(1, math.ceil(max(budget, 1) / max(1, buckets)))
     cost = -(-surv // width)  # ceil
     top = budget // width
