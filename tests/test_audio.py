@@ -314,3 +314,19 @@ def test_synthetic_generator_is_seeded(tmp_path):
     assert all(np.array_equal(sf.read(p)[0], sf.read(q)[0]) for p, q in zip(a, b))
     assert not np.array_equal(sf.read(a[0])[0], sf.read(c[0])[0])
     assert [io.parse_name(p)[1] for p in a] == [0, 1, 0, 1]
+
+
+def test_dataset_registry_bundles_one_fold(tmp_path):
+    from toolkit.data import get_dataset, list_datasets
+
+    assert {"ssbpr", "synthetic-snore"} <= set(list_datasets())
+    b = get_dataset("synthetic-snore", root=str(tmp_path / "gen"), subjects=4, clips=1, folds=2, fold=2,
+                    sample_rate=SR, duration=DUR, cache_dir=None)
+    assert len(b.train) + len(b.test) == 24 and b.num_classes == 6 and sum(b.train_counts) == len(b.train)
+    x, y = b.train[0]
+    assert x.shape == b.input_shape == (1, 64, 16) and 0 <= x.min() and x.max() <= 1 and 0 <= int(y) < 6
+    assert "split=subject" in b.info["split"]
+    again = get_dataset("ssbpr", root=str(tmp_path / "gen"), folds=2, fold=2, sample_rate=SR, duration=DUR, cache_dir=None)
+    assert torch.equal(again.test.x, b.test.x)
+    with pytest.raises(LtError, match="cannot be downloaded"):
+        get_dataset("ssbpr", root=str(tmp_path / "gen"), download=True)
