@@ -1,0 +1,247 @@
+"""``lt attack``: data layouts, PNG rounding, transfer scoring, every flag reaching the attack, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import assert_user_error
+from toolkit.data.imagefiles import read_image
+from toolkit.data.imagesets import load_image_set
+
+N_IMG = 6
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _png(path: Path, seed: int, size: int = 16) -> None:
+    from toolkit.attacks.pngs import save_png
+
+    save_png(torch.rand(3, size, size, generator=torch.Generator().manual_seed(seed)), path)
+
+
+@pytest.fixture(scope="module")
+def nips(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("nips")
+    (root / "images").mkdir()
+    with open(root / "images.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["ImageId", "URL", "x1", "y1", "x2", "y2", "TrueLabel", "TargetClass", "OriginalLandingURL"])
+        for i in range(N_IMG):
+            _png(root / "images" / f"img{i:02d}.png", i)
+            w.writerow([f"img{i:02d}", "u", 0, 0, 1, 1, 1 + i % 10, 1 + (i + 3) % 10, "v"])
+    return root
+
+
+@pytest.fixture(scope="module")
+def ckpts(tmp_path_factory) -> dict[str, str]:
+    from toolkit.engine.checkpoint import save_checkpoint
+    from toolkit.models import get_model
+
+    root = tmp_path_factory.mktemp("models")
+    out = {}
+    for i, (arch, kw) in enumerate([("smallcnn", {"width": 4}), ("smallcnn", {"width": 6})]):
+        torch.manual_seed(i)
+        m = get_model(arch, num_classes=10, **kw)
+        path = root / f"m{i}.pt"
+        save_checkpoint(path, {"arch": m.arch, "model_args": m.model_args, "state_dict": m.state_dict()})
+        out[f"m{i}"] = str(path)
+    return out
+
+
+def _attack(invoke, tmp_path, ckpts, data, name="mifgsm", *extra):
+    out = tmp_path / f"adv-{name}"
+    steps = [] if name == "fgsm" else ["--steps", "2"]
+    return out, invoke("attack", name, "--surrogate", ckpts["m0"], "--victims", ckpts["m1"], "--data", str(data),
+                       "--eps", "8/255", *steps, "--out", str(out), "--format", "json", "--device", "cpu",
+                       "--quiet", *extra)
+
+
+def test_help_for_every_command(invoke):
+    from cli.attack import ATTACK_NAMES
+
+    for cmd in (*ATTACK_NAMES, "eval", "list"):
+        r = invoke("attack", cmd, "--help")
+        assert r.exit_code == 0 and "Example: lt attack" in r.stdout
+
+
+def test_cli_names_match_registry(invoke):
+    from cli.attack import ATTACK_NAMES
+    from toolkit.attacks import list_attacks
+
+    assert sorted(ATTACK_NAMES) == list_attacks()
+    r = invoke("attack", "list", "--format", "json")
+    assert [row["attack"] for row in json.loads(r.stdout)["rows"]] == list_attacks()
+
+
+def test_nips_layout(nips):
+    s = load_image_set(str(nips))
+    assert s.layout == "nips2017" and len(s) == N_IMG and s.names[0] == "img00"
+    assert s.labels == [i % 10 for i in range(N_IMG)]  # TrueLabel is 1-indexed
+    assert s.targets == [(i + 3) % 10 for i in range(N_IMG)]
+    x, y = s.dataset[1]
+    assert x.shape == (3, 16, 16) and y == 1
+    assert load_image_set(str(nips), image_size=8, limit=2).dataset[0][0].shape == (3, 8, 8)
+
+
+def test_transferattack_and_imagefolder_layouts(tmp_path):
+    ta = tmp_path / "ta"
+    (ta / "images").mkdir(parents=True)
+    for i in range(3):
+        _png(ta / "images" / f"{i}.png", i)
+    (ta / "labels.csv").write_text("filename,label\n0.png,4\n1.png,0\n2.png,9\n")
+    s = load_image_set(str(ta))
+    assert s.layout == "transferattack" and s.labels == [4, 0, 9] and s.targets is None
+    folder = tmp_path / "folder"
+    for c in ("cat", "dog"):
+        (folder / c).mkdir(parents=True)
+        _png(folder / c / "a.png", 1)
+    s = load_image_set(str(folder))
+    assert s.layout == "imagefolder" and s.labels == [0, 1] and s.names == ["cat__a", "dog__a"]
+
+
+def test_png_round_trip_rounds(tmp_path):
+    from toolkit.attacks.pngs import save_png
+
+    levels = torch.arange(0, 255, dtype=torch.float32)
+    x = ((levels + 0.6) / 255).clamp(0, 1).view(1, 1, -1).expand(3, 4, -1).contiguous()
+    save_png(x, tmp_path / "r.png")
+    back = read_image(tmp_path / "r.png")
+    assert torch.equal(back[0, 0].long(), (levels + 1).long())  # round, not floor
+
+
+def test_transfer_scores_saved_images(invoke, tmp_path, nips, ckpts):
+    out, r = _attack(invoke, tmp_path, ckpts, nips)
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.stdout)
+    rows = {row["role"]: row for row in rep["rows"]}
+    assert set(rows) == {"surrogate", "victim"} and rows["victim"]["n"] == N_IMG
+    for row in rows.values():
+        assert 0 <= row["asr"] <= 100 and 0 <= row["clean_acc"] <= 100
+    assert rep["avg_asr"] == rows["victim"]["asr"]
+    files = sorted(p.name for p in (out / "images").iterdir())
+    assert files == [f"img{i:02d}.png" for i in range(N_IMG)]
+    clean = read_image(nips / "images" / "img00.png").float()
+    adv = read_image(out / "images" / "img00.png").float()
+    assert (adv - clean).abs().max() <= 8 and (adv - clean).abs().max() >= 7  # in the ball, moved
+    # re-evaluating the saved images gives the same victim row
+    r2 = invoke("attack", "eval", "--adv-dir", str(out), "--victims", ckpts["m1"], "--format", "json", "--quiet")
+    assert r2.exit_code == 0, r2.output
+    again = json.loads(r2.stdout)["rows"][0]
+    assert {k: again[k] for k in ("asr", "clean_acc", "asr_on_correct")} == \
+           {k: rows["victim"][k] for k in ("asr", "clean_acc", "asr_on_correct")}
+
+
+@pytest.mark.parametrize("defense,extra", [("jpeg", ["--jpeg-quality", "50"]), ("bitdepth", ["--bits", "3"]),
+                                           ("rp", []), ("rs", ["--rs-samples", "3", "--rs-sigma", "0.1"])])
+def test_eval_behind_defenses(invoke, tmp_path, nips, ckpts, defense, extra):
+    out, r = _attack(invoke, tmp_path, ckpts, nips, "fgsm" if defense != "jpeg" else "ifgsm")
+    assert r.exit_code == 0, r.output
+    r = invoke("attack", "eval", "--adv-dir", str(out), "--victims", ckpts["m1"], "--defense", defense, *extra,
+               "--format", "csv", "--quiet")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[0].startswith("model,role,n,clean_acc,asr")
+
+
+def test_score_rows_denominators():
+    from toolkit.attacks.transfer import Scores, score_rows
+
+    labels = torch.tensor([0, 1, 2, 3])
+    s = Scores(clean=torch.tensor([0, 1, 0, 0]), adv=torch.tensor([1, 1, 0, 3]))
+    row = score_rows({"v": s}, labels, None, {})[0]
+    assert row["clean_acc"] == 50.0 and row["asr"] == 50.0 and row["asr_on_correct"] == 50.0
+    row = score_rows({"v": s}, labels, torch.tensor([1, 0, 0, 0]), {})[0]  # targeted: hit = target
+    assert row["asr"] == 50.0
+
+
+def test_every_flag_reaches_the_attack(invoke, tmp_path, nips, ckpts, monkeypatch):
+    import toolkit.attacks.transfer as transfer
+
+    built = []
+    real = transfer.get_attack
+
+    def spy(*a, **kw):
+        built.append(real(*a, **kw))
+        return built[-1]
+
+    monkeypatch.setattr(transfer, "get_attack", spy)
+    flags = ["--alpha", "1/255", "--decay", "0.7", "--inner-steps", "2", "--inner-decay", "0.3", "--n-samples", "2",
+             "--beta", "1.2", "--np-rate", "0.25", "--ftm", "--kappa", "0.8", "--kappa-wrong", "0.95", "--tau", "1.7",
+             "--loss", "margin", "--targeted", "--random-start", "--fast"]
+    _, r = _attack(invoke, tmp_path, ckpts, nips, "vdta", *flags)
+    assert r.exit_code == 0, r.output
+    a = built[-1]
+    got = (a.alpha, a.steps, a.decay, a.inner_steps, a.inner_decay, a.n_samples, a.beta, a.np_rate, a.kappa,
+           a.kappa_wrong, a.tau, a.loss_name, a.targeted, a.random_start, a.fast)
+    assert got == (1 / 255, 2, 0.7, 2, 0.3, 2, 1.2, 0.25, 0.8, 0.95, 1.7, "margin", True, True, True)
+    assert a.eps == 8 / 255
+    _, r = _attack(invoke, tmp_path, ckpts, nips, "tifgsm", "--resize-rate", "0.8", "--diversity-prob", "0.9",
+                   "--kernel-name", "linear", "--len-kernel", "5", "--nsig", "2", "--no-random-start")
+    assert r.exit_code == 0, r.output
+    a = built[-1]
+    assert (a.resize_rate, a.diversity_prob, a.kernel_name, a.len_kernel, a.nsig, a.random_start) == \
+           (0.8, 0.9, "linear", 5, 2.0, False)
+    _, r = _attack(invoke, tmp_path, ckpts, nips, "sifgsm", "--n-scales", "3", "--ftm")
+    assert r.exit_code == 0, r.output
+    a = built[-1]
+    assert (a.n_scales, a.kappa, a.kappa_wrong, a.tau) == (3, 1.0, 0.9, 1.5)  # --ftm defaults: authors' harness
+
+
+def test_seed_reaches_the_attack(invoke, tmp_path, nips, ckpts):
+    outs = []
+    for i, seed in enumerate((1, 1, 2)):
+        out = tmp_path / f"s{i}"
+        r = invoke("attack", "pgd", "--surrogate", ckpts["m0"], "--victims", ckpts["m1"], "--data", str(nips),
+                   "--steps", "1", "--seed", str(seed), "--out", str(out), "--quiet", "--format", "json")
+        assert r.exit_code == 0, r.output
+        outs.append(read_image(out / "images" / "img00.png"))
+    assert torch.equal(outs[0], outs[1]) and not torch.equal(outs[0], outs[2])
+
+
+def test_bad_input(invoke, tmp_path, nips, ckpts):
+    base = ["--surrogate", ckpts["m0"], "--victims", ckpts["m1"], "--data", str(nips), "--quiet"]
+    assert_user_error(invoke("attack", "ifgsm", *base, "--eps", "0"), "eps must be in (0, 1]")
+    assert_user_error(invoke("attack", "ifgsm", *base, "--eps", "2"), "eps must be in (0, 1]")
+    assert_user_error(invoke("attack", "ifgsm", *base, "--eps", "a/b"), "--eps")
+    assert_user_error(invoke("attack", "ifgsm", *base, "--decay", "1"), "does not use option(s): decay")
+    assert_user_error(invoke("attack", "mifgsm", *base, "--inner-steps", "3"), "inner_steps")
+    assert_user_error(invoke("attack", "fgsm", *base, "--steps", "3"), "fgsm")
+    assert_user_error(invoke("attack", "ifgsm", *base, "--kappa", "0.5"), "need --ftm")
+    r = invoke("attack", "ifgsm", "--surrogate", ckpts["m0"], "--victims", "vggg16", "--data", str(nips))
+    assert_user_error(r, "unknown model 'vggg16'", "vgg16")
+    r = invoke("attack", "ifgsm", "--surrogate", ckpts["m0"], "--victims", ckpts["m1"], "--data", "nope-set")
+    assert_user_error(r, "nope-set", "digits-lt")
+    r = invoke("attack", "ifgsm", *base[:4], "--targeted", "--data", "digits-lt", "--limit", "2")
+    assert_user_error(r, "--targeted needs target classes")
+    out, r = _attack(invoke, tmp_path, ckpts, nips, "fgsm")
+    assert r.exit_code == 0
+    assert_user_error(_attack(invoke, tmp_path, ckpts, nips, "fgsm")[1], "exists and is not empty", "--force")
+    assert _attack(invoke, tmp_path, ckpts, nips, "fgsm", "--force")[1].exit_code == 0
+    assert_user_error(invoke("attack", "eval", "--adv-dir", str(tmp_path / "none"), "--victims", ckpts["m1"]),
+                      "labels.csv")
+
+
+def test_bad_data_files(invoke, tmp_path, nips, ckpts):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(nips, bad)
+    base = ["--surrogate", ckpts["m0"], "--victims", ckpts["m1"], "--data", str(bad), "--quiet"]
+    (bad / "images" / "img03.png").unlink()
+    assert_user_error(invoke("attack", "fgsm", *base), "missing", "img03")
+    (bad / "images" / "img03.png").write_bytes(b"not a png")
+    assert_user_error(invoke("attack", "fgsm", *base), "img03.png", "unreadable")
+    _png(bad / "images" / "img03.png", 3)
+    text = (bad / "images.csv").read_text().replace("img02,u,0,0,1,1,3,", "img02,u,0,0,1,1,50,")
+    (bad / "images.csv").write_text(text)
+    assert_user_error(invoke("attack", "fgsm", *base), "label 49", "img02", "10 classes")
