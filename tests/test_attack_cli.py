@@ -24,6 +24,12 @@ def one_thread():
     torch.set_num_threads(n)
 
 
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path, monkeypatch):
+    """Default run dirs (runs/...) land in the test's temp dir, never in the repository."""
+    monkeypatch.chdir(tmp_path)
+
+
 def _png(path: Path, seed: int, size: int = 16) -> None:
     from toolkit.attacks.pngs import save_png
 
@@ -245,3 +251,4 @@ def test_bad_data_files(invoke, tmp_path, nips, ckpts):
     text = (bad / "images.csv").read_text().replace("img02,u,0,0,1,1,3,", "img02,u,0,0,1,1,50,")
     (bad / "images.csv").write_text(text)
     assert_user_error(invoke("attack", "fgsm", *base), "label 49", "img02", "10 classes")
+    assert not (tmp_path / "runs").exists()  # refused before any output was written

@@ -64,6 +64,16 @@ def _loader(image_set: ImageSet, batch_size: int):
     return DataLoader(indexed(image_set), batch_size=batch_size, shuffle=False, num_workers=0)
 
 
+def check_label_range(image_set: ImageSet, models: dict[str, nn.Module], device: torch.device) -> None:
+    """Every label (and target) must be a class of every model: one forward of the first image each."""
+    x = image_set.dataset[0][0][None].to(device)
+    for name, m in models.items():
+        with torch.no_grad():
+            n_out = m(x).shape[1]
+        for values in (image_set.labels, image_set.targets or []):
+            _check_labels(image_set, torch.arange(len(values)), torch.tensor(values, dtype=torch.long), n_out)
+
+
 def _check_labels(image_set: ImageSet, idx: torch.Tensor, labels: torch.Tensor, n_out: int) -> None:
     bad = (labels < 0) | (labels >= n_out)
     if bool(bad.any()):
@@ -132,6 +142,7 @@ def run_attack(attack: str, surrogate: str, victims: Sequence[str], data: str, *
     if atk.targeted and clean.targets is None:
         raise DataError(f"--targeted needs target classes (images.csv TargetClass or labels.csv target); '{data}' has none")
     vics = load_models(list(victims), n_cls, weights, dev)
+    check_label_range(clean, {surrogate: sur, **vics}, dev)
     out_dir = prepare_out_dir(out, "attack", attack, force=force)
     files, grad_calls = _attack_all(atk, clean, out_dir, batch_size, dev, seed)
     write_labels(out_dir / "labels.csv", files, clean.labels, clean.targets)
@@ -158,8 +169,6 @@ def _attack_all(atk, clean: ImageSet, out_dir: Path, batch_size: int, dev: torch
     grad_calls = 0
     base_seed = atk.seed
     for b, (x, y, idx) in enumerate(progress(_loader(clean, batch_size), description=f"{atk.name}")):
-        with torch.no_grad():
-            _check_labels(clean, idx, y, atk.model(x[:1].to(dev)).shape[1])
         labels = torch.tensor([clean.targets[i] for i in idx]) if atk.targeted else y
         atk.seed = (seed if base_seed is None else base_seed) + b
         adv = atk(x.to(dev), labels.to(dev))
