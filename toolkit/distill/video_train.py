@@ -15,7 +15,6 @@ Our choices where it is silent: decay x0.1 at 60% and 80% of the epochs, momentu
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import torch
