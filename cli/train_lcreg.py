@@ -51,7 +51,7 @@ Memory of the covariance statistics (float64, G groups of d-dim features; G = K 
 latent, the class count for class): full G*d^2*8 bytes, diagonal G*d*8 bytes (+ G*d*8 for means).
   ResNet-32 (d=64), K=64:        full 2 MiB
   ResNeXt-50/ResNet-50/152 (d=2048), K=64: full would be 2 GiB, so auto picks diagonal: 1 MiB
-  per-class ImageNet-LT (1000 x 2048): diagonal 16 MiB
+  per-class ImageNet-LT (1000 x 2048): diagonal 15.6 MiB
 --covariance auto is full when G*d^2*8 bytes <= --cov-budget-mb (512 MiB), else diagonal.
 
 \b

@@ -200,7 +200,6 @@ class LCRegObjective(Objective):
         groups = self.num_classes if cov_groups == "class" else max(1, latent_k)
         self.covariance = choose_covariance(covariance, groups, feature_dim, cov_budget_mb)
         self.stats = OnlineCovariance(groups, feature_dim, self.covariance)
-        self.last_terms: dict[str, float] = {}
 
     def to(self, device: torch.device) -> "LCRegObjective":
         self.log_prior = self.log_prior.to(device)
