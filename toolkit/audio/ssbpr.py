@@ -100,36 +100,53 @@ def train_ssbpr(*, dataset: str = "ssbpr", data_root: str | None = None, model: 
                  "balanced": balanced}
     write_json(out_dir / "config.json", {**audio_cfg, "train": asdict(cfg),
                                          "device": str(dev), "seed": seed, "final": final})
+    rows, recalls, cm = _cross_validate(model, data, fold_idx, cfg=cfg, device=dev, out_dir=out_dir, balanced=balanced,
+                                        audio_cfg=audio_cfg, split=split)
+    if final:
+        log("training the final model on all files")
+        _fit_predict(model, data, np.arange(len(data.labels)), None, cfg=cfg, device=dev, out_dir=out_dir,
+                     balanced=balanced, run_config={"audio": {**audio_cfg, "fold": "all"}})
+    return _train_report(model, dataset, split, protocol, data, rows, recalls, cm, out_dir)
+
+
+def _cross_validate(model: str, data: AudioData, fold_idx: list, *, cfg: Any, device: Any, out_dir: Path,
+                    balanced: bool, audio_cfg: dict, split: str) -> tuple[list[dict], list[dict], np.ndarray]:
+    """Train and score one model per fold: metric rows, recall rows, and the summed confusion matrix."""
+    from ..engine.loop import TrainConfig
+
     rows, recalls, c = [], [], len(data.class_names)
     cm = np.zeros((c, c), dtype=np.int64)
     for k, (tr, te) in enumerate(fold_idx, start=1):
-        log(f"fold {k}/{folds}: {len(tr)} train, {len(te)} test files")
-        fold_cfg = TrainConfig(**{**asdict(cfg), "seed": seed + k})
-        _, probs = _fit_predict(model, data, tr, te, cfg=fold_cfg, device=dev, out_dir=out_dir / f"fold-{k}",
+        log(f"fold {k}/{len(fold_idx)}: {len(tr)} train, {len(te)} test files")
+        fold_cfg = TrainConfig(**{**asdict(cfg), "seed": cfg.seed + k})
+        _, probs = _fit_predict(model, data, tr, te, cfg=fold_cfg, device=device, out_dir=out_dir / f"fold-{k}",
                                 balanced=balanced, run_config={"audio": {**audio_cfg, "fold": k}})
         m = audio_metrics(probs, data.labels[te], c)
         cm += np.asarray(m["confusion"])
         rows.append(_fold_row(split, k, len(tr), m, data.class_names))
         recalls.append(_recall_row(split, k, m, data.class_names))
+    return rows, recalls, cm
+
+
+def _train_report(model: str, dataset: str, split: str, protocol: str, data: AudioData, rows: list[dict],
+                  recalls: list[dict], cm: np.ndarray, out_dir: Path) -> Report:
+    """Write metrics.json and confusion.png; the Report with fold rows, mean ± std, recall and confusion."""
+    from ..engine.runs import write_json
+
     summary_rows, recall_summary = _mean_std_rows(rows, split), _mean_std_rows(recalls, split)
-    if final:
-        log("training the final model on all files")
-        _fit_predict(model, data, np.arange(len(data.labels)), None, cfg=cfg, device=dev, out_dir=out_dir,
-                     balanced=balanced, run_config={"audio": {**audio_cfg, "fold": "all"}})
     png = plot_confusion(cm, data.class_names, out_dir / "confusion.png", f"{model}, {protocol}")
     write_json(out_dir / "metrics.json", {"protocol": protocol, "folds": rows, "mean": summary_rows[0],
                                           "std": summary_rows[1], "recall": recalls + recall_summary,
                                           "class_names": data.class_names, "confusion": cm.tolist(), "skipped": data.skipped})
-    title = f"SSBPR {model} on {dataset} — {protocol}"
     notes = [protocol, f"confusion matrix: {out_dir / 'confusion.png'}" if png else
              "confusion PNG not written (install the plot extra: pip install 'lt-toolkit[plot]')"]
-    return Report(title=title, rows=rows + summary_rows,
+    return Report(title=f"SSBPR {model} on {dataset} — {protocol}", rows=rows + summary_rows,
                   summary={"model": model, "dataset": dataset, "split": split, "files": len(data.labels),
                            "skipped": len(data.skipped), "accuracy": summary_rows[0]["accuracy"],
                            "macro_f1": summary_rows[0]["macro_f1"], "out": str(out_dir)},
                   sections=[Report(title="Per-class recall", rows=recalls + recall_summary),
                             Report(title="Confusion matrix", rows=confusion_rows(cm, data.class_names),
-                                   notes=[f"summed over all {folds} test folds; {protocol}"])],
+                                   notes=[f"summed over all {len(rows)} test folds; {protocol}"])],
                   notes=notes)
 
 
