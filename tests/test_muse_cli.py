@@ -97,6 +97,36 @@ def test_late_fusion_mean_and_learned(root, tmp_path):
     assert bad.exit_code == 2 and "Error:" in bad.output and "is task 'humor'" in bad.output
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["reaction", "stress"])
+def test_late_fusion_other_tasks(root, tmp_path, task):
+    runs = [tmp_path / m for m in ("lstm", "gru-sa")]
+    for run in runs:
+        _json(lt("train", "muse", "--task", task, "--data-root", root, "--model", run.name, "--predict",
+                 "--win-len", "30", "--hop-len", "15", "--out", run, "--format", "json", *FAST))
+    res = _json(lt("train", "muse", "--task", task, "--late-fusion", f"{runs[0]},{runs[1]}", "--fusion", "learned",
+                   "--out", tmp_path / "fused", "--format", "json", "--quiet"))
+    key = "fused_devel_pearson" if task == "reaction" else "fused_devel_ccc"
+    assert -1 <= res[key] <= 1 and any("in-sample" in n for n in res["notes"])
+    names = ["predictions_test.csv"] if task == "reaction" else [f"predictions_test_{d}.csv" for d in ("physio-arousal", "valence")]
+    for name in names:
+        fused, a = pd.read_csv(tmp_path / "fused" / name), pd.read_csv(runs[0] / name)
+        assert list(fused.columns) == list(a.columns) and len(fused) == len(a)
+
+
+def test_labels_without_features_are_reported(root, tmp_path):
+    data = tmp_path / "holes"
+    shutil.copytree(root / "c2_muse_reaction", data / "c2_muse_reaction")
+    part = pd.read_csv(data / "c2_muse_reaction" / "partition.csv", dtype=str)
+    vid = part[part.Split == "devel"].File_ID.iloc[0]
+    for f in ("eGeMAPS", "VGGFace2", "FAUs"):
+        (data / "c2_muse_reaction" / "feats" / f / f"{vid[1:-1]}.csv").unlink()
+    res = _json(lt("train", "muse", "--task", "reaction", "--data-root", data, "--out", tmp_path / "run",
+                   "--format", "json", "--epochs", "1", "--d-model", "8", "--layers", "1", "--device", "cpu", "--quiet"))
+    assert res["labels_without_features"] == 1
+    assert any(vid in n and "no feature rows" in n for n in res["notes"])
+
+
 def test_synthetic_muse_dataset_writes_and_trains(tmp_path):
     res = _json(lt("train", "muse", "--task", "humor", "--dataset", "synthetic-muse", "--data-root", tmp_path / "cache",
                    "--out", tmp_path / "run", "--format", "json", "--epochs", "1", "--d-model", "8", "--layers", "1",

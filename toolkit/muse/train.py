@@ -211,7 +211,26 @@ def train_muse(task: str, *, dataset: str = "muse", data_root: str | None = None
                time_mask: float = 0.0, balanced: bool = False, resplit_seed: int | None = None, devel_fraction: float = 0.2,
                predict: bool = False, late: list[str] | None = None, fusion: str = "mean", out: str | None = None,
                force: bool = False, device: str = "auto") -> Report:
-    """Train (``seeds`` seeds, best on devel) and report the challenge metric; or late-fuse runs."""
+    """Train ``seeds`` seeds (best on devel) and report the challenge metric; or late-fuse runs.
+
+    Args:
+        task: ``humor`` | ``reaction`` | ``stress``.
+        dataset: ``muse`` (official layout under ``data_root``) or ``synthetic-muse`` (generated into
+            ``data_root`` or the cache first).
+        features: feature folders fused early (default per task, see ``layout.DEFAULT_FEATURES``).
+        model: ``lstm`` (baseline) | ``gru-sa`` | ``temma``; ``d_model``/``layers`` override widths/depths.
+        loss: default ``bce`` / ``mse`` / ``ccc``; ``focal`` for humor (α 0.25, γ 2, the team's).
+        epochs, batch_size, lr, weight_decay: Adam + cosine schedule (defaults 30, 64, 1e-3, 0: ours).
+        seeds: number of seeds from ``seed``; the best on devel gives the reported run.
+        win_len, hop_len: stress training windows in steps (200 / 100, the baseline's).
+        noise, time_mask, balanced: train-time augmentation (off by default).
+        resplit_seed, devel_fraction: redraw train/devel by subject (default: official partition).
+        predict: also write test predictions in the submission CSV shape.
+        late, fusion: fuse these run dirs' predictions (``mean`` | ``learned``) instead of training.
+        out, force, device: run dir (refused if non-empty without ``force``), ``auto|cpu|cuda[:N]|mps``.
+
+    ``lt train muse --task humor --dataset synthetic-muse --model gru-sa --seeds 3``
+    """
     if late:
         if task not in TASKS:
             raise LtError(f"unknown task '{task}'; valid: {', '.join(TASKS)}")
@@ -241,6 +260,7 @@ def train_muse(task: str, *, dataset: str = "muse", data_root: str | None = None
     notes = [f"protocol: {PROTOCOLS[task]}", f"best seed on devel: {rows[best]['seed']} (its checkpoint: "
              f"{out_dir / ('seed' + str(rows[best]['seed'])) / 'best.pt'})", f"predictions: {', '.join(files)}"]
     if data.stats["labels_without_features"]:
-        notes.append(f"{data.stats['labels_without_features']} labelled item(s) had no feature rows "
-                     f"(zeros, as the baseline): e.g. {', '.join(data.stats['examples_without_features'])}")
+        how = "kept as zeros, as the baseline does" if task == "humor" else "left out"
+        notes.append(f"{data.stats['labels_without_features']} labelled item(s) had no feature rows ({how}): "
+                     f"e.g. {', '.join(data.stats['examples_without_features'])}")
     return Report(f"MuSe 2022 {task} · {model}", rows, {**summary, "out": str(out_dir)}, notes=notes)
