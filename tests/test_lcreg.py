@@ -243,3 +243,24 @@ def test_checkpoint_rebuilds_lcreg_model(tmp_path):
     assert isinstance(again, LCRegNet) and again.latent_k == 4
     model.eval()
     torch.testing.assert_close(again(x), model(x))
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_share_global_statistics(tmp_path):
+    """Under torchrun (gloo, 2 processes) the covariance statistics are all-reduced: rank 0's checkpoint
+    counts every training sample of the global batch (461 images, padded to 462 by the sampler)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29541",
+           "-m", "cli", "--format", "json", "train", "lcreg", "--dataset", "digits-lt", "--model", "mlp",
+           "--latent-k", "4", "--epochs", "1", "--batch-size", "64", "--device", "cpu", "--out", str(out), "--quiet"]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=Path(__file__).parents[1], timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert 0 <= json.loads(res.stdout)["rows"][0]["top1"] <= 1
+    stats = torch.load(out / "last.pt", weights_only=True)["objective"]["stats"]
+    assert stats["count"].sum().item() == pytest.approx(462, abs=1e-3)   # one rank alone: 231
