@@ -336,7 +336,7 @@ def load_arid_layout(root: Path, split: int, spec: ClipSpec, skip_bad: bool = Fa
     return DataBundle(name=name, train=train, test=test, num_classes=len(classes),
                       train_counts=class_counts(labels, len(classes)), class_names=list(classes),
                       input_shape=(3, spec.frames, size, size),
-                      info={"root": str(root), "split": split, "spec": spec.__dict__.copy(),
+                      info={"root": str(root.resolve()), "split": split, "spec": spec.__dict__.copy(),
                             "val": "none (model selection on test, as in the ARID protocol)", **(info or {})})
 
 

@@ -30,10 +30,15 @@ from ..engine.registry import Registry
 COMBINES = Registry("combine rule")
 
 
+def _f(x: torch.Tensor) -> torch.Tensor:
+    """Half/bfloat16 (autocast) logits up to float32; float32/float64 unchanged."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
 def kl_to_target(student_logits: torch.Tensor, target_probs: torch.Tensor, tau: float,
                  weights: torch.Tensor | None = None) -> torch.Tensor:
     """``tau^2 * KL(target || softmax(z_s / tau))`` averaged over the batch (optionally per-sample weighted)."""
-    log_ps = F.log_softmax(student_logits.float() / tau, dim=1)
+    log_ps = F.log_softmax(_f(student_logits) / tau, dim=1)
     kl = (target_probs * (torch.log(target_probs.clamp_min(1e-30)) - log_ps)).sum(1)
     if weights is not None:
         kl = kl * weights
@@ -43,22 +48,22 @@ def kl_to_target(student_logits: torch.Tensor, target_probs: torch.Tensor, tau: 
 @COMBINES.register("mean-kl")
 def mean_kl(student: torch.Tensor, teachers: torch.Tensor, targets: torch.Tensor, tau: float) -> torch.Tensor:
     """Mean over the K teachers of ``tau^2 * KL(p_t,k || p_s)``; ``teachers`` is (B, K, C)."""
-    probs = F.softmax(teachers.float() / tau, dim=2)
+    probs = F.softmax(_f(teachers) / tau, dim=2)
     return torch.stack([kl_to_target(student, probs[:, k], tau) for k in range(teachers.shape[1])]).mean()
 
 
 @COMBINES.register("mean-logits")
 def mean_logits(student: torch.Tensor, teachers: torch.Tensor, targets: torch.Tensor, tau: float) -> torch.Tensor:
     """``tau^2 * KL(softmax(mean_k z_t,k / tau) || p_s)``."""
-    return kl_to_target(student, F.softmax(teachers.float().mean(1) / tau, dim=1), tau)
+    return kl_to_target(student, F.softmax(_f(teachers).mean(1) / tau, dim=1), tau)
 
 
 @COMBINES.register("confidence")
 def confidence(student: torch.Tensor, teachers: torch.Tensor, targets: torch.Tensor, tau: float) -> torch.Tensor:
     """Per-sample teacher weights w_k proportional to p_t,k(y) (tau = 1); sum_k w_k * tau^2 * KL_k."""
-    conf = F.softmax(teachers.float(), dim=2).gather(2, targets.view(-1, 1, 1).expand(-1, teachers.shape[1], 1))[..., 0]
+    conf = F.softmax(_f(teachers), dim=2).gather(2, targets.view(-1, 1, 1).expand(-1, teachers.shape[1], 1))[..., 0]
     w = conf / conf.sum(1, keepdim=True).clamp_min(1e-12)
-    probs = F.softmax(teachers.float() / tau, dim=2)
+    probs = F.softmax(_f(teachers) / tau, dim=2)
     return sum(kl_to_target(student, probs[:, k], tau, w[:, k]) for k in range(teachers.shape[1]))
 
 
@@ -85,7 +90,7 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets:
     """
     if teacher_logits.dim() == 2:
         teacher_logits = teacher_logits[:, None]
-    ce = F.cross_entropy(student_logits.float(), targets)
+    ce = F.cross_entropy(_f(student_logits), targets)
     if alpha == 1.0:
         return ce
     return alpha * ce + (1 - alpha) * get_combine(combine)(student_logits, teacher_logits, targets, tau)
