@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..engine.report import progress, warn
-from .masks import Layer, magnitude_ranks
+from .masks import Layer, MagnitudeOrder
 
 
 class _Acc:
@@ -89,9 +89,9 @@ def plain_curves(model: nn.Module, layers: list[Layer], xs: list[torch.Tensor], 
     out = np.zeros((len(layers), grid + 1))
     for l, ly in enumerate(progress(layers, description="curves (plain)")):
         w0 = ly.weight.detach().clone()
-        ranks = magnitude_ranks(w0)
+        order = MagnitudeOrder(w0)
         for k, c in enumerate(zero_counts(ly.size, grid)):
-            ly.weight.copy_(w0 * (ranks >= c).to(w0.dtype))
+            ly.weight.copy_(w0 * order.mask(c).to(w0.dtype))
             acc = _Acc(1, worst_case)
             for x, r in zip(xs, refs):
                 acc.add(model(x).float(), r)
@@ -182,7 +182,7 @@ def _fast_layer(split: SplitNet, ly: Layer, node: int, xs_norm, refs, grid: int,
     todo, z = _todo(ly.size, grid, current)
     row = np.zeros(grid + 1)
     w0 = ly.weight.detach()
-    ranks = magnitude_ranks(w0)
+    order = MagnitudeOrder(w0)
     accs = {k: _Acc(1, worst_case) for k in todo}
     for x, r in zip(xs_norm, refs):
         live = split.run_prefix(x, node)
@@ -190,7 +190,7 @@ def _fast_layer(split: SplitNet, ly: Layer, node: int, xs_norm, refs, grid: int,
         g = max(1, group_images // x.shape[0])
         for s in range(0, len(todo), g):
             chunk = todo[s:s + g]
-            ws = [w0 * (ranks >= z[k]).to(w0.dtype) for k in chunk]
+            ws = [w0 * order.mask(z[k]).to(w0.dtype) for k in chunk]
             try:
                 out = split.run_suffix(live, node, _layer_forward(ly.module, x_in, ws), len(chunk))
             except _NoBatch:

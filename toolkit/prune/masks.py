@@ -56,23 +56,34 @@ def current_zero_counts(layers: list[Layer]) -> list[int]:
     return [int((ly.weight.detach() == 0).sum()) for ly in layers]
 
 
-def magnitude_ranks(weight: torch.Tensor) -> torch.Tensor:
-    """Rank of each weight by |w| (0 = smallest; zeros first, ties by position), shaped like ``weight``.
+def magnitude_keys(weight: torch.Tensor) -> torch.Tensor:
+    """Unique int64 sort keys ordering weights by |w| (float32 bits, exact for non-negative floats),
+    ties broken by position; zeros come first, so nothing already pruned is ever revived."""
+    bits = weight.detach().abs().float().contiguous().view(torch.int32).to(torch.int64)
+    return (bits << 32) | torch.arange(weight.numel(), device=weight.device).view_as(weight)
 
-    ``ranks >= c`` is the keep-mask that zeroes the ``c`` smallest weights.
-    """
-    flat = weight.detach().flatten().abs().double()
-    order = torch.argsort(flat, stable=True)
-    ranks = torch.empty_like(order)
-    ranks[order] = torch.arange(order.numel(), device=order.device)
-    return ranks.view_as(weight)
+
+class MagnitudeOrder:
+    """One sort of a layer's weights; ``mask(c)`` is the keep-mask zeroing exactly the ``c`` smallest."""
+
+    def __init__(self, weight: torch.Tensor):
+        self.keys = magnitude_keys(weight)
+        self.ordered = torch.sort(self.keys.flatten()).values
+
+    def mask(self, c: int) -> torch.Tensor:
+        if c <= 0:
+            return torch.ones_like(self.keys, dtype=torch.bool)
+        return self.keys > self.ordered[int(c) - 1]
 
 
 def keep_mask(weight: torch.Tensor, zeros: int) -> torch.Tensor:
     """Bool mask (True = keep) zeroing exactly the ``zeros`` smallest-|w| entries of ``weight``."""
     if not 0 <= zeros <= weight.numel():
         raise ValueError(f"zero count {zeros} outside [0, {weight.numel()}]")
-    return magnitude_ranks(weight) >= zeros
+    keys = magnitude_keys(weight)
+    if zeros == 0:
+        return torch.ones_like(keys, dtype=torch.bool)
+    return keys > torch.kthvalue(keys.flatten().cpu(), int(zeros)).values.to(keys.device)
 
 
 def apply_counts(layers: list[Layer], counts: list[int]) -> dict[str, torch.Tensor]:

@@ -203,7 +203,7 @@ def _report(net, layers, steps, config, before, after, out_dir: Path, allocator)
     if len(steps) > 1:
         hist = [{"iteration": s["iteration"], "target": s["target"], "sparsity": s["sparsity"],
                  "predicted_distortion": s["predicted"], "measured_distortion": s["measured"],
-                 "top1": s.get("top1")} for s in steps]
+                 "top1": s.get("top1"), "zeros": s["counts"]} for s in steps]
         sections.append(Report("Iterations", rows=hist))
     notes = [] if getattr(allocator, "needs_curves", False) else [
         "predicted distortion needs curves; only --method rd measures them"]

@@ -1,0 +1,193 @@
+"""``lt prune`` end to end on a small model trained here (digits), the CLI forms, and bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from conftest import assert_user_error
+from toolkit.engine.checkpoint import load_checkpoint
+from toolkit.models import MODELS, load_model
+from toolkit.prune.masks import current_zero_counts, prunable_layers
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread: on the shared, overloaded 2-core machine, 2 OpenMP threads spin 10x slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, _one_thread):
+    """A smallcnn trained 4 epochs on balanced digits through the engine loop (a run dir)."""
+    from toolkit.data import get_dataset
+    from toolkit.engine.loop import TrainConfig, fit
+    from toolkit.engine.seed import seed_everything
+    from toolkit.models import get_model
+
+    out = tmp_path_factory.mktemp("digits-run")
+    seed_everything(0)
+    bundle = get_dataset("digits")
+    model = get_model("smallcnn", num_classes=10, width=16)
+    res = fit(model, bundle.train, bundle.test, cfg=TrainConfig(epochs=4, batch_size=32, lr=0.05, seed=0),
+              device=torch.device("cpu"), out_dir=out)
+    assert res.best_metric > 0.7
+    return out
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("curves-cache")
+
+
+CALIB = ["--calib-data", "digits", "--calib-size", "128", "--batch-size", "64"]
+
+
+def _json(result) -> dict:
+    assert result.exit_code == 0, result.output + result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.slow
+def test_prune_default_command_writes_a_loadable_run(invoke, trained, cache, tmp_path):
+    out = tmp_path / "p"
+    rep = _json(invoke("prune", "--ratio", "0.5", str(trained), *CALIB, "--grid", "20", "--cache-dir", cache,
+                       "--out", out, "--format", "json", "--quiet"))
+    assert 0.5 <= rep["sparsity"] <= 0.5 + 1 / 20 + 1e-9
+    assert rep["top1_before"] > 0.5 and rep["top1_after"] is not None
+    assert rep["curves_from"] == "measured" and rep["predicted_distortion"] > 0 and rep["measured_distortion"] > 0
+    for name in ("last.pt", "masks.pt", "curves.pt", "config.json", "metrics.json", "layers.csv",
+                 "curves.png", "allocation.png"):
+        assert (out / name).is_file(), name
+    model = load_model(str(out))  # the run dir loads like any training run
+    layers = prunable_layers(model)
+    zeros = current_zero_counts(layers)
+    assert zeros == [r["zeros"] for r in rep["rows"]]
+    for ly, row in zip(layers, rep["rows"]):
+        assert math.floor(row["pruned"] * ly.size + 1e-9) == row["zeros"]
+    masks = torch.load(out / "masks.pt", weights_only=True)
+    for ly in layers:
+        mask = masks[f"{ly.name}.weight_mask"]
+        assert torch.equal(ly.weight.detach() != 0, mask.bool() & (ly.weight.detach() != 0))
+        assert int((mask == 0).sum()) == int((ly.weight.detach() == 0).sum())
+    assert load_checkpoint(out)["prune"]["method"] == "rd"
+    # re-run elsewhere: the curves come from the cache
+    again = _json(invoke("prune", "run", "--ratio", "0.5", str(trained), *CALIB, "--grid", "20", "--cache-dir",
+                         cache, "--out", tmp_path / "q", "--format", "json", "--quiet"))
+    assert again["curves_from"] == "cache" and again["rows"] == rep["rows"]
+
+
+@pytest.mark.slow
+def test_rd_beats_uniform_global_lamp_at_half(trained, cache, tmp_path):
+    from toolkit.engine.report import set_quiet
+    from toolkit.prune.run import prune_model
+
+    set_quiet(True)
+    measured = {}
+    for method in ("rd", "uniform", "global", "lamp"):
+        rep = prune_model(str(trained), 0.5, method, calib_data="digits", calib_size=128, grid=50,
+                          cache_dir=str(cache), out=str(tmp_path / method), device="cpu")
+        assert 0.5 <= rep.summary["sparsity"] <= 0.5 + 1 / 50 + 1e-9
+        measured[method] = rep.summary["measured_distortion"]
+    for method in ("uniform", "global", "lamp"):
+        assert measured["rd"] <= measured[method], measured
+
+
+@pytest.mark.slow
+def test_iterative_never_decreases_phi_and_fine_tunes(invoke, trained, cache, tmp_path):
+    rep = _json(invoke("prune", "--ratio", "0.6", str(trained), *CALIB, "--grid", "10", "--iterations", "2",
+                       "--finetune-epochs", "1", "--cache-dir", cache, "--out", tmp_path / "it", "-f", "json", "-q"))
+    hist = rep["iterations"]["rows"]
+    assert [h["iteration"] for h in hist] == [1, 2]
+    assert hist[0]["target"] == pytest.approx(1 - 0.4 ** 0.5) and hist[1]["target"] == pytest.approx(0.6)
+    assert all(b >= a for a, b in zip(hist[0]["zeros"], hist[1]["zeros"]))
+    assert hist[1]["sparsity"] >= 0.6 and all(h["top1"] is not None for h in hist)
+    assert current_zero_counts(prunable_layers(load_model(str(tmp_path / "it")))) == hist[1]["zeros"]
+
+
+@pytest.mark.slow
+def test_curves_and_additivity_subcommands(invoke, trained, cache, tmp_path):
+    rep = _json(invoke("prune", "curves", str(trained), *CALIB, "--grid", "10", "--cache-dir", cache,
+                       "--out", tmp_path / "c", "-f", "json", "-q"))
+    assert rep["layers"] == 4 and len(rep["rows"]) == 4 and (tmp_path / "c" / "curves.pt").is_file()
+    assert all(r["d@0.9"] >= r["d@0.25"] >= 0 for r in rep["rows"])
+    add = _json(invoke("prune", "additivity", str(trained), *CALIB, "--sparsities", "0.2,0.5", "--pairs", "3",
+                       "-f", "json", "-q"))
+    assert [r["sparsity"] for r in add["rows"]] == [0.2, 0.5]
+    assert all(r["pairs"] == 3 and r["min"] > 0 for r in add["rows"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["lamp", "global", "uniform", "uniform-plus", "erk"])
+def test_baselines_noise_mode(invoke, method, tmp_path):
+    rep = _json(invoke("prune", "--ratio", "0.7", "resnet20", "--method", method, "--calib-size", "8",
+                       "--batch-size", "8", "--out", tmp_path / method, "-f", "json", "-q"))
+    assert 0.7 - 0.001 <= rep["sparsity"] <= 0.71 and rep["top1_before"] is None
+    assert rep["predicted_distortion"] is None and rep["measured_distortion"] > 0
+
+
+@pytest.mark.slow
+def test_resnet50_by_name(invoke, tmp_path):
+    """The user's example, made small enough for a CPU test (coarse grid, tiny noise calibration)."""
+    rep = _json(invoke("prune", "--ratio", "0.7", "resnet50", "--grid", "4", "--calib-size", "2",
+                       "--batch-size", "2", "--input-size", "32", "--cache-dir", tmp_path / "cache",
+                       "--out", tmp_path / "r50", "-f", "json", "-q"))
+    assert len(rep["rows"]) == 54 and 0.7 <= rep["sparsity"] <= 0.95
+    assert all(r["pruned"] < 1 for r in rep["rows"])
+
+
+def test_help_for_every_command(invoke):
+    for args in (["prune", "--help"], ["prune", "run", "--help"], ["prune", "curves", "--help"],
+                 ["prune", "additivity", "--help"]):
+        r = invoke(*args)
+        assert r.exit_code == 0 and "Usage" in r.output
+
+
+@pytest.mark.parametrize("ratio", ["0", "1", "1.5", "-0.2"])
+def test_ratio_outside_unit_interval(invoke, ratio, tmp_path):
+    assert_user_error(invoke("prune", "--ratio", ratio, "smallcnn", "--out", tmp_path / "o"), "--ratio")
+
+
+def test_unknown_model_lists_close_matches(invoke, tmp_path):
+    assert_user_error(invoke("prune", "--ratio", "0.7", "resnt50", "--out", tmp_path / "o"), "did you mean", "resnet50")
+
+
+def test_model_without_prunable_layers(invoke, monkeypatch, tmp_path):
+    def build(num_classes=10):
+        return nn.Sequential(nn.BatchNorm2d(3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+    monkeypatch.setitem(MODELS._items, "prune-test-bnonly", build)
+    assert_user_error(invoke("prune", "--ratio", "0.5", "prune-test-bnonly", "--out", tmp_path / "o"),
+                      "no prunable layers")
+
+
+def test_calibration_smaller_than_one_batch(invoke, tmp_path):
+    assert_user_error(invoke("prune", "--ratio", "0.5", "smallcnn", "--calib-size", "4", "--batch-size", "8",
+                             "--out", tmp_path / "o"), "fewer than one batch")
+
+
+def test_grid_below_two(invoke, tmp_path):
+    assert_user_error(invoke("prune", "--ratio", "0.5", "smallcnn", "--grid", "1", "--out", tmp_path / "o"), "--grid")
+    assert_user_error(invoke("prune", "curves", "smallcnn", "--grid", "1"), "--grid")
+
+
+def test_finetune_needs_data_and_out_is_not_overwritten(invoke, tmp_path):
+    assert_user_error(invoke("prune", "--ratio", "0.5", "smallcnn", "--iterations", "2", "--out", tmp_path / "o"),
+                      "--calib-data")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("mine")
+    assert_user_error(invoke("prune", "--ratio", "0.5", "smallcnn", "--method", "uniform", "--calib-size", "8",
+                             "--batch-size", "8", "--out", tmp_path / "full"), "--force")
+    assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
+
+
+def test_unknown_method_is_a_usage_error(invoke):
+    r = invoke("prune", "--ratio", "0.5", "smallcnn", "--method", "lampp")
+    assert r.exit_code == 2
