@@ -172,3 +172,25 @@ def test_bad_input_is_one_error_line(root, tmp_path):
     assert "--time-mask must be in [0, 1)" in _bad("--time-mask", "1.5", "--data-root", root)
     assert "--hop-len" in _bad("--task", "stress", "--win-len", "10", "--hop-len", "20", "--data-root", root)
     assert "needs at least two run dirs" in _bad("--late-fusion", str(tmp_path))
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_keep_prediction_rows_in_order(root, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29561",
+           "-m", "cli", "--format", "json", "train", "muse", "--task", "humor", "--data-root", str(root),
+           "--model", "gru-sa", "--predict", "--out", str(out), *FAST]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=Path(__file__).parents[1], timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    report = json.loads(res.stdout)  # rank 0 alone prints
+    assert 0 <= report["devel_auc"] <= 1
+    labels = pd.read_csv(root / "c1_muse_humor" / "label_segments" / "coach_05" / "0.csv")
+    sub = pd.read_csv(out / "predictions_test.csv")
+    assert sub.meta_col_2.tolist() == labels.segment_id.tolist()  # every row once, in label order
+    dev = pd.read_csv(out / "predictions_devel.csv")
+    assert len(dev) == 2 * 12 and dev.label.isin([0, 1]).all()

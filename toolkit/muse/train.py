@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..engine import distributed as D
 from ..engine.device import resolve_device
 from ..engine.errors import LtError
 from ..engine.loop import Objective, TrainConfig, evaluate, fit, load_best_into, make_loader
@@ -140,9 +141,27 @@ def _balanced_sampler(samples, seed: int):
 
 
 def _predict(model, samples, task: str, device, batch_size: int) -> tuple[np.ndarray, dict]:
-    loader = make_loader(SeqDataset(samples), batch_size, train=False, collate_fn=collate)
+    """Predictions in dataset order. Under DDP every rank predicts everything (sequential sampler) and
+    the gathered copies are cut back to rank 0's, so rows always line up with ``samples``' metadata."""
+    ds = SeqDataset(samples)
+    loader = make_loader(ds, batch_size, train=False, collate_fn=collate,
+                         sampler=torch.utils.data.SequentialSampler(ds))
     out, tgt = evaluate(model, loader, device, forward=make_forward(task), description="predict")
+    n = sum(len(s.x) for s in samples) if task == "stress" else len(samples)
+    out, tgt = out[:n], tgt[:n]
     return out.double().numpy(), {"pred": out, "target": tgt}
+
+
+def _shared_out_dir(out: str | None, force: bool) -> Path:
+    """Rank 0 prepares the run dir; under DDP the other ranks learn its path (fit writes on rank 0 only)."""
+    path = prepare_out_dir(out, "train", "muse", force=force) if D.is_main() else None
+    if D.is_distributed():
+        import torch.distributed as dist
+
+        box = [str(path) if path is not None else None]
+        dist.broadcast_object_list(box, src=0)
+        path = Path(box[0])
+    return path
 
 
 def _train_seed(data: MuseData, o: MuseOptions, seed: int, device, out_dir: Path, sets: dict) -> dict:
@@ -204,6 +223,17 @@ def _summary(data: MuseData, o: MuseOptions, rows: list[dict], best: int, root, 
             "ids_without_labels": data.stats["ids_without_labels"], "data_root": str(root)}
 
 
+def _write_outputs(out_dir: Path, data: MuseData, preds: dict, predict: bool, config: dict, metrics: dict) -> list[str]:
+    """Prediction CSVs, config.json and metrics.json (rank 0 only)."""
+    files = write_predictions(out_dir, data.task, "devel", data.parts["devel"], preds["devel"]) if D.is_main() else []
+    if predict and data.parts["test"] and D.is_main():
+        files += write_predictions(out_dir, data.task, "test", data.parts["test"], preds["test"])
+    if D.is_main():
+        write_json(out_dir / "config.json", config)
+        write_json(out_dir / "metrics.json", metrics)
+    return files
+
+
 def train_muse(task: str, *, dataset: str = "muse", data_root: str | None = None, features: list[str] | None = None,
                model: str = "gru-sa", loss: str | None = None, epochs: int = 30, batch_size: int = 64, lr: float = 1e-3,
                weight_decay: float = 0.0, seeds: int = 1, seed: int = 0, d_model: int | None = None,
@@ -240,8 +270,11 @@ def train_muse(task: str, *, dataset: str = "muse", data_root: str | None = None
     if task == "stress":
         window([], win_len, hop_len)  # validates the window flags before any reading
     dev = resolve_device(device)
+    D.init_distributed(dev)
+    if balanced and D.is_distributed():
+        raise LtError("--balanced is not supported under torchrun (its sampler is not sharded); drop it")
     data, root = _load(task, dataset, data_root, features, resplit_seed, devel_fraction)
-    out_dir = prepare_out_dir(out, "train", "muse", force=force)
+    out_dir = _shared_out_dir(out, force)
     train = window(data.parts["train"], win_len, hop_len) if task == "stress" else data.parts["train"]
     sets = {"train": SeqDataset(train, noise, time_mask), "devel": SeqDataset(data.parts["devel"])}
     results = []
@@ -251,12 +284,9 @@ def train_muse(task: str, *, dataset: str = "muse", data_root: str | None = None
     rows = [r["row"] for r in results]
     best = int(np.nanargmax([r[f"devel_{MONITOR[task]}"] for r in rows]))
     summary = _summary(data, o, rows, best, root, len(train))
-    files = write_predictions(out_dir, task, "devel", data.parts["devel"], results[best]["preds"]["devel"])
-    if predict and data.parts["test"]:
-        files += write_predictions(out_dir, task, "test", data.parts["test"], results[best]["preds"]["test"])
-    write_json(out_dir / "config.json", {"task": task, "dataset": dataset, "data_root": str(root), "features": data.features,
-                                         "resplit_seed": resplit_seed, "predict": predict, **asdict(o)})
-    write_json(out_dir / "metrics.json", {**summary, "seeds": rows})
+    files = _write_outputs(out_dir, data, results[best]["preds"], predict,
+                           {"task": task, "dataset": dataset, "data_root": str(root), "features": data.features,
+                            "resplit_seed": resplit_seed, "predict": predict, **asdict(o)}, {**summary, "seeds": rows})
     notes = [f"protocol: {PROTOCOLS[task]}", f"best seed on devel: {rows[best]['seed']} (its checkpoint: "
              f"{out_dir / ('seed' + str(rows[best]['seed'])) / 'best.pt'})", f"predictions: {', '.join(files)}"]
     if data.stats["labels_without_features"]:
