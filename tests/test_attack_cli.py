@@ -216,6 +216,8 @@ def test_seed_reaches_the_attack(invoke, tmp_path, nips, ckpts):
 
 def test_bad_input(invoke, tmp_path, nips, ckpts):
     base = ["--surrogate", ckpts["m0"], "--victims", ckpts["m1"], "--data", str(nips), "--quiet"]
+    r = invoke("attack", "dtaa", *base)
+    assert r.exit_code == 2 and "No such command" in r.output
     assert_user_error(invoke("attack", "ifgsm", *base, "--eps", "0"), "eps must be in (0, 1]")
     assert_user_error(invoke("attack", "ifgsm", *base, "--eps", "2"), "eps must be in (0, 1]")
     assert_user_error(invoke("attack", "ifgsm", *base, "--eps", "a/b"), "--eps")
