@@ -6,7 +6,7 @@
 set -euo pipefail
 DEMO_DIR="${DEMO_DIR:-runs/demo}"
 EPS="${EPS:-16/255}"
-LIMIT="${LIMIT:-200}"
+LIMIT="${LIMIT:-100}"
 
 if [ ! -e "$DEMO_DIR/ce/best.pt" ] && [ ! -e "$DEMO_DIR/ce/last.pt" ]; then
   lt train ce --dataset digits-lt --model resnet20 --out "$DEMO_DIR/ce" --force --quiet --format table
@@ -19,17 +19,17 @@ run_attack() {  # name, then the attack and its flags
   local name="$1"; shift
   echo "== $name: $* (eps $EPS, $LIMIT test images)"
   lt attack "$@" --surrogate "$DEMO_DIR/ce" --victims "$DEMO_DIR/victim" --data digits --eps "$EPS" \
-     --limit "$LIMIT" --out "$DEMO_DIR/attack-$name" --force --quiet --format table
+     --limit "$LIMIT" --batch-size 50 --out "$DEMO_DIR/attack-$name" --force --quiet --format table
 }
 
 run_attack mifgsm mifgsm
-run_attack dta dta --inner-steps 5
-run_attack dta-ftm dta --inner-steps 5 --ftm
+run_attack dta dta --inner-steps 3
+run_attack dta-ftm dta --inner-steps 3 --ftm
 
 echo "== transfer table (victim = $DEMO_DIR/victim)"
 printf "%-10s %10s %8s %15s\n" attack clean_acc asr asr_on_correct
 for name in mifgsm dta dta-ftm; do
-  awk -F, -v name="$name" 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i }
+  awk -F, -v name="$name" '{ sub(/\r$/, "") } NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i }
     NR > 1 && $col["role"] == "victim" { printf "%-10s %10s %8s %15s\n", name, $col["clean_acc"], $col["asr"], $col["asr_on_correct"] }' \
     "$DEMO_DIR/attack-$name/metrics.csv"
 done
