@@ -191,3 +191,10 @@ def test_finetune_needs_data_and_out_is_not_overwritten(invoke, tmp_path):
 def test_unknown_method_is_a_usage_error(invoke):
     r = invoke("prune", "--ratio", "0.5", "smallcnn", "--method", "lampp")
     assert r.exit_code == 2
+
+
+def test_weights_with_a_checkpoint_is_refused(invoke, tmp_path):
+    ck = tmp_path / "m.pt"
+    ck.write_bytes(b"not used")
+    assert_user_error(invoke("prune", "--ratio", "0.5", str(ck), "--weights", "IMAGENET1K_V1",
+                             "--out", tmp_path / "o"), "--weights applies to model names only")

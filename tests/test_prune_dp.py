@@ -163,3 +163,18 @@ def test_fill_slack_never_worse_and_allowed_table():
     ok = allowed_table(sizes, 10, current_zeros=[0, 50, 0, 400])
     assert not ok[0, 10] and ok[0, 9] and not ok[1, 2] and ok[1, 3]
     assert ok[3, 10] and ok[3].sum() == 1  # already fully pruned: only a_K remains
+
+
+def test_candidate_blocks_do_not_change_the_answer(monkeypatch):
+    """The exact DP (w = 1) processes candidates in blocks to bound memory: same choices as one block."""
+    import toolkit.prune.dp as dp
+
+    rng = np.random.default_rng(0)
+    d = _curves(rng, 6, 20)
+    d[:, 5:8] = d[:, 5:6]  # flat stretches: ties must still go to the least-pruned point
+    sizes = rng.integers(100, 3000, size=6)
+    S = budget_for(sizes, 0.6)
+    one = solve(d, sizes, S, buckets=10**9)
+    monkeypatch.setattr(dp, "_BLOCK_ELEMENTS", 3 * (S + 1))
+    blocked = solve(d, sizes, S, buckets=10**9)
+    assert np.array_equal(one.ks, blocked.ks) and one.predicted == blocked.predicted

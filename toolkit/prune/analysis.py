@@ -34,6 +34,7 @@ def curves_report(model: str, *, weights: str | None = None, calib_data: str | N
     net, layers, calib, _, dev = load_setup(model, weights=weights, calib_data=calib_data, calib_size=calib_size,
                                             batch_size=batch_size, input_size=input_size, data_root=data_root,
                                             download=download, device=device, seed=seed)
+    out_dir = prepare_out_dir(out, "prune", "curves", force=force) if out is not None else None
     xs = [b.to(dev) for b in calib.batches()]
     curves, secs, source, fp = get_curves(net, layers, xs, calib_spec=calib.spec, grid=grid, worst_case=worst_case,
                                           cache_dir=cache_dir, fast=fast)
@@ -44,10 +45,9 @@ def curves_report(model: str, *, weights: str | None = None, calib_data: str | N
     summary = {"model": model, "layers": len(layers), "grid": grid, "calibration": calib.spec["data"],
                "images": len(calib), "curves_from": source, "curve_seconds": round(secs, 3),
                "fingerprint": fp[:16], "cache_dir": str(cache_dir) if cache_dir else None}
-    if out is not None:
+    if out_dir is not None:
         from .plots import plot_curves
 
-        out_dir = prepare_out_dir(out, "prune", "curves", force=force)
         torch.save({"layers": [ly.name for ly in layers], "sizes": [ly.size for ly in layers], "grid": grid,
                     "fingerprints": [fp], "curves": torch.from_numpy(curves)[None]}, out_dir / "curves.pt")
         plot_curves(curves, [ly.name for ly in layers], out_dir / "curves.png")

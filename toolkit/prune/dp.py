@@ -17,7 +17,8 @@ answer feasible (sum s_l <= S, so sparsity >= T) and gives the stated bound
     D*(S) <= D_B(S) <= D*(S - L w)
 
 where D* is the exact DP optimum with per-weight budget. With ``buckets >= S`` (w = 1) the DP is
-exact. Time O(L B K) (numpy, vectorised over buckets), memory O(L B) (one int16/int32 argmin table).
+exact. Time O(L B K) (numpy, vectorised over buckets), memory O(L B) (one int16/int32 argmin table)
+plus one (K+1, B) candidate block for the layer being solved.
 Runs on the CPU whatever ``--device`` is. A layer larger than the whole budget is fine: its dense
 choices simply do not fit. Distortion ties go to the least-pruned grid point.
 """
@@ -96,19 +97,13 @@ def solve(curves: np.ndarray, sizes, budget: int, buckets: int = 10_000, allowed
     arg_dtype = np.int16 if K1 < 2**15 else np.int32
     choice = np.full((L, top + 1), -1, dtype=arg_dtype)
     best = np.zeros(top + 1, dtype=np.float64)
+    rows = max(1, min(K1, _BLOCK_ELEMENTS // (top + 1)))
+    cand = np.empty((rows, top + 1))  # candidate block, reused (at most ~64 MB)
     for l in range(L):
-        new = np.full(top + 1, np.inf)
-        arg = choice[l]
-        for k in np.flatnonzero(allowed[l]):
-            c = int(cost[l, k])
-            if c > top:
-                continue
-            cand = best[: top + 1 - c] + d[l, k]
-            seg = new[c:]
-            better = cand < seg
-            seg[better] = cand[better]
-            arg[c:][better] = k
-        best = new
+        ks_l = [int(k) for k in np.flatnonzero(allowed[l]) if cost[l, k] <= top]
+        if not ks_l:
+            raise LtError(_infeasible_message(sizes, surv, allowed, budget))
+        best = _layer_step(best, d[l], cost[l], ks_l, cand, choice[l])
     if not np.isfinite(best[top]):
         raise LtError(_infeasible_message(sizes, surv, allowed, budget))
     ks = np.empty(L, dtype=np.int64)
@@ -120,6 +115,30 @@ def solve(curves: np.ndarray, sizes, budget: int, buckets: int = 10_000, allowed
     idx = np.arange(L)
     return DPResult(ks=ks, zeros=zeros[idx, ks], survivors=surv[idx, ks], predicted=float(d[idx, ks].sum()),
                     width=width, buckets=top)
+
+
+_BLOCK_ELEMENTS = 2**23
+
+
+def _layer_step(best: np.ndarray, d: np.ndarray, cost: np.ndarray, ks: list[int], cand: np.ndarray,
+                arg: np.ndarray) -> np.ndarray:
+    """new[b] = min_k d[k] + best[b - cost[k]] over ``ks`` (increasing), writing argmins into ``arg``;
+    ties go to the smallest k. Rows of candidates are processed in blocks of ``len(cand)``."""
+    top = best.shape[0] - 1
+    new = np.full(top + 1, np.inf)
+    for start in range(0, len(ks), cand.shape[0]):
+        sub = ks[start:start + cand.shape[0]]
+        block = cand[: len(sub)]
+        for j, k in enumerate(sub):
+            c = int(cost[k])
+            block[j, :c] = np.inf
+            np.add(best[: top + 1 - c], d[k], out=block[j, c:])
+        low = block.min(axis=0)
+        upd = low < new  # strict: earlier blocks (smaller k) keep ties
+        for j in range(len(sub) - 1, -1, -1):
+            np.copyto(arg, sub[j], where=upd & (block[j] == low))
+        np.minimum(new, low, out=new)
+    return new
 
 
 def _infeasible_message(sizes, surv, allowed, budget) -> str:

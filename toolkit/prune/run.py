@@ -46,6 +46,8 @@ def load_setup(model: str, *, weights: str | None, calib_data: str | None, calib
     """Model (eval mode, on ``device``), its prunable layers, the calibration set and the data bundle."""
     from ..models import load_model
 
+    if weights and Path(model).exists():
+        raise LtError("--weights applies to model names only; a checkpoint or run dir carries its own weights")
     seed_everything(seed)
     dev = resolve_device(device)
     bundle = None if calib_data in (None, "", "noise") else calibration_bundle(calib_data, data_root, download)
