@@ -215,7 +215,7 @@ def test_isda_is_a_registered_baseline_and_trains(tmp_path):
 
 
 def test_cli_ce_with_isda_loss(invoke, tmp_path):
-    res = invoke("train", "ce", "--dataset", "digits-lt", "--model", "mlp", "--loss", "isda", "--epochs", "2",
+    res = invoke("train", "ce", "--dataset", "digits-lt", "--model", "mlp", "--loss", "isda", "--epochs", "1",
                  "--out", tmp_path / "run", "--format", "json", "--quiet")
     assert res.exit_code == 0, res.output
     assert '"loss": "isda"' in res.stdout

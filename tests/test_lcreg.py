@@ -29,7 +29,7 @@ def _batch(n=24, seed=0):
 @pytest.mark.parametrize("rebalance,baseline", [("balanced-softmax", "balanced-softmax"), ("none", "ce")])
 @pytest.mark.parametrize("arch", ["smallcnn", "resnet20"])
 def test_k0_lambda0_equals_baseline_loss_same_seed(rebalance, baseline, arch):
-    x, y = _batch()
+    x, y = _batch(8)
     seed_everything(7)
     ref_model = get_model(arch, 5)
     ref = get_loss(baseline, COUNTS, 10).loss(ref_model, (x, y), 3)[0]
@@ -183,18 +183,18 @@ def test_cli_bad_input(invoke, tmp_path, args, fragments):
 
 @pytest.mark.slow
 def test_end_to_end_digits_lt_beats_chance_and_evaluates(invoke, tmp_path):
-    res = invoke("train", "lcreg", "--dataset", "digits-lt", "--model", "mlp", "--latent-k", "8", "--epochs", "8",
+    res = invoke("train", "lcreg", "--dataset", "digits-lt", "--model", "mlp", "--latent-k", "8", "--epochs", "6",
                  "--quiet", "--format", "json", "--out", tmp_path / "run")
     assert res.exit_code == 0, res.output
     rep = json.loads(res.stdout)
-    assert rep["rows"][0]["top1"] > 0.6   # chance is 0.1
+    assert rep["rows"][0]["top1"] > 0.5   # chance is 0.1
     assert rep["selected_on"] == "val" and rep["method"] == "lcreg"
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert len(metrics["per_class"]) == 10 and (tmp_path / "run" / "per_class.png").stat().st_size > 0
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["run"]["loss_options"]["latent_k"] == 8 and config["run"]["loss_options"]["lambda0"] == 0.5
     history = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
-    assert len(history) == 9 and all(k in history[0] for k in ("many", "medium", "few", "top1"))
+    assert len(history) == 7 and all(k in history[0] for k in ("many", "medium", "few", "top1"))
     ev = invoke("train", "eval", tmp_path / "run", "--dataset", "digits-lt", "--format", "json", "--quiet")
     assert ev.exit_code == 0, ev.output
     assert json.loads(ev.stdout)["rows"][0]["top1"] == pytest.approx(rep["rows"][0]["top1"])
@@ -206,22 +206,22 @@ def test_resume_continues_exactly_with_statistics(tmp_path, monkeypatch):
     from toolkit.longtail.train import LongtailRun
 
     def go(out, resume=False):
-        run = LongtailRun(dataset="digits-lt", overrides={"model": "mlp", "epochs": 3, "batch_size": 128},
+        run = LongtailRun(dataset="digits-lt", overrides={"model": "mlp", "epochs": 2, "batch_size": 128},
                           out=str(out), resume=resume, device="cpu")
         return lcreg.train_lcreg(run, latent_k=4)
 
     straight = go(tmp_path / "a")
 
     def stop(self, epoch, model):
-        if epoch == 2:
+        if epoch == 1:
             raise KeyboardInterrupt
 
     with monkeypatch.context() as m:
         m.setattr(lcreg.LCRegObjective, "on_epoch_start", stop)
-        with pytest.raises(LtError, match="interrupted after 2"):
+        with pytest.raises(LtError, match="interrupted after 1"):
             go(tmp_path / "b")
     half = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
-    assert half["epoch"] == 2 and half["objective"]["stats"]["count"].sum() > 0
+    assert half["epoch"] == 1 and half["objective"]["stats"]["count"].sum() > 0
     resumed = go(tmp_path / "b", resume=True)
     a = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
     b = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
