@@ -24,7 +24,8 @@ from .wrapper import IMAGENET_MEAN, IMAGENET_STD, NormedLinear, Normalized, find
 MODELS = Registry("model")
 # Modules that register models on import; a family's module may be absent in a slim checkout.
 _PLUGINS = ("toolkit.models.cifar_resnet", "toolkit.models.small", "toolkit.models.video",
-            "toolkit.models.audio", "toolkit.models.sequence", "toolkit.longtail.lcreg")
+            "toolkit.models.audio", "toolkit.models.sequence", "toolkit.longtail.lcreg",
+            "toolkit.defense.facm")
 _loaded = False
 
 
@@ -152,6 +153,7 @@ def build_from_checkpoint(ckpt: dict) -> Normalized:
     """Rebuild the wrapped model a checkpoint describes and load its weights (no download)."""
     from ..engine.checkpoint import load_state_into
 
+    _load_plugins()  # plugins may register MODEL_FACTORIES entries (e.g. FACM pipelines)
     args = dict(ckpt.get("model_args") or {})
     name = args.pop("name", ckpt.get("arch"))
     builder = MODEL_FACTORIES.get(ckpt.get("arch", ""), None)
