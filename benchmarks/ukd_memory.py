@@ -80,7 +80,7 @@ def _measure(work: Path, mode: str, k: int, device: str, quick: bool) -> dict:
 
 
 def step_time(work: Path, device: str, quick: bool, rounds: int) -> dict:
-    """Median seconds per student epoch over in-memory clips: cached KD (K=8) vs plain CE, via fit."""
+    """Median seconds per student epoch (>= 25 steps) over in-memory clips: cached KD (K=8) vs plain CE, via fit."""
     import torch
     from torch.utils.data import TensorDataset
 
@@ -99,19 +99,21 @@ def step_time(work: Path, device: str, quick: bool, rounds: int) -> dict:
     teachers = read_teachers(json.loads((work / "teachers.json").read_text())[:8], None, bundle.num_classes)
     table, _ = teacher_tables(teachers, bundle.train, 2, {"dataset": d["dataset"]}, work / "cache-ukd-8", dev, 8, 0, "train")
     ds = CachedViews(bundle.train, table)
-    items = [ds[i] for i in range(len(ds))] * 4
+    items = [ds[i] for i in range(len(ds))]
+    items = items * max(1, -(-200 // len(items)))  # >= 200 clips: 25 steps of 8
     x = torch.stack([it[0] for it in items])
     y = torch.tensor([it[1] for it in items])
     t = torch.stack([it[2] for it in items])
     cfg = TrainConfig(epochs=1, batch_size=8, lr=0.01, scheduler="none", amp="off")
     times = {"kd": [], "ce": []}
-    for _ in range(rounds):
+    for r in range(rounds + 1):  # round 0 warms up (first-call imports, allocator)
         for name, data, obj in (("ce", TensorDataset(x, y), None), ("kd", TensorDataset(x, y, t), CachedKD(0.5, 4.0, "mean-kl"))):
             torch.manual_seed(0)
             model = build_video_model("tiny3d", bundle.num_classes)
             t0 = time.perf_counter()
             fit(model, data, None, cfg=cfg, device=dev, objective=obj)
-            times[name].append(time.perf_counter() - t0)
+            if r > 0:
+                times[name].append(time.perf_counter() - t0)
     kd, ce = statistics.median(times["kd"]), statistics.median(times["ce"])
     return {"steps": len(items) // 8, "kd_epoch_s": round(kd, 3), "ce_epoch_s": round(ce, 3),
             "step_ratio_k8_vs_ce": round(kd / ce, 3)}

@@ -47,12 +47,19 @@ def _save(m, path: Path, stream: str = "rgb", gamma: float = 1.8) -> str:
     return str(path)
 
 
-def test_tiny3d_and_torchvision_video_models_build_by_name():
-    assert "tiny3d" in list_models() and "r3d_18" in list_models()
-    x = torch.rand(2, 3, 4, 16, 16)
-    assert build_video_model("tiny3d", 11)(x).shape == (2, 11)
-    m = build_video_model("r3d_18", 5)
-    assert m(torch.rand(1, 3, 4, 32, 32)).shape == (1, 5)
+@pytest.mark.parametrize("name", ["tiny3d", "r3d_18", "mc3_18", "r2plus1d_18", "s3d"])
+def test_video_models_build_by_name_and_rebuild_from_checkpoints(name):
+    from toolkit.models import build_from_checkpoint
+
+    assert name in list_models()
+    torch.manual_seed(0)
+    m = build_video_model(name, 5).eval()
+    x = torch.rand(1, 3, 8, 32, 32)  # s3d needs >= 8 frames
+    with torch.no_grad():
+        out = m(x)
+        assert out.shape == (1, 5)
+        again = build_from_checkpoint({"arch": m.arch, "model_args": m.model_args, "state_dict": m.state_dict()})
+        torch.testing.assert_close(again.eval()(x), out)
     assert m.model_args["mean"] == pytest.approx([0.43216, 0.394666, 0.37645])
 
 

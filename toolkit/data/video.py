@@ -208,6 +208,7 @@ class VideoClipDataset(Dataset):
         self.items, self.spec, self.mode = list(items), spec.validate(), mode
         self.flow_dir, self.video_dir = flow_dir, video_dir
         self._lut = gamma_lut(spec.gamma)
+        self._last: tuple[int, torch.Tensor] | None = None  # the last decoded video (views of one video)
 
     def with_options(self, **changes) -> "VideoClipDataset":
         """A copy with another ``mode`` and/or clip spec fields (``stream``, ``views``, ...)."""
@@ -233,7 +234,9 @@ class VideoClipDataset(Dataset):
         spec = self.spec
         raw = None
         if any(s != "flow" for s in streams) or view is None:
-            raw = decode_video(path)
+            if self._last is None or self._last[0] != i:
+                self._last = (i, decode_video(path))
+            raw = self._last[1]
         n = raw.shape[0] if raw is not None else len(list(self._flow_folder(path).glob("x_*.jpg"))) or 1
         if view is None:
             span = (spec.frames - 1) * spec.interval + 1

@@ -71,6 +71,7 @@ def read_teachers(paths: list[str], streams: list[str] | None, num_classes: int)
         out.append(Teacher(ckpt["path"], teacher_fingerprint(ckpt), str(ckpt.get("arch")), n, stream,
                            float(data.get("gamma", 1.8))))
         del ckpt
+        _release(torch.device("cpu"))
     return out
 
 
@@ -79,9 +80,17 @@ def _load_teacher(t: Teacher, device: torch.device) -> torch.nn.Module:
 
 
 def _release(device: torch.device) -> None:
+    """Free a teacher: collect, empty the CUDA cache, and hand freed heap pages back to the OS
+    (glibc ``malloc_trim``) so a fragmented heap does not hold one teacher's weights into the next."""
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
+        pass
 
 
 def teacher_tables(teachers: list[Teacher], base: VideoClipDataset, views: int, meta: dict, cache_dir: Path,

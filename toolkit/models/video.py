@@ -58,10 +58,30 @@ tiny3d.default_mean = KINETICS_MEAN
 tiny3d.default_std = KINETICS_STD
 
 
+@register_model("s3d")
+def s3d(num_classes: int = 400, **kw) -> nn.Module:
+    """torchvision's S3D built with ``num_classes`` directly (random init, never a download).
+
+    S3D's classifier is a 1x1x1 convolution, which the generic linear-head replacement of
+    :func:`toolkit.models.get_model` cannot swap; this registry entry takes precedence over the
+    torchvision name. Our change: the fixed (2, 7, 7) average pool becomes a global one, identical
+    for the paper's 16x224x224 clips and usable for smaller ones (no parameters change). Xie et al., "Rethinking Spatiotemporal Feature Learning", ECCV 2018, arXiv 1712.04851.
+    """
+    from torchvision.models.video import s3d as tv_s3d
+
+    net = tv_s3d(weights=None, num_classes=num_classes, **kw)
+    net.avgpool = nn.AdaptiveAvgPool3d(1)
+    return net
+
+
+s3d.default_mean = KINETICS_MEAN
+s3d.default_std = KINETICS_STD
+
+
 def build_video_model(name: str, num_classes: int, stream: str = "rgb", **kwargs) -> nn.Module:
     """A [0,1]-input video model: Kinetics mean/std for RGB/gamma clips, a centred scale for flow."""
     mean, std = (FLOW_MEAN, FLOW_STD) if stream == "flow" else (KINETICS_MEAN, KINETICS_STD)
     return get_model(name, num_classes=num_classes, mean=mean, std=std, **kwargs)
 
 
-__all__ = ["Tiny3D", "tiny3d", "build_video_model", "KINETICS_MEAN", "KINETICS_STD"]
+__all__ = ["Tiny3D", "tiny3d", "s3d", "build_video_model", "KINETICS_MEAN", "KINETICS_STD"]
