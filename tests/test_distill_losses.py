@@ -30,7 +30,7 @@ def _formula(zs, zt, y, alpha, tau):
     return alpha * ce / b + (1 - alpha) * tau * tau * kl / b
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, derandomize=True)
 @given(st.integers(1, 6), st.integers(2, 7), st.floats(0.0, 1.0), st.floats(0.5, 8.0), st.integers(0, 10_000))
 def test_kd_loss_equals_formula(b, c, alpha, tau, seed):
     g = torch.Generator().manual_seed(seed)
@@ -40,7 +40,7 @@ def test_kd_loss_equals_formula(b, c, alpha, tau, seed):
     assert got == pytest.approx(_formula(zs, zt, y, alpha, tau), abs=1e-6, rel=1e-6)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, derandomize=True)
 @given(st.integers(1, 8), st.integers(2, 6), st.floats(0.5, 8.0), st.integers(0, 10_000))
 def test_kd_gradient_is_tau_ps_minus_pt_over_b(b, c, tau, seed):
     g = torch.Generator().manual_seed(seed)
@@ -52,7 +52,7 @@ def test_kd_gradient_is_tau_ps_minus_pt_over_b(b, c, tau, seed):
     torch.testing.assert_close(zs.grad, expected, atol=1e-6, rtol=1e-5)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, derandomize=True)
 @given(st.integers(1, 6), st.integers(2, 6), st.integers(1, 5), st.floats(0.5, 6.0), st.integers(0, 10_000))
 def test_mean_kl_and_kl_to_mean_probs_have_the_same_student_gradient(b, c, k, tau, seed):
     g = torch.Generator().manual_seed(seed)
