@@ -7,6 +7,8 @@ import sys
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import assert_user_error
 from toolkit.attacks import get_attack
@@ -160,3 +162,29 @@ def test_cli_autoattack_without_torchattacks(invoke, trained, tmp_path, monkeypa
 def test_cli_eval_missing_model(invoke, tmp_path):
     r = invoke("defend", "eval", tmp_path / "missing.pt", "--out", tmp_path / "e")
     assert_user_error(r, "does not exist")
+
+
+def test_vote_decision_masks_gradients_and_the_surrogate_does_not():
+    from toolkit.defense.evaluate import SurrogateView
+    from toolkit.defense.facm import build_facm
+
+    torch.manual_seed(0)
+    net = get_model("smallcnn", num_classes=4, width=4)
+    facm = build_facm(net, None, 4, (3, 8, 8), decision="vote").eval()
+    x = torch.rand(3, 3, 8, 8, requires_grad=True)
+    (g_vote,) = torch.autograd.grad(facm(x)[:, 0].sum(), x)
+    (g_sur,) = torch.autograd.grad(SurrogateView(facm)(x)[:, 0].sum(), x)
+    # the vote counts are piecewise constant: only the 0.5 x backbone tie-break term carries gradient
+    (g_bb,) = torch.autograd.grad(0.5 * net(x).softmax(1)[:, 0].sum(), x)
+    assert torch.allclose(g_vote, g_bb, atol=1e-7)
+    assert g_sur.abs().sum() > 0 and not torch.allclose(g_sur, g_vote)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.floats(min_value=1 / 255, max_value=1.0), st.integers(min_value=0, max_value=1000))
+def test_square_never_leaves_the_ball_or_unit_box(eps, seed):
+    torch.manual_seed(seed)
+    model = get_model("mlp", num_classes=3, in_features=3 * 6 * 6, hidden=8)
+    x, y = torch.rand(4, 3, 6, 6), torch.randint(0, 3, (4,))
+    adv = get_attack("square", model, eps=eps, steps=15, seed=seed)(x, y)
+    assert (adv - x).abs().max() <= eps + 1e-6 and adv.min() >= 0 and adv.max() <= 1
