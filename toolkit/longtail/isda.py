@@ -210,6 +210,8 @@ class ISDALoss(Objective):
         covariance: ``auto|full|diag`` (auto: full when C·d²·8 bytes <= ``cov_budget_mb``).
         lambda_norm: ``none`` (the paper's raw Σ, default here) or ``feature`` (Σ·d/E‖a‖², our option).
         rebalance: ``none`` (the paper's CE, default) or ``balanced-softmax`` (adds log n_c in training).
+
+        lt train ce --dataset cifar100-lt --data-root data --loss isda
     """
 
     def __init__(self, train_counts: Sequence[int], epochs: int = 200, lambda0: float = 0.5, covariance: str = "auto",
