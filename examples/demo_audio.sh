@@ -10,13 +10,13 @@ mkdir -p "$OUT"
 
 echo "== lt audio ssbpr train: CNN on synthetic-snore, 3-fold subject-wise split ==" >&2
 lt audio ssbpr train --dataset synthetic-snore --data-root "$DATA" --subjects 6 --clips 3 \
-    --model cnn --split subject --folds 3 --epochs 6 --sample-rate 8000 \
+    --model cnn --split subject --folds 3 --epochs 8 --batch-size 8 --lr 2e-3 --sample-rate 8000 \
     --cache-dir "$OUT/cache" --out "$OUT/ssbpr-cnn" --force --format table
 
 echo "== lt audio ssbpr predict: two clips (JSON lines) ==" >&2
 lt audio ssbpr predict "$DATA/male/01-1-4_000.wav" "$DATA/female/02-1-0_001.wav" \
     --model "$OUT/ssbpr-cnn" --cache-dir "$OUT/cache"
 
-echo "== lt audio features: MFCC statistics of every clip (second run reads the cache) ==" >&2
+echo "== lt audio features: MFCC statistics of every clip (cached for the next run) ==" >&2
 lt audio features "$DATA" --kind stats --sample-rate 8000 --cache-dir "$OUT/cache" \
     --out "$OUT/features" --force --format table
