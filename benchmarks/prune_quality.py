@@ -37,6 +37,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="run dir or checkpoint of a digits model (default: train one)")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--calib-data", default="digits")
+    ap.add_argument("--calib-size", type=int, help="default 256 (--quick: 128)")
+    ap.add_argument("--grid", type=int, help="default 50 (--quick: 20)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -46,11 +49,12 @@ def main() -> None:
     set_quiet(True)
     work = Path(tempfile.mkdtemp(prefix="prune-quality-"))
     arch, epochs, calib, grid = ("smallcnn", 4, 128, 20) if args.quick else ("resnet20", 8, 256, 50)
+    calib, grid = args.calib_size or calib, args.grid or grid
     model = args.model or str(train(arch, epochs, work / "train"))
     rows = []
     for ratio in (0.5, 0.7, 0.9):
         for method in METHODS:
-            rep = prune_model(model, ratio, method, calib_data="digits", calib_size=calib, grid=grid,
+            rep = prune_model(model, ratio, method, calib_data=args.calib_data, calib_size=calib, grid=grid,
                               cache_dir=str(work / "cache"), out=str(work / f"{method}-{ratio}"), device="cpu")
             s = rep.summary
             rows.append({"ratio": ratio, "method": method, "sparsity": round(s["sparsity"], 4),
@@ -64,6 +68,7 @@ def main() -> None:
         rd = next(r for r in group if r["method"] == "rd")
         others = min(r["distortion"] for r in group if r["method"] != "rd")
         print(f"@{ratio}: lowest distortion {best['method']}; rd / best baseline = {rd['distortion'] / others:.3f}")
+    print(f"model {model}, calibration {args.calib_data} x {calib}, grid {grid}")
     print(json.dumps(rows))
 
 
