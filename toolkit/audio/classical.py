@@ -109,9 +109,16 @@ def export_estimator(est: Any) -> dict:
 
 def import_estimator(d: dict) -> Any:
     """Rebuild what :func:`export_estimator` wrote (only the classes this module uses)."""
+    import sklearn
+
+    from ..engine.report import warn
+
     classes = _classes()
     if not isinstance(d, dict) or d.get("class") not in classes:
         raise CheckpointError(f"unknown classical estimator in checkpoint: {d.get('class') if isinstance(d, dict) else d!r}")
+    if d.get("sklearn") != sklearn.__version__:
+        warn(f"{d['class']} was fitted with scikit-learn {d.get('sklearn')}, this is {sklearn.__version__}; "
+             f"its predictions may differ")
     est = classes[d["class"]](**_decode(d["params"]))
     for k, v in d["state"].items():
         setattr(est, k, _decode(v))

@@ -50,10 +50,9 @@ def _fit_predict(model: str, data: AudioData, tr: np.ndarray, te: np.ndarray | N
     return clf, None if te is None else clf.predict_proba(stack_stats(pick(te)), c)
 
 
-def _fold_row(split: str, fold: Any, n_train: int, m: dict, names: Sequence[str]) -> dict:
-    row = {"split": split, "fold": fold, "n_train": n_train, "n_test": int(np.sum(m["confusion"])),
-           "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "auc": m["auc"]}
-    return row
+def _fold_row(split: str, fold: Any, n_train: int, m: dict) -> dict:
+    return {"split": split, "fold": fold, "n_train": n_train, "n_test": int(np.sum(m["confusion"])),
+            "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "auc": m["auc"]}
 
 
 def _recall_row(split: str, fold: Any, m: dict, names: Sequence[str]) -> dict:
@@ -123,7 +122,7 @@ def _cross_validate(model: str, data: AudioData, fold_idx: list, *, cfg: Any, de
                                 balanced=balanced, run_config={"audio": {**audio_cfg, "fold": k}})
         m = audio_metrics(probs, data.labels[te], c)
         cm += np.asarray(m["confusion"])
-        rows.append(_fold_row(split, k, len(tr), m, data.class_names))
+        rows.append(_fold_row(split, k, len(tr), m))
         recalls.append(_recall_row(split, k, m, data.class_names))
     return rows, recalls, cm
 
@@ -185,7 +184,7 @@ def eval_ssbpr(*, checkpoint: str, data_root: str, max_bad: float = 0.05, worker
     probs = _probs(model, is_torch, data.feats, len(data.class_names), dev)
     m = audio_metrics(probs, data.labels, len(data.class_names))
     protocol = f"split=external: every valid file under {data_root} ({len(set(data.subjects))} patients)"
-    row = _fold_row("external", "all", 0, m, data.class_names)
+    row = _fold_row("external", "all", 0, m)
     return Report(title=f"SSBPR eval of {checkpoint} — {protocol}", rows=[row],
                   summary={"model": audio["model"], "files": len(data.labels), "skipped": len(data.skipped)},
                   sections=[Report(title="Per-class recall", rows=[_recall_row("external", "all", m, data.class_names)]),
