@@ -331,3 +331,15 @@ def test_dataset_registry_bundles_one_fold(tmp_path):
     assert torch.equal(again.test.x, b.test.x)
     with pytest.raises(LtError, match="cannot be downloaded"):
         get_dataset("ssbpr", root=str(tmp_path / "gen"), download=True)
+
+
+def test_registries_and_cli_do_not_import_librosa():
+    """The GPU machines have no librosa: loading the registries and ``cli.audio`` must not need it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, cli.audio; assert 'torch' not in sys.modules; import toolkit.models as m, toolkit.data as d; "
+            "m.list_models(False); d.list_datasets(); import toolkit.audio.ssbpr; "
+            "print(sorted(k for k in ('librosa', 'soundfile') if k in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
