@@ -45,11 +45,17 @@ def kl_to_target(student_logits: torch.Tensor, target_probs: torch.Tensor, tau: 
     return tau * tau * kl.sum() / student_logits.shape[0]
 
 
+def _per_teacher_kl(student: torch.Tensor, teachers: torch.Tensor, tau: float) -> torch.Tensor:
+    """(B, K) matrix of KL(softmax(z_t,k / tau) || softmax(z_s / tau)), all teachers at once."""
+    log_pt = F.log_softmax(_f(teachers) / tau, dim=2)
+    log_ps = F.log_softmax(_f(student) / tau, dim=1)[:, None]
+    return (log_pt.exp() * (log_pt - log_ps)).sum(2)
+
+
 @COMBINES.register("mean-kl")
 def mean_kl(student: torch.Tensor, teachers: torch.Tensor, targets: torch.Tensor, tau: float) -> torch.Tensor:
     """Mean over the K teachers of ``tau^2 * KL(p_t,k || p_s)``; ``teachers`` is (B, K, C)."""
-    probs = F.softmax(_f(teachers) / tau, dim=2)
-    return torch.stack([kl_to_target(student, probs[:, k], tau) for k in range(teachers.shape[1])]).mean()
+    return tau * tau * _per_teacher_kl(student, teachers, tau).mean(1).sum() / student.shape[0]
 
 
 @COMBINES.register("mean-logits")
@@ -63,8 +69,7 @@ def confidence(student: torch.Tensor, teachers: torch.Tensor, targets: torch.Ten
     """Per-sample teacher weights w_k proportional to p_t,k(y) (tau = 1); sum_k w_k * tau^2 * KL_k."""
     conf = F.softmax(_f(teachers), dim=2).gather(2, targets.view(-1, 1, 1).expand(-1, teachers.shape[1], 1))[..., 0]
     w = conf / conf.sum(1, keepdim=True).clamp_min(1e-12)
-    probs = F.softmax(_f(teachers) / tau, dim=2)
-    return sum(kl_to_target(student, probs[:, k], tau, w[:, k]) for k in range(teachers.shape[1]))
+    return tau * tau * (w * _per_teacher_kl(student, teachers, tau)).sum() / student.shape[0]
 
 
 def get_combine(name: str) -> Callable:
