@@ -1,7 +1,7 @@
 """Transfer on digits: every attack at eps in {8, 16, 32}/255, from one architecture to another.
 
-    python -m benchmarks.transfer_digits            # 400 test images, 6 training epochs each
-    python -m benchmarks.transfer_digits --quick    # 200 images, 3 epochs, smaller inner loops
+    python -m benchmarks.transfer_digits            # 400 test images; surrogate 15 epochs, victim 6
+    python -m benchmarks.transfer_digits --quick    # 200 images; 10 / 3 epochs, smaller inner loops
 
 A SmallCNN of width 16 (surrogate; cheap gradients on CPU) and a CIFAR ResNet-20 (victim) are trained on the balanced ``digits`` set
 (scikit-learn's bundled 8x8 digits, upscaled to 32x32; no download). Adversarial images are rounded
@@ -52,7 +52,8 @@ def predict(model, x: torch.Tensor, bs: int = 200) -> torch.Tensor:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=6, help="victim (ResNet-20) epochs")
+    p.add_argument("--sur-epochs", type=int, default=15, help="surrogate (SmallCNN-16) epochs; cheap")
     p.add_argument("--limit", type=int, default=400)
     p.add_argument("--eps", default="8,16,32", help="budgets in 1/255 units")
     p.add_argument("--attacks", default="", help="comma-separated subset (default: all)")
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="auto")
     a = p.parse_args(argv)
     if a.quick:
-        a.epochs, a.limit = 3, 200
+        a.epochs, a.sur_epochs, a.limit = 3, 10, 200
         ATTACK_OPTIONS.update({"dta": {"inner_steps": 3}, "vdta": {"inner_steps": 2, "n_samples": 3}})
 
     from toolkit.attacks import get_attack, list_attacks
@@ -71,8 +72,8 @@ def main(argv: list[str] | None = None) -> None:
     dev = resolve_device(a.device)
     bundle = get_dataset("digits", augment=True)
     t0 = time.perf_counter()
-    sur, vic = train("smallcnn", bundle, a.epochs, dev, 0, width=16), train("resnet20", bundle, a.epochs, dev, 1)
-    print(f"trained smallcnn-16 (surrogate) and resnet20 (victim), {a.epochs} epochs each, "
+    sur, vic = train("smallcnn", bundle, a.sur_epochs, dev, 0, width=16), train("resnet20", bundle, a.epochs, dev, 1)
+    print(f"trained smallcnn-16 (surrogate, {a.sur_epochs} epochs) and resnet20 (victim, {a.epochs} epochs), "
           f"{time.perf_counter() - t0:.0f} s")
     xs, ys = zip(*[bundle.test[i] for i in range(min(a.limit, len(bundle.test)))])
     x, y = torch.stack(xs).to(dev), torch.tensor(ys, device=dev)

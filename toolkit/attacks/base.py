@@ -170,7 +170,7 @@ class Attack:
     def logits(self, x: torch.Tensor, y: torch.Tensor, prune: bool = True) -> torch.Tensor:
         """Surrogate forward; with ``np_rate`` set, through the NP-pruned surrogate."""
         with self._autocast(x):
-            if self.fast and x.dim() == 4:
+            if self.fast and x.is_cuda and x.dim() == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
             if prune and self.np_rate is not None:
                 from .np import pruned_logits
