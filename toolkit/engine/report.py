@@ -20,7 +20,7 @@ from rich.table import Table
 FORMATS = ("table", "json", "jsonl", "csv")
 
 _state = {"quiet": False}
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def set_quiet(quiet: bool) -> None:
