@@ -4,7 +4,8 @@ The file name comes from the calibration spec, grid, worst-case flag, iteration 
 fingerprint inside is a SHA-256 of the model's whole state dict (weights, masks as zeros, norm
 statistics) plus the same spec. A cache whose fingerprint differs (another model or other weights
 of the same architecture) is reported, recomputed and overwritten -- never silently reused.
-Default cache dir: ``.lt-cache/prune`` (our choice; ``make clean`` removes ``.lt-cache``).
+Default cache dir: ``.lt-cache/prune`` (our choice; ``make clean`` removes ``.lt-cache``);
+``lt prune ... --cache-dir DIR`` and ``lt prune curves MODEL`` use it.
 """
 
 from __future__ import annotations

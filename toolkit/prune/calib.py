@@ -6,6 +6,7 @@ that option; the authors' CIFAR code kept random crop/flip here, so even d_l(0) 
 Noise mode (``--calib-data noise``, the default): N(0, 1) images in the model's *normalised* input
 space, i.e. ``mean + std * z`` in the [0,1] pixel space our models take (Xu et al. ICCV 2023 zero-data
 mode). Authors' sizes: 1024 images (CIFAR), 256 (ImageNet); our default is 256.
+``lt prune --ratio 0.7 MODEL --calib-data digits --calib-size 256`` / ``--calib-data noise --input-size 224``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ Optimization of Layer-Adaptive Weight Pruning in Deep Neural Networks", ICCV 202
 A layer pruned to ``c`` zeros keeps all but its ``c`` smallest-|w| weights (ties broken by position,
 already-zeroed weights first, so nothing pruned is ever revived). Masks are saved as
 ``{"<module>.weight_mask": float tensor}`` -- the buffer names ``torch.nn.utils.prune`` uses -- and
-:func:`attach_masks` / :func:`fold_masks` go through ``torch.nn.utils.prune`` itself.
+:func:`attach_masks` / :func:`fold_masks` go through ``torch.nn.utils.prune`` itself. Used by every ``lt prune --method ...``; the run dir's ``masks.pt``
+holds these masks.
 """
 
 from __future__ import annotations
