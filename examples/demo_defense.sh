@@ -6,21 +6,21 @@ D="${DEMO_DIR:-runs/demo}/defense"
 EPS="16/255"
 mkdir -p "$D"
 
-echo "== CE baseline (smallcnn, 3 epochs)" >&2
-lt train ce --dataset digits --model smallcnn --epochs 3 --out "$D/ce" --force --quiet --format table
+echo "== CE baseline (smallcnn, 2 epochs)" >&2
+lt train ce --dataset digits --model smallcnn --epochs 2 --out "$D/ce" --force --quiet --format table
 
 echo "== MDL (two dropout passes, lambda 1, label mask)" >&2
-lt train mdl --dataset digits --model smallcnn --epochs 3 --lambda 1 --dropout 0.5 \
+lt train mdl --dataset digits --model smallcnn --epochs 2 --lambda 1 --dropout 0.5 \
   --out "$D/mdl" --force --quiet --format table
 
 echo "== FACM on the CE model (FA heads on features.3, features.7 + CMPD; FGSM half-batches)" >&2
-lt defend facm --backbone "$D/ce" --dataset digits --adv-attack fgsm --eps "$EPS" --epochs 3 --lr 0.01 \
+lt defend facm --backbone "$D/ce" --dataset digits --adv-attack fgsm --eps "$EPS" --epochs 2 --lr 0.01 \
   --out "$D/facm" --force --quiet --format table
 
 for m in ce mdl facm; do
   sur=mdl; [ "$m" = mdl ] && sur=ce
   echo "== lt defend eval $m (transfer from $sur)" >&2
-  lt defend eval "$D/$m" --dataset digits --eps "$EPS" --n 100 --steps 10 --square-queries 100 \
-    --curve-eps "0,8/255,16/255,0.5" --surrogate "$D/$sur" --out "$D/eval-$m" --force --quiet --format table
+  lt defend eval "$D/$m" --dataset digits --eps "$EPS" --n 50 --steps 10 --square-queries 50 \
+    --curve-eps "0,16/255,0.5" --surrogate "$D/$sur" --out "$D/eval-$m" --force --quiet --format table
 done
 echo "curves: $D/eval-*/robustness_curve.png" >&2
