@@ -43,13 +43,13 @@ def _batch(bundle, n=64):
 def test_square_stays_in_ball_and_lowers_accuracy(trained):
     model = load_model(str(trained["ce"]), num_classes=10)
     x, y = _batch(trained["bundle"])
-    atk = get_attack("square", model, eps=8 / 255, steps=100, seed=0)
+    atk = get_attack("square", model, eps=8 / 255, steps=50, seed=0)
     adv = atk(x, y)
     assert (adv - x).abs().max() <= 8 / 255 + 1e-6 and adv.min() >= 0 and adv.max() <= 1
     with torch.no_grad():
         clean, robust = (model(x).argmax(1) == y).float().mean(), (model(adv).argmax(1) == y).float().mean()
     assert robust < clean
-    assert torch.equal(adv, get_attack("square", model, eps=8 / 255, steps=100, seed=0)(x, y))  # seeded
+    assert torch.equal(adv, get_attack("square", model, eps=8 / 255, steps=50, seed=0)(x, y))  # seeded
 
 
 def test_eotpgd_with_one_pass_is_the_library_pgd(trained):
