@@ -135,6 +135,7 @@ def test_transfer_scores_saved_images(invoke, tmp_path, nips, ckpts):
     for row in rows.values():
         assert 0 <= row["asr"] <= 100 and 0 <= row["clean_acc"] <= 100
     assert rep["avg_asr"] == rows["victim"]["asr"]
+    assert (out / "labels.csv").read_text().splitlines()[0] == "filename,label"  # untargeted: no target column
     files = sorted(p.name for p in (out / "images").iterdir())
     assert files == [f"img{i:02d}.png" for i in range(N_IMG)]
     clean = read_image(nips / "images" / "img00.png").float()
@@ -184,8 +185,9 @@ def test_every_flag_reaches_the_attack(invoke, tmp_path, nips, ckpts, monkeypatc
     flags = ["--alpha", "1/255", "--decay", "0.7", "--inner-steps", "2", "--inner-decay", "0.3", "--n-samples", "2",
              "--beta", "1.2", "--np-rate", "0.25", "--ftm", "--kappa", "0.8", "--kappa-wrong", "0.95", "--tau", "1.7",
              "--loss", "margin", "--targeted", "--random-start", "--fast"]
-    _, r = _attack(invoke, tmp_path, ckpts, nips, "vdta", *flags)
+    out, r = _attack(invoke, tmp_path, ckpts, nips, "vdta", *flags)
     assert r.exit_code == 0, r.output
+    assert (out / "labels.csv").read_text().splitlines()[0] == "filename,label,target"
     a = built[-1]
     got = (a.alpha, a.steps, a.decay, a.inner_steps, a.inner_decay, a.n_samples, a.beta, a.np_rate, a.kappa,
            a.kappa_wrong, a.tau, a.loss_name, a.targeted, a.random_start, a.fast)

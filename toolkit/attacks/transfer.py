@@ -145,7 +145,7 @@ def run_attack(attack: str, surrogate: str, victims: Sequence[str], data: str, *
     check_label_range(clean, {surrogate: sur, **vics}, dev)
     out_dir = prepare_out_dir(out, "attack", attack, force=force)
     files, grad_calls = _attack_all(atk, clean, out_dir, batch_size, dev, seed)
-    write_labels(out_dir / "labels.csv", files, clean.labels, clean.targets)
+    write_labels(out_dir / "labels.csv", files, clean.labels, clean.targets if atk.targeted else None)
     adv = load_image_set(str(out_dir), root=data_root)
     models = {surrogate: sur, **{k: v for k, v in vics.items() if k != surrogate}}
     roles = {surrogate: "surrogate"}
