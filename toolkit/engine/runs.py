@@ -32,8 +32,8 @@ def prepare_out_dir(out: str | os.PathLike | None, group: str, method: str, *,
             if not (path / LAST).is_file():
                 raise LtError(f"--resume: '{path}' holds no {LAST} to resume from")
         elif not force:
-            raise LtError(f"--out '{path}' exists and is not empty; pass --force to write into it, "
-                          f"or --resume to continue its run")
+            hint = ", or --resume to continue its run" if (path / LAST).is_file() else ""
+            raise LtError(f"--out '{path}' exists and is not empty; pass --force to write into it{hint}")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
