@@ -6,11 +6,11 @@ D="${DEMO_DIR:-runs/demo}/defense"
 EPS="16/255"
 mkdir -p "$D"
 
-echo "== CE baseline (smallcnn, 2 epochs)" >&2
-lt train ce --dataset digits --model smallcnn --epochs 2 --out "$D/ce" --force --quiet --format table
+echo "== CE baseline (smallcnn, 3 epochs)" >&2
+lt train ce --dataset digits --model smallcnn --epochs 3 --out "$D/ce" --force --quiet --format table
 
 echo "== MDL (two dropout passes, lambda 1, label mask)" >&2
-lt train mdl --dataset digits --model smallcnn --epochs 2 --lambda 1 --dropout 0.5 \
+lt train mdl --dataset digits --model smallcnn --epochs 3 --lr 0.1 --lambda 1 --dropout 0.5 \
   --out "$D/mdl" --force --quiet --format table
 
 echo "== FACM on the CE model (FA heads on features.3, features.7 + CMPD; FGSM half-batches)" >&2
