@@ -20,7 +20,7 @@ demo: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH bash examples/demo.sh
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH bash benchmarks/run_all.sh
