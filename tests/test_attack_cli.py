@@ -16,13 +16,6 @@ from toolkit.data.imagesets import load_image_set
 N_IMG = 6
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(autouse=True)
 def in_tmp(tmp_path, monkeypatch):

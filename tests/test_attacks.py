@@ -20,14 +20,6 @@ SMALL = {"dta": {"inner_steps": 2}, "vdta": {"inner_steps": 2, "n_samples": 2},
          "vmifgsm": {"n_samples": 2}, "vnifgsm": {"n_samples": 2}, "sifgsm": {"n_scales": 2}}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models: one intra-op thread avoids OpenMP spin-waiting on a loaded 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(scope="module")
 def model():

@@ -21,13 +21,6 @@ FAST = ["--epochs", "2", "--d-model", "8", "--layers", "1", "--batch-size", "16"
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory) -> Path:

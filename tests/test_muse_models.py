@@ -10,13 +10,6 @@ from toolkit.models import get_model, list_models
 from toolkit.models.sequence import SEQUENCE_MODELS, build_sequence_model
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.mark.parametrize("name", SEQUENCE_MODELS)
 @pytest.mark.parametrize("n_to_1", [True, False])

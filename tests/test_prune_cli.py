@@ -15,17 +15,9 @@ from toolkit.models import MODELS, load_model
 from toolkit.prune.masks import current_zero_counts, prunable_layers
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on the shared, overloaded 2-core machine, 2 OpenMP threads spin 10x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, _one_thread):
+def trained(tmp_path_factory):
     """A smallcnn trained 4 epochs on balanced digits through the engine loop (a run dir)."""
     from toolkit.data import get_dataset
     from toolkit.engine.loop import TrainConfig, fit

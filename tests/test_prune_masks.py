@@ -19,14 +19,6 @@ from toolkit.prune.masks import (apply_counts, attach_masks, current_zero_counts
                                  prunable_layers)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on the shared, overloaded 2-core machine, 2 OpenMP threads spin 10x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 
 def hand_model() -> nn.Module:

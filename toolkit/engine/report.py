@@ -51,7 +51,7 @@ def progress(iterable: Iterable, total: int | None = None, description: str = ""
     """Iterate with a rich progress bar on stderr (plain iteration when quiet or not rank 0)."""
     from .distributed import is_main
 
-    if _state["quiet"] or not is_main():
+    if _state["quiet"] or not is_main() or not stderr.is_terminal:  # no bar in logs and pipes
         yield from iterable
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
