@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from conftest import assert_user_error
 from toolkit.attacks import get_attack
-from toolkit.defense import attacks as _plugins  # noqa: F401 - registers eotpgd, square
+from toolkit.defense.attacks import EOTPGD, Square
 from toolkit.defense.evaluate import curve_eps, evaluate_robustness, sanity_checks
 from toolkit.models import get_model, load_model
 
@@ -43,22 +43,22 @@ def _batch(bundle, n=64):
 def test_square_stays_in_ball_and_lowers_accuracy(trained):
     model = load_model(str(trained["ce"]), num_classes=10)
     x, y = _batch(trained["bundle"])
-    atk = get_attack("square", model, eps=8 / 255, steps=50, seed=0)
+    atk = Square(model, eps=8 / 255, steps=50, seed=0)
     adv = atk(x, y)
     assert (adv - x).abs().max() <= 8 / 255 + 1e-6 and adv.min() >= 0 and adv.max() <= 1
     with torch.no_grad():
         clean, robust = (model(x).argmax(1) == y).float().mean(), (model(adv).argmax(1) == y).float().mean()
     assert robust < clean
-    assert torch.equal(adv, get_attack("square", model, eps=8 / 255, steps=50, seed=0)(x, y))  # seeded
+    assert torch.equal(adv, Square(model, eps=8 / 255, steps=50, seed=0)(x, y))  # seeded
 
 
 def test_eotpgd_with_one_pass_is_the_library_pgd(trained):
     model = load_model(str(trained["ce"]), num_classes=10)
     x, y = _batch(trained["bundle"], 16)
-    a = get_attack("eotpgd", model, eps=8 / 255, steps=5, seed=3)(x, y)
+    a = EOTPGD(model, eps=8 / 255, steps=5, seed=3)(x, y)
     b = get_attack("pgd", model, eps=8 / 255, steps=5, seed=3)(x, y)
     assert torch.equal(a, b)
-    atk = get_attack("eotpgd", model, eps=8 / 255, steps=2, seed=3, eot=3)
+    atk = EOTPGD(model, eps=8 / 255, steps=2, seed=3, eot=3)
     atk(x, y)
     assert atk.grad_calls == 6
 
@@ -186,5 +186,5 @@ def test_square_never_leaves_the_ball_or_unit_box(eps, seed):
     torch.manual_seed(seed)
     model = get_model("mlp", num_classes=3, in_features=3 * 6 * 6, hidden=8)
     x, y = torch.rand(4, 3, 6, 6), torch.randint(0, 3, (4,))
-    adv = get_attack("square", model, eps=eps, steps=15, seed=seed)(x, y)
+    adv = Square(model, eps=eps, steps=15, seed=seed)(x, y)
     assert (adv - x).abs().max() <= eps + 1e-6 and adv.min() >= 0 and adv.max() <= 1

@@ -1,4 +1,4 @@
-"""Attacks the robustness evaluator needs that the attack library lacks, plugged into its registry.
+"""Attacks the robustness evaluator needs that the attack library lacks, on the library's base loop.
 
 * ``eotpgd``: PGD whose gradient is averaged over ``eot`` forward passes (Expectation over
   Transformation; Athalye, Carlini, Wagner, "Obfuscated Gradients Give a False Sense of Security",
@@ -11,7 +11,8 @@
   the budget).
 
 Both are ``toolkit.attacks.base.Attack`` subclasses (same eps-ball projection, frozen model, seeded
-private generator) registered in ``toolkit.attacks.ATTACKS`` when this module is imported.
+private generator). They are built directly by the evaluator, not registered in
+``toolkit.attacks.ATTACKS`` (whose names are the transfer attacks ``lt attack`` offers).
 
     lt defend eval MODEL --dataset digits --eps 8/255 --square-queries 1000 --eot 4
 """
@@ -23,7 +24,6 @@ from typing import Any
 
 import torch
 
-from ..attacks import ATTACKS
 from ..attacks.base import Attack, _frozen
 from ..attacks.fgsm import PGD
 from ..engine.errors import check
@@ -112,13 +112,5 @@ class Square(Attack):
                 loss[active[better]] = new[better]
         return adv.detach()
 
-
-def _register() -> None:
-    for name, cls in (("eotpgd", EOTPGD), ("square", Square)):
-        if name not in ATTACKS:
-            ATTACKS.register(name, cls)
-
-
-_register()
 
 __all__ = ["EOTPGD", "Square", "margin"]

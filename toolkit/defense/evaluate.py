@@ -62,9 +62,10 @@ class Spec:
 def _gradient_specs(target: nn.Module, protocol: str, eps: float, steps: int, restarts: int, eot: int,
                     dlr: str, tag: str = "") -> list[Spec]:
     from ..attacks import get_attack
+    from .attacks import EOTPGD
 
     def pgd(loss: str, n: int) -> Callable:
-        return lambda m, e, s: get_attack("eotpgd", m, eps=e, steps=n, loss=loss, seed=s, eot=eot if eot > 1 else None)
+        return lambda m, e, s: EOTPGD(m, eps=e, steps=n, loss=loss, seed=s, eot=eot)
 
     return [Spec(f"fgsm{tag}", protocol, target, lambda m, e, s: get_attack("fgsm", m, eps=e), "ce", 1),
             Spec(f"pgd-ce{tag}", protocol, target, pgd("ce", steps), "ce", steps, restarts),
@@ -76,6 +77,7 @@ def build_specs(model: nn.Module, *, eps: float, steps: int, restarts: int, eot:
                 surrogate: nn.Module | None, square_queries: int) -> list[Spec]:
     """Every attack of the evaluation for ``model`` (FACM: both protocols)."""
     from ..attacks import get_attack
+    from .attacks import Square
     from .facm import FACM
 
     dlr = "dlr" if num_classes >= 3 else "margin"
@@ -90,7 +92,7 @@ def build_specs(model: nn.Module, *, eps: float, steps: int, restarts: int, eot:
                           lambda m, e, s: get_attack("pgd", m, eps=e, steps=steps, seed=s), "ce", steps))
     if square_queries > 0:
         specs.append(Spec("square", "black-box (queries)", model,
-                          lambda m, e, s: get_attack("square", m, eps=e, steps=square_queries, seed=s), "margin",
+                          lambda m, e, s: Square(m, eps=e, steps=square_queries, seed=s), "margin",
                           square_queries))
     return specs
 
@@ -194,7 +196,6 @@ def evaluate_robustness(*, model: str, dataset: str, eps: float = 8 / 255, steps
                         download: bool = False, out: str | None = None, force: bool = False, device: str = "auto",
                         seed: int = 0):
     """Evaluate ``model`` (checkpoint / run dir) on the first ``n_examples`` test images; see module doc."""
-    from . import attacks as _plugins  # noqa: F401 - registers eotpgd and square
     from ..data import get_dataset
     from ..engine.device import resolve_device
     from ..engine.loop import make_loader, to_device
