@@ -189,22 +189,8 @@ def plot_curve(path, curve: list[dict], title: str):
     return path
 
 
-def evaluate_robustness(*, model: str, dataset: str, eps: float = 8 / 255, steps: int = 20, restarts: int = 1,
-                        surrogate: str | None = None, square_queries: int = 1000, eot: int = 1,
-                        n_examples: int | None = 1000, curve: bool = True, curve_points: list[float] | None = None,
-                        autoattack: bool = False, batch_size: int = 256, data_root: str | None = None,
-                        download: bool = False, out: str | None = None, force: bool = False, device: str = "auto",
-                        seed: int = 0):
-    """Evaluate ``model`` (checkpoint / run dir) on the first ``n_examples`` test images; see module doc."""
-    from ..data import get_dataset
-    from ..engine.device import resolve_device
-    from ..engine.loop import make_loader, to_device
-    from ..engine.report import Report, log, progress, warn
-    from ..engine.runs import prepare_out_dir, write_json
-    from ..engine.seed import seed_everything
-    from ..models import load_model
-    from .facm import FACM
-
+def _check_args(eps: float, steps: int, restarts: int, eot: int, square_queries: int, n_examples: int | None,
+                autoattack: bool) -> None:
     check_eps(eps)
     check(steps >= 1, f"--steps must be >= 1 (got {steps})")
     check(restarts >= 1, f"--restarts must be >= 1 (got {restarts})")
@@ -217,6 +203,46 @@ def evaluate_robustness(*, model: str, dataset: str, eps: float = 8 / 255, steps
         except ImportError as e:
             raise LtError("--autoattack needs torchattacks: pip install 'lt-toolkit[dev]' "
                           "(or pip install torchattacks==3.5.1)") from e
+
+
+def _attack_batches(net: nn.Module, loader, dev: torch.device, specs: list, curve_spec, points: list[float],
+                    eps: float, seed: int, autoattack_classes: int | None):
+    """Run every attack (and every curve point) batch by batch; per-example correctness lists."""
+    from ..engine.loop import to_device
+    from ..engine.report import progress
+
+    curve_ok: dict[float, list] = {e: [] for e in points}
+    clean_ok, aa_ok, random_model = [], [], False
+    for b, batch in enumerate(progress(loader, description="attacking")):
+        x, y = to_device(batch, dev)
+        random_model = random_model or is_random(net, x)
+        clean_ok.append(_correct(net, x, y).cpu())
+        for s in specs:
+            s.correct.append(run_spec(s, net, x, y, eps, seed * 1000 + b).cpu())
+        for e in points:
+            curve_ok[e].append(run_spec(curve_spec, net, x, y, e, seed * 1000 + b).cpu())
+        if autoattack_classes is not None:
+            aa_ok.append(autoattack_correct(net, x, y, eps, autoattack_classes, seed).cpu())
+    return clean_ok, curve_ok, aa_ok, random_model
+
+
+def evaluate_robustness(*, model: str, dataset: str, eps: float = 8 / 255, steps: int = 20, restarts: int = 1,
+                        surrogate: str | None = None, square_queries: int = 1000, eot: int = 1,
+                        n_examples: int | None = 1000, curve: bool = True, curve_points: list[float] | None = None,
+                        autoattack: bool = False, batch_size: int = 256, data_root: str | None = None,
+                        download: bool = False, out: str | None = None, force: bool = False, device: str = "auto",
+                        seed: int = 0):
+    """Evaluate ``model`` (checkpoint / run dir) on the first ``n_examples`` test images; see module doc."""
+    from ..data import get_dataset
+    from ..engine.device import resolve_device
+    from ..engine.loop import make_loader
+    from ..engine.report import Report, log, warn
+    from ..engine.runs import prepare_out_dir, write_json
+    from ..engine.seed import seed_everything
+    from ..models import load_model
+    from .facm import FACM
+
+    _check_args(eps, steps, restarts, eot, square_queries, n_examples, autoattack)
     dev = resolve_device(device)
     bundle = get_dataset(dataset, root=data_root, download=download)
     net = load_model(model, num_classes=bundle.num_classes, device=dev)
@@ -229,19 +255,10 @@ def evaluate_robustness(*, model: str, dataset: str, eps: float = 8 / 255, steps
                         surrogate=sur, square_queries=square_queries)
     points = curve_eps(eps, curve_points) if curve else []
     curve_spec = next(s for s in specs if s.name == "pgd-ce")
-    curve_ok: dict[float, list] = {e: [] for e in points}
-    clean_ok, aa_ok, random_model = [], [], False
     seed_everything(seed)
-    for b, batch in enumerate(progress(make_loader(test, batch_size, train=False), description="attacking")):
-        x, y = to_device(batch, dev)
-        random_model = random_model or is_random(net, x)
-        clean_ok.append(_correct(net, x, y).cpu())
-        for s in specs:
-            s.correct.append(run_spec(s, net, x, y, eps, seed * 1000 + b).cpu())
-        for e in points:
-            curve_ok[e].append(run_spec(curve_spec, net, x, y, e, seed * 1000 + b).cpu())
-        if autoattack:
-            aa_ok.append(autoattack_correct(net, x, y, eps, bundle.num_classes, seed).cpu())
+    clean_ok, curve_ok, aa_ok, random_model = _attack_batches(
+        net, make_loader(test, batch_size, train=False), dev, specs, curve_spec, points, eps, seed,
+        bundle.num_classes if autoattack else None)
     n = int(torch.cat(clean_ok).numel())
     clean = float(torch.cat(clean_ok).float().mean())
     if random_model and eot == 1:
