@@ -17,7 +17,6 @@ changed file or a changed parameter misses the cache; entries are ``<key>.npy`` 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
@@ -27,6 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from ..engine.errors import check
+from ..engine.fingerprint import params_key
 from .io import BadClip, check_audio_params, load_clip
 
 KINDS = ("logmel", "mfcc", "stats")
@@ -114,8 +114,7 @@ def file_hash(path: str | Path) -> str:
 
 def cache_key(path: str | Path, p: FeatureParams) -> str:
     """SHA-256 of (file content hash, parameters, cache format version)."""
-    blob = json.dumps({"file": file_hash(path), "params": p.to_dict(), "v": CACHE_VERSION}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return params_key({"file": file_hash(path), "params": p.to_dict(), "v": CACHE_VERSION})
 
 
 def feature_for_file(path: str, p: FeatureParams, cache_dir: str | None) -> tuple[np.ndarray | None, str, bool]:

@@ -16,13 +16,13 @@ Files: ``ROOT/{female,male}/{subject:02d}-1-{label}_{clip:03d}.wav`` (16-bit PCM
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 
 from ..engine.errors import check
+from ..engine.fingerprint import params_key
 
 # Position class -> resonance centres (Hz) and spectral tilt (dB/octave); our choice.
 CLASS_FORMANTS = ((400, 1200, 2600), (480, 1380, 2500), (430, 1050, 2850),
@@ -113,7 +113,7 @@ def synthetic_root(cache_dir: str | Path = Path(".lt-cache"), **params) -> Path:
     defaults = {"subjects": 8, "clips": 5, "classes": 6, "sample_rate": 16000, "duration": 2.0,
                 "subject_strength": 1.0, "seed": 0}
     params = {**defaults, **{k: v for k, v in params.items() if v is not None}}
-    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+    key = params_key(params, 16)
     root = Path(cache_dir) / "synthetic-snore" / key
     if not (root / DONE).is_file():
         generate(root, **params)

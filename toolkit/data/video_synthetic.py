@@ -12,8 +12,6 @@ The tree is written into a temp dir and renamed, so a half-written cache is neve
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import shutil
@@ -23,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..engine.errors import check
+from ..engine.fingerprint import params_key
 from ..engine.report import log
 from . import register_dataset
 from .bundle import DataBundle
@@ -133,7 +132,7 @@ def synthetic_dark(root=None, download=False, split: int = 1, frames: int = 8, i
     check(video_frames >= 1 and video_size >= 8, "video_frames must be >= 1 and video_size >= 8")
     params = {"v": 1, "videos_per_class": videos_per_class, "video_frames": video_frames,
               "video_size": video_size, "seed": seed}
-    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+    key = params_key(params, 12)
     dest = Path(root or ".lt-cache") / f"synthetic-dark-{key}"
     if not (dest / "list_cvt" / "mapping_table.txt").is_file():
         log(f"writing synthetic-dark videos to {dest}")

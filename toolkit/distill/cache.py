@@ -29,24 +29,14 @@ from torch.utils.data import Dataset, SequentialSampler, Subset
 
 from ..engine.checkpoint import atomic_path
 from ..engine.errors import DataError
+from ..engine.fingerprint import params_key, state_fingerprint
 from ..engine.loop import make_loader, to_device
 from ..engine.report import progress
 
 CACHE_FORMAT = 1
 
 
-def fingerprint_state(state_dict: dict[str, torch.Tensor]) -> str:
-    """sha256 over every (name, dtype, shape, bytes) of a state dict, in name order."""
-    h = hashlib.sha256()
-    for name in sorted(state_dict):
-        t = state_dict[name]
-        if not isinstance(t, torch.Tensor):
-            h.update(f"{name}={t!r}".encode())
-            continue
-        t = t.detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
+fingerprint_state = state_fingerprint  # re-exported name used by the UKD cache and its tests
 
 
 def teacher_fingerprint(ckpt: dict[str, Any]) -> str:
@@ -62,8 +52,7 @@ def items_fingerprint(items: list[tuple[Path, int]]) -> str:
 
 
 def cache_key(teacher_fp: str, view_meta: dict[str, Any]) -> str:
-    blob = json.dumps({"teacher": teacher_fp, **view_meta}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+    return params_key({"teacher": teacher_fp, **view_meta}, 24)
 
 
 def _load_partial(path: Path, meta_json: str, rows: int) -> dict | None:

@@ -10,7 +10,6 @@ Default cache dir: ``.lt-cache/prune`` (our choice; ``make clean`` removes ``.lt
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 from torch import nn
 
 from ..engine.checkpoint import atomic_path
+from ..engine.fingerprint import params_key, state_fingerprint
 from ..engine.report import log, warn
 from .curves import fast_curves, plain_curves
 from .masks import Layer
@@ -28,17 +28,12 @@ DEFAULT_CACHE_DIR = ".lt-cache/prune"
 
 
 def model_fingerprint(model: nn.Module, spec: dict) -> str:
-    """SHA-256 over every state-dict tensor (name, shape, dtype, bytes) and the JSON ``spec``."""
-    h = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode())
-    for name, t in sorted(model.state_dict().items()):
-        t = t.detach().cpu().contiguous()
-        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
+    """SHA-256 over the JSON ``spec`` and every state-dict tensor (name, dtype, shape, bytes)."""
+    return params_key([params_key(spec), state_fingerprint(model.state_dict())])
 
 
 def cache_file(cache_dir: str | Path, arch: str, spec: dict) -> Path:
-    key = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    key = params_key(spec, 16)
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in (arch or "model"))
     return Path(cache_dir) / f"{safe}-{key}.pt"
 
