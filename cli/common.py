@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import sys
 from enum import Enum
-from fractions import Fraction
 from typing import Annotated, Any, Callable, Optional
 
 import typer
@@ -49,9 +48,12 @@ def resolve(ctx: typer.Context | None, device: str | None = None, seed: int | No
 
 
 def parse_fraction(text: str, name: str = "value") -> float:
-    """``16/255`` or ``0.0627`` -> float; a bad value is a one-line user error."""
+    """``16/255``, ``1.6/255`` or ``0.0627`` -> float; a bad value is a one-line user error."""
     try:
-        return float(Fraction(text.strip())) if "/" in text else float(text)
+        if "/" not in text:
+            return float(text)
+        num, den = text.split("/")
+        return float(num) / float(den)  # what the Python literal 1.6/255 gives
     except (ValueError, ZeroDivisionError):
         fail(f"{name} must be a number or a fraction like 16/255 (got '{text}')")
         raise  # unreachable
