@@ -24,6 +24,7 @@ def muse(ctx: typer.Context,
          layers: Annotated[Optional[int], typer.Option("--layers", help="RNN layers (lstm 2, gru-sa 1) or TEMMA blocks (4).")] = None,
          win_len: Annotated[int, typer.Option("--win-len", help="Stress training window (steps).")] = 200,
          hop_len: Annotated[int, typer.Option("--hop-len", help="Stress training hop (steps).")] = 100,
+         targets: Annotated[Optional[str], typer.Option("--targets", help="Stress only: per-dim (one model per dimension, the baseline's; default) | joint (one model, arousal and valence outputs).")] = None,
          noise: Annotated[float, typer.Option("--noise", help="Std of Gaussian feature noise on train sequences (0 = off).")] = 0.0,
          time_mask: Annotated[float, typer.Option("--time-mask", help="Zero one random span of up to this fraction of each train sequence (0 = off).")] = 0.0,
          balanced: Annotated[bool, typer.Option("--balanced/--no-balanced", help="Class-balanced sampling (humor).")] = False,
@@ -45,7 +46,7 @@ def muse(ctx: typer.Context,
         model=model, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seeds=seeds,
         seed=opts["seed"], d_model=d_model, layers=layers, win_len=win_len, hop_len=hop_len, noise=noise,
         time_mask=time_mask, balanced=balanced, resplit_seed=resplit_seed, devel_fraction=devel_fraction, predict=predict,
-        late=split_list(late_fusion) or None, fusion=fusion, out=out, force=force, device=opts["device"])
+        late=split_list(late_fusion) or None, fusion=fusion, out=out, force=force, device=opts["device"], targets=targets)
 
 
 def register(app: typer.Typer) -> None:

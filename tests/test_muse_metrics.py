@@ -21,6 +21,13 @@ def closed_form_ccc(p, t):
     return 2 * cov / (np.var(p) + np.var(t) + (p.mean() - t.mean()) ** 2)
 
 
+def challenge_ccc(p, t):
+    """The MuSe 2022 scoring script's form: np.mean for the means, np.cov (ddof 1) for the rest."""
+    p, t = np.asarray(p, float), np.asarray(t, float)
+    c = np.cov(p, t)
+    return 2 * c[0, 1] / (c[0, 0] + c[1, 1] + (np.mean(p) - np.mean(t)) ** 2)
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.integers(0, 10_000), st.integers(4, 200), st.booleans())
 def test_roc_auc_equals_sklearn(seed, n, ties):
@@ -68,7 +75,19 @@ def test_ccc_equals_closed_form(seed, n):
     rng = np.random.default_rng(seed)
     t = rng.normal(size=n)
     p = 0.5 * t + rng.normal(size=n) * 0.5 + rng.uniform(-1, 1)
-    assert abs(ccc(p, t) - closed_form_ccc(p, t)) < 1e-9
+    assert abs(ccc(p, t) - challenge_ccc(p, t)) < 1e-9
+    assert abs(ccc(p, t, ddof=0) - closed_form_ccc(p, t)) < 1e-9
+
+
+def test_challenge_and_population_ccc_differ_only_with_a_mean_shift():
+    t = np.array([0.0, 1.0, 2.0, 3.0])
+    same_mean = t * 0.5 + t.mean() * 0.5
+    assert ccc(same_mean, t) == pytest.approx(ccc(same_mean, t, ddof=0), abs=1e-12)
+    shifted = t + 1.0  # perfect correlation, shifted by 1: 2·s²/(2·s² + 1) with s² by ddof
+    assert ccc(shifted, t) == pytest.approx(2 * (5 / 3) / (2 * (5 / 3) + 1), abs=1e-12)
+    assert ccc(shifted, t, ddof=0) == pytest.approx(2 * 1.25 / (2 * 1.25 + 1), abs=1e-12)
+    out = stress_metrics(np.stack([shifted, shifted], 1), np.stack([t, t], 1), ["arousal", "valence"])
+    assert out["ccc"] == pytest.approx(ccc(shifted, t)) and out["ccc_pop"] == pytest.approx(ccc(shifted, t, ddof=0))
 
 
 def test_ccc_identity_and_bias():
@@ -85,10 +104,11 @@ def test_stress_ccc_is_over_concatenated_videos():
     t[3, 0] = np.nan  # a missing label is dropped, not counted
     out = stress_metrics(p, t, ["arousal", "valence"])
     ok = np.isfinite(t[:, 0])
-    assert out["ccc_arousal"] == pytest.approx(closed_form_ccc(p[ok, 0], t[ok, 0]), abs=1e-9)
-    assert out["ccc_valence"] == pytest.approx(closed_form_ccc(p[:, 1], t[:, 1]), abs=1e-9)
+    assert out["ccc_arousal"] == pytest.approx(challenge_ccc(p[ok, 0], t[ok, 0]), abs=1e-9)
+    assert out["ccc_valence"] == pytest.approx(challenge_ccc(p[:, 1], t[:, 1]), abs=1e-9)
+    assert out["ccc_pop_valence"] == pytest.approx(closed_form_ccc(p[:, 1], t[:, 1]), abs=1e-9)
     assert out["ccc"] == pytest.approx((out["ccc_arousal"] + out["ccc_valence"]) / 2)
-    per_video = np.mean([closed_form_ccc(pv[:, 1], tv[:, 1]) for pv, tv in zip(preds, vids)])
+    per_video = np.mean([challenge_ccc(pv[:, 1], tv[:, 1]) for pv, tv in zip(preds, vids)])
     assert abs(per_video - out["ccc_valence"]) > 0.05  # a different number, as the spec warns
 
 

@@ -57,7 +57,7 @@ class SeqDataset(Dataset):
             start = int(torch.randint(0, len(x) - span + 1, ()))
             x = x.clone()
             x[start:start + span] = 0.0
-        return x, torch.from_numpy(np.asarray(s.y, dtype=np.float32))
+        return x, torch.tensor(np.asarray(s.y, dtype=np.float32))
 
 
 def collate(batch: list[tuple[torch.Tensor, torch.Tensor]]) -> dict:

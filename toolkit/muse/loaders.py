@@ -6,9 +6,15 @@ within each feature's own period) and concatenated (early fusion). Grid steps a 
 for are zeros, as the official baseline imputes, and are counted per feature.
 
 - humor: one n-to-1 sample per label segment (features matched by ``segment_id`` and
-  ``timestamp_start <= t < timestamp_end``, as the baseline does);
-- reaction: one n-to-1 sample per video (``File_ID`` ``[00012]`` -> ``00012.csv``), 7 targets;
+  ``timestamp_start <= t < timestamp_end``, as the baseline does); the label is the label file's
+  last column, whatever its name;
+- reaction: one n-to-1 sample per video (``File_ID`` ``[00012]`` -> ``00012.csv``), the 7 targets
+  are the label file's columns after ``File_ID``;
 - stress: one sequence per subject on the label timestamps, targets (physio-arousal, valence).
+
+A feature file whose rows do not align with the labels is a DataError naming the file and its first
+bad row: a stress row off the label time line, a humor file none of whose rows falls into a
+labelled window, a reaction row whose ``File_ID`` is another video's (see :mod:`.layout`).
 
 Entry point :func:`load_muse`; ``lt train muse`` calls it.
 """
@@ -22,9 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from ..engine.errors import DataError, LtError
-from .layout import (DEFAULT_FEATURES, REACTION_LABELS, STRESS_DIMS, STRESS_KEYS, TASKS, FeatureReader, FeatureTable,
-                     Normalizer, feature_dirs, frame_period, lookup, partition_path, read_partition, segment_grid,
-                     task_dir)
+from .layout import (DEFAULT_FEATURES, STRESS_DIMS, STRESS_KEYS, TASKS, FeatureReader, FeatureTable, Normalizer,
+                     check_in_label_windows, check_on_label_times, feature_dirs, frame_period, lookup, partition_path,
+                     read_partition, segment_grid, task_dir)
+
+HUMOR_NEED = ("timestamp_start", "timestamp_end", "segment_id")
 
 
 @dataclass
@@ -100,11 +108,13 @@ class _Stats:
                 "examples_without_features": self.no_features[:5]}
 
 
-def _read_owner_tables(fdirs: dict[str, Path], owners: list[str], files_of) -> dict[str, dict[str, list[FeatureTable]]]:
+def _read_owner_tables(fdirs: dict[str, Path], owners: list[str], files_of,
+                       id_of=None) -> dict[str, dict[str, list[FeatureTable]]]:
+    """Every feature's tables per owner; ``id_of(owner)`` is the ``File_ID`` its rows must hold (reaction)."""
     raw: dict[str, dict[str, list[FeatureTable]]] = {}
     for f, d in fdirs.items():
         reader = FeatureReader(f)
-        raw[f] = {o: [reader.read(p) for p in files_of(d, o)] for o in owners}
+        raw[f] = {o: [reader.read(p, id_of(o) if id_of else None) for p in files_of(d, o)] for o in owners}
     return raw
 
 
@@ -118,12 +128,41 @@ def _periods_dims(raw: dict[str, dict[str, list[FeatureTable]]]) -> tuple[dict[s
     return periods, dims
 
 
-def _load_humor(tdir: Path, features: list[str], partition: dict[str, str]) -> tuple:
+def _humor_labels(tdir: Path, coach: str) -> dict[str, "object"]:
+    """The coach's label files by name: timestamp_start/end and segment_id by name, the label last."""
     import pandas as pd
 
+    out = {}
+    for lf in sorted((tdir / "label_segments" / coach).glob("*.csv")):
+        df = pd.read_csv(lf)
+        missing = [c for c in HUMOR_NEED if c not in df.columns]
+        if missing:
+            raise DataError(f"humor label file '{lf}' lacks column(s) {', '.join(missing)}")
+        if df.columns[-1] in HUMOR_NEED:
+            raise DataError(f"humor label file '{lf}' has no label column after {', '.join(HUMOR_NEED)} "
+                            f"(the label is the last column)")
+        out[lf.name] = (lf, df)
+    return out
+
+
+def _check_humor_alignment(raw: dict, labels: dict[str, dict]) -> None:
+    for owners in raw.values():
+        for coach, tables in owners.items():
+            for t in tables:
+                if t.path is not None and t.path.name in labels[coach]:
+                    lf, df = labels[coach][t.path.name]
+                    windows: dict[str, list] = {}
+                    for a, b, g in zip(df["timestamp_start"], df["timestamp_end"], df["segment_id"]):
+                        windows.setdefault(str(g), []).append((float(a), float(b)))
+                    check_in_label_windows(t, windows, lf)
+
+
+def _load_humor(tdir: Path, features: list[str], partition: dict[str, str]) -> tuple:
     fdirs = feature_dirs(tdir, "humor", features)
     coaches = sorted(partition)
     raw = _read_owner_tables(fdirs, coaches, lambda d, o: sorted((d / o).glob("*.csv")))
+    labels = {c: _humor_labels(tdir, c) for c in coaches}
+    _check_humor_alignment(raw, labels)
     norm = _fit_apply(raw, partition)
     periods, dims = _periods_dims(raw)
     step = min(periods.values())
@@ -135,17 +174,12 @@ def _load_humor(tdir: Path, features: list[str], partition: dict[str, str]) -> t
                     m = t.seg == s
                     seg_tables[f][(coach, str(s))] = FeatureTable(t.ts[m], t.seg[m], t.values[m])
     stats, parts = _Stats(features), {p: [] for p in ("train", "devel", "test")}
-    need = ["timestamp_start", "timestamp_end", "segment_id", "label"]
     for coach in coaches:
-        files = sorted((tdir / "label_segments" / coach).glob("*.csv"))
-        if not files:
+        if not labels[coach]:
             stats.no_labels.append(coach)
             continue
-        for lf in files:
-            df = pd.read_csv(lf)
-            if [c for c in need if c not in df.columns]:
-                raise DataError(f"humor label file '{lf}' lacks column(s) {', '.join(c for c in need if c not in df.columns)}")
-            meta_cols = [c for c in df.columns if c != "label"]
+        for lf, df in labels[coach].values():
+            label_col, meta_cols = df.columns[-1], list(df.columns[:-1])
             for r in df.to_dict("records"):
                 grid = segment_grid(float(r["timestamp_start"]), float(r["timestamp_end"]), step)
                 tabs = {f: seg_tables[f].get((coach, str(r["segment_id"]))) for f in features}
@@ -153,7 +187,7 @@ def _load_humor(tdir: Path, features: list[str], partition: dict[str, str]) -> t
                 key = f"{coach}/{r['segment_id']}/{r['timestamp_start']}"
                 if not any_row:
                     stats.no_features.append(key)
-                parts[partition[coach]].append(Sample(key, coach, x, np.array([r["label"]], dtype=np.float32),
+                parts[partition[coach]].append(Sample(key, coach, x, np.array([r[label_col]], dtype=np.float32),
                                                       [r[c] for c in meta_cols]))
     return parts, norm, periods, dims, ["humor"], stats
 
@@ -169,14 +203,17 @@ def _load_reaction(tdir: Path, features: list[str], partition: dict[str, str]) -
     if not lpath.is_file():
         raise DataError(f"reaction labels missing: expected {lpath}")
     ldf = pd.read_csv(lpath, dtype={"File_ID": str})
-    missing = [c for c in ("File_ID", *REACTION_LABELS) if c not in ldf.columns]
-    if missing:
-        raise DataError(f"reaction labels '{lpath}' lack column(s): {', '.join(missing)}")
-    labels = {_bare(i): row for i, row in zip(ldf["File_ID"], ldf[list(REACTION_LABELS)].to_numpy(np.float32))}
+    if "File_ID" not in ldf.columns or ldf.shape[1] != 8:
+        raise DataError(f"reaction labels '{lpath}' need a File_ID column followed by the 7 emotions "
+                        f"(got columns: {', '.join(map(str, ldf.columns))})")
+    names = [str(c) for c in ldf.columns if c != "File_ID"]
+    values = ldf[names].apply(pd.to_numeric, errors="coerce").to_numpy(np.float32)
+    labels = {_bare(i): row for i, row in zip(ldf["File_ID"], values)}
     part = {_bare(i): p for i, p in partition.items()}
     fdirs = feature_dirs(tdir, "reaction", features)
     ids = sorted(part)
-    raw = _read_owner_tables(fdirs, ids, lambda d, o: [d / f"{o}.csv"] if (d / f"{o}.csv").is_file() else [])
+    raw = _read_owner_tables(fdirs, ids, lambda d, o: [d / f"{o}.csv"] if (d / f"{o}.csv").is_file() else [],
+                             id_of=lambda o: f"[{o}]")
     norm = _fit_apply(raw, part)
     periods, dims = _periods_dims(raw)
     step = min(periods.values())
@@ -193,13 +230,14 @@ def _load_reaction(tdir: Path, features: list[str], partition: dict[str, str]) -
         t0, t1 = min(t.ts[0] for t in present), max(t.ts[-1] for t in present)
         grid = segment_grid(t0, t1 + step, step)
         x, _ = stats.fuse(tabs, grid, periods, dims)
-        y = labels.get(i, np.full(len(REACTION_LABELS), np.nan, dtype=np.float32))
+        y = labels.get(i, np.full(len(names), np.nan, dtype=np.float32))
         parts[part[i]].append(Sample(f"[{i}]", i, x, np.asarray(y, np.float32), [f"[{i}]"]))
-    return parts, norm, periods, dims, list(REACTION_LABELS), stats
+    return parts, norm, periods, dims, names, stats
 
 
-def _stress_labels(tdir: Path, subject: str) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
-    """Label timestamps (of the first dimension present), values (T, 2) with NaN gaps, segment ids."""
+def _stress_labels(tdir: Path, subject: str) -> tuple:
+    """Label timestamps (of the first dimension present), values (T, 2) with NaN gaps, segment ids, and
+    the path of the file the timestamps come from."""
     import pandas as pd
 
     frames = {}
@@ -211,8 +249,9 @@ def _stress_labels(tdir: Path, subject: str) -> tuple[np.ndarray | None, np.ndar
                 raise DataError(f"stress label file '{p}' needs columns timestamp and value")
             frames[d] = df.sort_values("timestamp", kind="stable")
     if not frames:
-        return None, None, None
-    ref = next(iter(frames.values()))
+        return None, None, None, None
+    ref_dim = next(iter(frames))
+    ref = frames[ref_dim]
     ts = ref["timestamp"].to_numpy(np.float64)
     y = np.full((len(ts), len(STRESS_DIMS)), np.nan, dtype=np.float32)
     for k, d in enumerate(STRESS_DIMS):
@@ -221,7 +260,7 @@ def _stress_labels(tdir: Path, subject: str) -> tuple[np.ndarray | None, np.ndar
             s = s[~s.index.duplicated()]
             y[:, k] = s.reindex(ts).to_numpy(np.float32)
     seg = ref["segment_id"].to_numpy() if "segment_id" in ref.columns else np.full(len(ts), -1)
-    return ts, y, seg
+    return ts, y, seg, tdir / "label_segments" / ref_dim / f"{subject}.csv"
 
 
 def _load_stress(tdir: Path, features: list[str], partition: dict[str, str]) -> tuple:
@@ -234,7 +273,11 @@ def _load_stress(tdir: Path, features: list[str], partition: dict[str, str]) -> 
     for s in ids:
         tabs = {f: (raw[f][s][0] if raw[f][s] else None) for f in features}
         present = [t for t in tabs.values() if t is not None and len(t.ts)]
-        ts, y, seg = _stress_labels(tdir, s)
+        ts, y, seg, lpath = _stress_labels(tdir, s)
+        if ts is not None:
+            for t in tabs.values():
+                if t is not None:
+                    check_on_label_times(t, ts, lpath)
         if ts is None:
             if partition[s] != "test" or not present:
                 stats.no_labels.append(s)

@@ -6,11 +6,15 @@ exercised end to end without the licensed corpora:
 - humor: coaches x videos x 2 s segments, ~25 % humorous; ``egemaps`` (500 ms), ``vggface2``
   (1000 ms) and ``bert-4-sentence-level`` (2000 ms) carry the label plus a per-coach offset;
   5 % of the ``egemaps`` rows are dropped (missing rows are imputed and counted by the loader).
+  Label files ``timestamp_start, timestamp_end, segment_id, humor``: the label is the last column
+  (the loader reads it by position, as the baseline does; the name is ours).
 - reaction: videos with 7 intensities in [0, 1] whose base levels differ per emotion;
   ``eGeMAPS`` (500 ms), ``VGGFace2`` and ``FAUs`` (1000 ms) are noisy linear mixtures of them.
-- stress: subjects with smooth arousal/valence curves in [-1, 1] labelled every 500 ms;
-  ``egemaps`` (500 ms) follows arousal, ``vggface2`` (1000 ms) valence, ``bert-4`` (2000 ms)
-  both weakly; a few label values are NaN.
+  Feature files ``File_ID ([00012]), timestamp, f1..fn``, the released reaction shape.
+- stress: subjects with smooth arousal/valence curves in [-1, 1] labelled every 500 ms; every
+  feature has one row per label row (the released files share the label time line: the baseline
+  pairs them by position); ``egemaps`` follows arousal, ``vggface2`` valence, ``bert-4`` both
+  weakly; a few label values are NaN.
 
 Written into a temp folder and renamed, with a ``SYNTHETIC_MUSE.json`` marker naming the seed
 and sizes; :func:`ensure_synthetic` reuses a matching cache. Our construction (no paper).
@@ -31,7 +35,7 @@ from ..engine.errors import DataError
 from .layout import REACTION_LABELS, STRESS_DIMS
 
 MARKER = "SYNTHETIC_MUSE.json"
-VERSION = 1
+VERSION = 2  # 2: humor label column, reaction File_ID column, stress features on the label time line
 
 
 @dataclass
@@ -58,12 +62,17 @@ def _split(n: int) -> list[str]:
     return ["train"] * n_tr + ["devel"] * n_dev + ["test"] * (n - n_tr - n_dev)
 
 
-def _feature_csv(path: Path, ts: np.ndarray, seg: np.ndarray, vals: np.ndarray) -> None:
+def _feature_csv(path: Path, ts: np.ndarray, seg: np.ndarray | None, vals: np.ndarray, file_id: str | None = None) -> None:
+    """``timestamp, segment_id, f0..`` or, with ``file_id`` (reaction), ``File_ID, timestamp, f0..``."""
     import pandas as pd
 
     df = pd.DataFrame(vals.astype(np.float32), columns=[f"f{i}" for i in range(vals.shape[1])])
-    df.insert(0, "segment_id", seg)
-    df.insert(0, "timestamp", ts.astype(np.int64))
+    if file_id is None:
+        df.insert(0, "segment_id", seg)
+        df.insert(0, "timestamp", ts.astype(np.int64))
+    else:
+        df.insert(0, "timestamp", ts.astype(np.int64))
+        df.insert(0, "File_ID", file_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(path, index=False, float_format="%.5g")
 
@@ -89,7 +98,7 @@ def _humor(root: Path, spec: SynthSpec, rng: np.random.Generator) -> None:
             seg_ids = v * 1000 + np.arange(1, n + 1)
             starts = np.arange(n) * 2000
             pd.DataFrame({"timestamp_start": starts, "timestamp_end": starts + 2000, "segment_id": seg_ids,
-                          "label": labels}).to_csv(_mk(base / "label_segments" / coach / f"{v}.csv"), index=False)
+                          "humor": labels}).to_csv(_mk(base / "label_segments" / coach / f"{v}.csv"), index=False)
             for name, (period, dim, gain) in feats.items():
                 ts = np.arange(0, n * 2000, period)
                 k = ts // 2000
@@ -114,7 +123,7 @@ def _reaction(root: Path, spec: SynthSpec, rng: np.random.Generator) -> None:
         for f, (period, dim) in feats.items():
             ts = np.arange(0, dur, period)
             vals = (y[i] - levels) @ mix[f] * 3 + rng.normal(0, 1, (len(ts), dim))
-            _feature_csv(base / "feats" / f / f"{ident}.csv", ts, np.zeros(len(ts), int), vals)
+            _feature_csv(base / "feats" / f / f"{ident}.csv", ts, None, vals, file_id=f"[{ident}]")
     df = pd.DataFrame(y.round(4), columns=list(REACTION_LABELS))
     df.insert(0, "File_ID", [f"[{i}]" for i in ids])
     df.to_csv(_mk(base / "labels.csv"), index=False)
@@ -133,7 +142,7 @@ def _stress(root: Path, spec: SynthSpec, rng: np.random.Generator) -> None:
     import pandas as pd
 
     base = root / "c3_muse_stress_2022"
-    feats = {"egemaps": (500, 6), "vggface2": (1000, 4), "bert-4": (2000, 3)}
+    feats = {"egemaps": (500, 6), "vggface2": (500, 4), "bert-4": (500, 3)}
     subjects = [str(s + 1) for s in range(spec.stress_subjects)]
     for s in subjects:
         n = spec.stress_steps

@@ -12,10 +12,13 @@ Defaults: Adam (the team's and the baseline's optimiser), lr 1e-3 and batch 64 a
 a cosine schedule (our CPU-friendly choices; the team used lr 1e-4, batch 256, ReduceLROnPlateau and
 early stopping 15, which the shared loop does not have — best-on-devel checkpointing stands in).
 Stress windows 200 / hop 100 (baseline). Losses: humor bce (baseline) or focal (team), reaction mse,
-stress 1 − CCC.
+stress 1 − CCC. Stress targets: ``per-dim`` trains one model per dimension (arousal, valence), as the
+baseline does (``--emo_dim``, one target per run); ``joint`` one model with two outputs (ours). The
+reported CCC is the challenge script's (ddof 1), the population one beside it (``ccc_pop``).
 
     lt train muse --task humor --dataset synthetic-muse --model gru-sa --seeds 3
     lt train muse --task stress --data-root /data/MuSe2022 --features egemaps,vggface2 --predict
+    lt train muse --task stress --dataset synthetic-muse --targets joint
     lt train muse --task humor --late-fusion runs/a,runs/b --fusion learned
 """
 
@@ -39,13 +42,15 @@ from ..models.sequence import SEQUENCE_MODELS, build_sequence_model
 from .dataset import SeqDataset, collate, window
 from .export import late_fusion, write_predictions
 from .layout import STRESS_KEYS, TASKS
-from .loaders import MuseData, load_muse
+from .loaders import MuseData, Sample, load_muse
 from .losses import DEFAULT_LOSS, get_loss
 from .metrics import PROTOCOLS, humor_metrics, reaction_metrics, stress_metrics
 from .synthetic import ensure_synthetic
 
 MONITOR = {"humor": "auc", "reaction": "pearson", "stress": "ccc"}
 DATASETS = ("muse", "synthetic-muse")
+TARGETS = ("per-dim", "joint")
+DEFAULT_TARGETS = "per-dim"  # the baseline's; benchmarks/README.md compares it with joint
 
 
 class MuseObjective(Objective):
@@ -81,7 +86,7 @@ def make_metrics(task: str, label_names: list[str]):
             return humor_metrics(p.reshape(-1)[ok], t.reshape(-1)[ok])
         if task == "reaction":
             return reaction_metrics(p, t, label_names)
-        return stress_metrics(p, t, STRESS_KEYS)
+        return stress_metrics(p, t, label_names)
 
     return metrics
 
@@ -106,6 +111,7 @@ class MuseOptions:
     noise: float = 0.0
     time_mask: float = 0.0
     balanced: bool = False
+    targets: str | None = None
 
     def validate(self) -> "MuseOptions":
         from ..engine.registry import unknown_name_message
@@ -124,6 +130,12 @@ class MuseOptions:
             raise LtError(f"--time-mask must be in [0, 1) (got {self.time_mask})")
         if self.balanced and self.task != "humor":
             raise LtError("--balanced (class-balanced sampling) applies to --task humor only")
+        if self.targets is not None and self.task != "stress":
+            raise LtError("--targets (per-dim | joint) applies to --task stress only")
+        if self.task == "stress":
+            self.targets = self.targets or DEFAULT_TARGETS
+            if self.targets not in TARGETS:
+                raise LtError(unknown_name_message("targets", self.targets, TARGETS))
         for name in ("d_model", "layers"):
             v = getattr(self, name)
             if v is not None and v < 1:
@@ -164,31 +176,58 @@ def _shared_out_dir(out: str | None, force: bool) -> Path:
     return path
 
 
-def _train_seed(data: MuseData, o: MuseOptions, seed: int, device, out_dir: Path, sets: dict) -> dict:
+def _dim_view(samples: list[Sample], k: int | None) -> list[Sample]:
+    """The same sequences with only target column ``k`` (per-dimension stress); all columns for None."""
+    if k is None:
+        return samples
+    return [Sample(s.key, s.group, s.x, s.y[:, k:k + 1], s.meta) for s in samples]
+
+
+def _fit_one(data: MuseData, o: MuseOptions, seed: int, device, out_dir: Path, train: list[Sample],
+             devel: list[Sample], n_out: int, names: list[str]):
+    """One model through the engine loop, its best-on-devel weights loaded; (model, fit result, seconds)."""
     seed_everything(seed)
-    n_out = {"humor": 1, "reaction": 7, "stress": 2}[o.task]
     model = build_sequence_model(o.model, data.dims, n_out, o.task != "stress", d_model=o.d_model, layers=o.layers)
     cfg = TrainConfig(epochs=o.epochs, batch_size=o.batch_size, lr=o.lr, optimizer="adam", weight_decay=o.weight_decay,
                       scheduler="cosine", seed=seed, monitor=MONITOR[o.task], monitor_mode="max", amp="off")
-    sampler = _balanced_sampler(sets["train"].samples, seed) if o.balanced else None
-    metrics = make_metrics(o.task, data.label_names)
+    sampler = _balanced_sampler(train, seed) if o.balanced else None
     t0 = time.perf_counter()
-    res = fit(model, sets["train"], sets["devel"], cfg=cfg, device=device, objective=MuseObjective(o.task, o.loss),
-              metrics_fn=metrics, out_dir=out_dir, eval_forward=make_forward(o.task), collate_fn=collate,
-              train_sampler=sampler, run_config={"muse": asdict(o), "features": data.features})
+    res = fit(model, SeqDataset(train, o.noise, o.time_mask), SeqDataset(devel), cfg=cfg, device=device,
+              objective=MuseObjective(o.task, o.loss), metrics_fn=make_metrics(o.task, names), out_dir=out_dir,
+              eval_forward=make_forward(o.task), collate_fn=collate, train_sampler=sampler,
+              run_config={"muse": asdict(o), "features": data.features, "targets": names})
     seconds = sum(r.get("seconds", 0.0) for r in res.history) or (time.perf_counter() - t0)
     load_best_into(model, out_dir)
-    row = {"seed": seed, "best_epoch": res.best_epoch, "seq_per_s": o.epochs * len(sets["train"]) / seconds}
-    preds, nan = {}, float("nan")
+    return model, res, seconds
+
+
+def _train_seed(data: MuseData, o: MuseOptions, seed: int, device, out_dir: Path, train: list[Sample]) -> dict:
+    """One seed: one model, or (stress per-dim) one model per dimension whose outputs are stacked."""
+    per_dim = o.task == "stress" and o.targets == "per-dim"
+    jobs = [(k, [n]) for k, n in enumerate(data.label_names)] if per_dim else [(None, data.label_names)]
+    n_out = {"humor": 1, "reaction": 7, "stress": 2}[o.task]
+    preds: dict = {p: [] for p in ("devel", "test") if data.parts[p]}
+    epochs, seconds = [], 0.0
+    for k, names in jobs:
+        model, res, sec = _fit_one(data, o, seed, device, out_dir / names[0] if per_dim else out_dir,
+                                   _dim_view(train, k), _dim_view(data.parts["devel"], k), 1 if per_dim else n_out, names)
+        epochs.append(str(res.best_epoch))
+        seconds += sec
+        for part in preds:
+            preds[part].append(_predict(model, _dim_view(data.parts[part], k), o.task, device, o.batch_size))
+    row = {"seed": seed, "best_epoch": "/".join(epochs) if per_dim else res.best_epoch,
+           "seq_per_s": o.epochs * len(train) * len(jobs) / seconds}
+    metrics, nan, out = make_metrics(o.task, data.label_names), float("nan"), {}
     for part in ("devel", "test"):
         m = {}
-        if data.parts[part]:
-            preds[part], raw = _predict(model, data.parts[part], o.task, device, o.batch_size)
-            m = metrics(raw["pred"], raw["target"])
+        if part in preds:
+            out[part] = np.concatenate([p for p, _ in preds[part]], axis=1) if per_dim else preds[part][0][0]
+            m = metrics(torch.cat([r["pred"] for _, r in preds[part]], 1), torch.cat([r["target"] for _, r in preds[part]], 1))
         row[f"{part}_{MONITOR[o.task]}"] = m.get(MONITOR[o.task], nan)
         if o.task == "stress":
             row.update({f"{part}_ccc_{k}": m.get(f"ccc_{k}", nan) for k in STRESS_KEYS})
-    return {"row": row, "preds": preds}
+            row[f"{part}_ccc_pop"] = m.get("ccc_pop", nan)
+    return {"row": row, "preds": out}
 
 
 def _load(task: str, dataset: str, data_root: str | None, features: list[str] | None, resplit_seed, devel_fraction):
@@ -208,6 +247,8 @@ def _load(task: str, dataset: str, data_root: str | None, features: list[str] | 
 
 def _summary(data: MuseData, o: MuseOptions, rows: list[dict], best: int, root, n_train: int) -> dict:
     key = MONITOR[o.task]
+    extra = {f"{p}_ccc_pop": rows[best][f"{p}_ccc_pop"] for p in ("devel", "test")} if o.task == "stress" else {}
+    extra.update({"targets": o.targets} if o.task == "stress" else {})
     dev = np.array([r[f"devel_{key}"] for r in rows], dtype=float)
     test = np.array([r[f"test_{key}"] for r in rows], dtype=float)
     has_test = bool(np.isfinite(test).any())
@@ -220,7 +261,7 @@ def _summary(data: MuseData, o: MuseOptions, rows: list[dict], best: int, root, 
             "seq_per_s": float(np.mean([r["seq_per_s"] for r in rows])), "train_sequences": n_train,
             "missing_steps": data.stats["missing_steps"], "grid_steps": data.stats["steps"],
             "labels_without_features": data.stats["labels_without_features"],
-            "ids_without_labels": data.stats["ids_without_labels"], "data_root": str(root)}
+            "ids_without_labels": data.stats["ids_without_labels"], "data_root": str(root), **extra}
 
 
 def _write_outputs(out_dir: Path, data: MuseData, preds: dict, predict: bool, config: dict, metrics: dict) -> list[str]:
@@ -240,7 +281,7 @@ def train_muse(task: str, *, dataset: str = "muse", data_root: str | None = None
                layers: int | None = None, win_len: int = 200, hop_len: int = 100, noise: float = 0.0,
                time_mask: float = 0.0, balanced: bool = False, resplit_seed: int | None = None, devel_fraction: float = 0.2,
                predict: bool = False, late: list[str] | None = None, fusion: str = "mean", out: str | None = None,
-               force: bool = False, device: str = "auto") -> Report:
+               force: bool = False, device: str = "auto", targets: str | None = None) -> Report:
     """Train ``seeds`` seeds (best on devel) and report the challenge metric; or late-fuse runs.
 
     Args:
@@ -255,6 +296,7 @@ def train_muse(task: str, *, dataset: str = "muse", data_root: str | None = None
         win_len, hop_len: stress training windows in steps (200 / 100, the baseline's).
         noise, time_mask, balanced: train-time augmentation (off by default).
         resplit_seed, devel_fraction: redraw train/devel by subject (default: official partition).
+        targets: stress only: ``per-dim`` (default, the baseline's: one model per dimension) or ``joint``.
         predict: also write test predictions in the submission CSV shape.
         late, fusion: fuse these run dirs' predictions (``mean`` | ``learned``) instead of training.
         out, force, device: run dir (refused if non-empty without ``force``), ``auto|cpu|cuda[:N]|mps``.
@@ -266,7 +308,7 @@ def train_muse(task: str, *, dataset: str = "muse", data_root: str | None = None
             raise LtError(f"unknown task '{task}'; valid: {', '.join(TASKS)}")
         return late_fusion(late, fusion, prepare_out_dir(out, "train", "muse-fusion", force=force), task)
     o = MuseOptions(task, model, loss, epochs, batch_size, lr, weight_decay, seeds, seed, d_model, layers,
-                    win_len, hop_len, noise, time_mask, balanced).validate()
+                    win_len, hop_len, noise, time_mask, balanced, targets).validate()
     if task == "stress":
         window([], win_len, hop_len)  # validates the window flags before any reading
     dev = resolve_device(device)
@@ -276,19 +318,22 @@ def train_muse(task: str, *, dataset: str = "muse", data_root: str | None = None
     data, root = _load(task, dataset, data_root, features, resplit_seed, devel_fraction)
     out_dir = _shared_out_dir(out, force)
     train = window(data.parts["train"], win_len, hop_len) if task == "stress" else data.parts["train"]
-    sets = {"train": SeqDataset(train, noise, time_mask), "devel": SeqDataset(data.parts["devel"])}
     results = []
     for s in range(seed, seed + seeds):
         log(f"seed {s}: training {model} on {task} ({len(train)} train sequences)")
-        results.append(_train_seed(data, o, s, dev, out_dir / f"seed{s}", sets))
+        results.append(_train_seed(data, o, s, dev, out_dir / f"seed{s}", train))
     rows = [r["row"] for r in results]
     best = int(np.nanargmax([r[f"devel_{MONITOR[task]}"] for r in rows]))
     summary = _summary(data, o, rows, best, root, len(train))
     files = _write_outputs(out_dir, data, results[best]["preds"], predict,
                            {"task": task, "dataset": dataset, "data_root": str(root), "features": data.features,
                             "resplit_seed": resplit_seed, "predict": predict, **asdict(o)}, {**summary, "seeds": rows})
-    notes = [f"protocol: {PROTOCOLS[task]}", f"best seed on devel: {rows[best]['seed']} (its checkpoint: "
-             f"{out_dir / ('seed' + str(rows[best]['seed'])) / 'best.pt'})", f"predictions: {', '.join(files)}"]
+    ckpt = out_dir / f"seed{rows[best]['seed']}" / ("{" + ",".join(STRESS_KEYS) + "}/best.pt" if o.targets == "per-dim"
+                                                     else "best.pt")
+    notes = [f"protocol: {PROTOCOLS[task]}", f"best seed on devel: {rows[best]['seed']} (its checkpoint: {ckpt})",
+             f"predictions: {', '.join(files)}"]
+    if task == "stress":
+        notes.append(f"targets: {o.targets} ({'one model per dimension, as the baseline' if o.targets == 'per-dim' else 'one model, two outputs'})")
     if data.stats["labels_without_features"]:
         how = "kept as zeros, as the baseline does" if task == "humor" else "left out"
         notes.append(f"{data.stats['labels_without_features']} labelled item(s) had no feature rows ({how}): "
