@@ -1,6 +1,7 @@
-"""The root command ``lt``: global options and the six groups.
+"""The root command ``lt``: global options, the six groups, and the listings ``models`` / ``datasets``.
 
     lt [--device D] [--seed S] [--format F] [--quiet] GROUP COMMAND [OPTIONS]
+    lt models [PATTERN] | lt models weights NAME | lt datasets [PATTERN]
 """
 
 from __future__ import annotations
@@ -59,6 +60,12 @@ for _name, (_module, _help) in GROUPS.items():
         continue
     if getattr(_mod, "app", None) is not None:
         app.add_typer(_mod.app, name=_name, help=_help)
+
+# What the registries hold (`lt attack list` lists the attacks).
+from . import registry as _registry  # noqa: E402
+
+app.add_typer(_registry.models_app, name="models", help="List model names and their torchvision weights (hub cache files).")
+app.command("datasets", help="List dataset names and the layout each expects under --data-root.")(_registry.datasets)
 
 
 def main() -> None:

@@ -90,7 +90,7 @@ def get_model(name: str, num_classes: int | None = None, weights: str | None = N
         mean = mean or getattr(builder, "default_mean", IMAGENET_MEAN)
         std = std or getattr(builder, "default_std", IMAGENET_STD)
         if weights:
-            _load_weight_file(net, weights)
+            _load_weight_file(net, weights, num_classes, arch=name)
     else:
         tv = _torchvision_names()
         if name not in tv:
@@ -101,52 +101,41 @@ def get_model(name: str, num_classes: int | None = None, weights: str | None = N
             input_size = 299
     if normed_head:
         replace_head(net, num_classes if num_classes is not None else find_head(net)[2].out_features, normed=True)
+    if weights and num_classes is None:  # the head the weights brought (rebuilds from model_args)
+        num_classes = getattr(find_head(net)[2], "out_features", None) if _has_head(net) else None
+    if getattr(net, "transform_input", False):  # torchvision's Inception/GoogLeNet weights set it
+        kwargs["transform_input"] = True
     args = {"name": name, "num_classes": num_classes, "mean": list(mean), "std": list(std),
             "input_size": input_size, **kwargs, **({"normed_head": True} if normed_head else {})}
     return Normalized(net, mean, std, input_size=input_size, arch=name, model_args=args)
 
 
 def _build_torchvision(module: Any, name: str, num_classes: int | None, weights: str | None, **kwargs) -> nn.Module:
+    """A torchvision model: weights NAME from the hub cache (never downloaded), or FILE, or random init."""
     import torchvision.models as tvm
 
-    w = None
-    if weights and not os.path.exists(weights):
-        try:
-            w = tvm.get_weight(weights if "." in weights else f"{tvm.get_model_weights(name).__name__}.{weights}")
-        except (ValueError, KeyError, AttributeError) as e:
-            valid = [str(x).split(".")[-1] for x in tvm.get_model_weights(name)]
-            raise LtError(f"unknown weights '{weights}' for {name}; valid: {', '.join(valid)} or a file path") from e
-    if name.startswith("inception") and w is None:
+    from .weights import build_pretrained, load_weights_file, resolve_weights
+
+    w = resolve_weights(name, weights) if weights and not os.path.exists(weights) else None
+    if (name.startswith("inception") or name == "googlenet") and w is None:
         kwargs.setdefault("aux_logits", False)
         kwargs.setdefault("init_weights", False)
     if w is not None:
-        net = tvm.get_model(name, weights=w, **kwargs)  # weights must already be in the torch cache
-    else:
-        net = tvm.get_model(name, weights=None, num_classes=num_classes or 1000, **kwargs)
-    if hasattr(net, "AuxLogits") and w is not None:
-        net.aux_logits, net.AuxLogits = False, None
-    if num_classes is not None:
-        replace_head(net, num_classes)
-    if weights and w is None:
-        _load_weight_file(net, weights)
+        return build_pretrained(name, w, num_classes, **kwargs)
+    net = tvm.get_model(name, weights=None, num_classes=num_classes or 1000, **kwargs)
+    if weights:
+        load_weights_file(net, weights, num_classes, arch=name)
     return net
 
 
-def _load_weight_file(net: nn.Module, path: str) -> None:
-    from ..engine.checkpoint import load_state_into
+def _has_head(net: nn.Module) -> bool:
+    return any(isinstance(m, (nn.Linear, NormedLinear)) for m in net.modules())
 
-    p = Path(path)
-    if not p.is_file():
-        raise LtError(f"--weights '{path}' is neither a known weights name nor an existing file")
-    try:
-        sd = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure is a user-facing file problem
-        raise LtError(f"--weights '{path}' could not be read with weights_only=True: {str(e).splitlines()[0]}") from e
-    if isinstance(sd, dict) and "state_dict" in sd:
-        sd = sd["state_dict"]
-        if any(k.startswith("net.") for k in sd):
-            sd = {k[4:]: v for k, v in sd.items() if k.startswith("net.")}
-    load_state_into(net, sd, source=f"--weights '{path}'")
+
+def _load_weight_file(net: nn.Module, path: str, num_classes: int | None = None, arch: str = "model") -> None:
+    from .weights import load_weights_file
+
+    load_weights_file(net, path, num_classes, arch=arch)
 
 
 def build_from_checkpoint(ckpt: dict) -> Normalized:
