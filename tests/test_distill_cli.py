@@ -107,13 +107,13 @@ def test_missing_and_undecodable_videos_via_the_cli(invoke, tree, tmp_path):
 
     root = tmp_path / "broken"
     shutil.copytree(tree, root)
-    (root / "clips_v1" / "Jump" / "Jump_1_1.avi").unlink()
+    (root / "raw" / "data" / "Jump" / "Jump_1_1.avi").unlink()
     common = ["train", "video", *DATA, "--data-root", str(root), "--epochs", "1"]
     assert_user_error(invoke(*common, "--out", str(tmp_path / "a")), "Jump/Jump_1_1.avi' listed in", "does not exist")
     r = invoke(*common, "--skip-bad", "--out", str(tmp_path / "b"), "-f", "json")
     assert r.exit_code == 0 and "skipped 1 bad video" in r.stderr
     assert "Jump_1_1.avi' listed in" in "".join(r.stderr.splitlines())
-    (root / "clips_v1" / "Run" / "Run_2_1.avi").write_bytes(b"\x00" * 64)
+    (root / "raw" / "data" / "Run" / "Run_2_1.avi").write_bytes(b"\x00" * 64)
     assert_user_error(invoke(*common, "--skip-bad", "--out", str(tmp_path / "c"), "--no-skip-bad"),
                       "does not exist")
     r = invoke(*common, "--skip-bad", "--out", str(tmp_path / "d"), "-f", "json")
@@ -125,7 +125,7 @@ def test_undecodable_video_named_when_not_skipping(invoke, tree, tmp_path):
 
     root = tmp_path / "corrupt"
     shutil.copytree(tree, root)
-    for p in (root / "clips_v1").rglob("*.avi"):
+    for p in (root / "raw" / "data").rglob("*.avi"):
         p.write_bytes(b"garbage" * 20)
     assert_user_error(invoke("train", "video", *DATA, "--data-root", str(root), "--epochs", "1",
                              "--out", str(tmp_path / "x")), "could not be decoded")

@@ -9,36 +9,19 @@ import pytest
 import torch
 
 from toolkit.data import get_dataset, list_datasets
-from toolkit.data.video import (ARID_CLASSES, ClipSpec, decode_video, gamma_lut, generate_synthetic_dark,
-                                read_flow, read_split, synth_video, write_avi)
+from fixtures.video import arid_v10
+from toolkit.data.video import ARID_CLASSES, ClipSpec, decode_video, gamma_lut, read_flow, read_split
+from toolkit.data.video_synthetic import generate_synthetic_dark
 from toolkit.engine.errors import DataError, LtError
 
-
-def make_arid(root: Path, classes=(0, 3), per_class: int = 2, n_frames: int = 10, size: int = 16,
-              seed: int = 0) -> dict[str, np.ndarray]:
-    """A tiny ARID v1.0 tree (list_cvt/ + clips_v1/) with .avi files written by PyAV; returns the frames."""
-    rng = np.random.default_rng(seed)
-    (root / "list_cvt").mkdir(parents=True)
-    (root / "list_cvt" / "mapping_table.txt").write_text("".join(f"{i}\t{n}\n" for i, n in enumerate(ARID_CLASSES)))
-    frames, lines = {}, []
-    for c in classes:
-        name = ARID_CLASSES[c]
-        (root / "clips_v1" / name).mkdir(parents=True)
-        for g in range(per_class):
-            rel = f"{name}/{name}_{g + 1}_1.avi"
-            frames[rel] = synth_video(c, n_frames, size, rng)
-            write_avi(root / "clips_v1" / rel, frames[rel])
-            lines.append(f"{len(lines)}\t{c}\t{rel}\n")
-    for k in (1, 2, 3):
-        (root / "list_cvt" / f"ARID_split{k}_train.txt").write_text("".join(lines))
-        (root / "list_cvt" / f"ARID_split{k}_test.txt").write_text("".join(lines[::2]))
-    return frames
+CLIPS = "raw/data"
 
 
 @pytest.fixture
 def arid_root(tmp_path):
-    root = tmp_path / "ARID_v1"
-    return root, make_arid(root)
+    """ARID v1.0 as the official repo lays it out (raw/data + raw/list_cvt), lossless .avi clips."""
+    root = tmp_path / "ARID"
+    return root, arid_v10(root, labels=(0, 3), per_class=2)
 
 
 def test_datasets_registered():
@@ -65,11 +48,11 @@ def test_read_split_parses_official_lines(tmp_path):
 
 def test_arid_loader_reads_split_files_and_avi(arid_root):
     root, frames = arid_root
-    b = get_dataset("arid", root=str(root), split=2, size=16, frames=4, interval=2, views=2, stream="rgb")
-    assert b.num_classes == 11 and b.class_names == list(ARID_CLASSES)
-    assert len(b.train) == 4 and len(b.test) == 2 and b.train_counts[0] == 2 and b.train_counts[3] == 2
+    b = get_dataset("arid", root=str(root), split=1, size=16, frames=4, interval=2, views=2, stream="rgb")
+    assert b.num_classes == 11 and b.class_names == list(ARID_CLASSES) and b.info["release"] == "v1.0"
+    assert len(b.train) == 2 and len(b.test) == 2 and b.train_counts[0] == 1 and b.train_counts[3] == 1
     rel = "Drink/Drink_1_1.avi"
-    decoded = decode_video(root / "clips_v1" / rel)
+    decoded = decode_video(root / CLIPS / rel)
     assert torch.equal(decoded, torch.from_numpy(frames[rel]))  # FFV1 is lossless
     x, y = b.test[0]
     assert x.shape == (2, 3, 4, 16, 16) and y == 0
@@ -95,8 +78,8 @@ def test_frame_folder_layout_is_an_alternative(tmp_path):
     from PIL import Image
 
     root = tmp_path / "A"
-    make_arid(root)
-    avi = root / "clips_v1" / "Pour" / "Pour_2_1.avi"
+    arid_v10(root, labels=(0, 3), per_class=2)
+    avi = root / CLIPS / "Pour" / "Pour_2_1.avi"
     frames = decode_video(avi).numpy()
     folder = avi.with_suffix("")
     folder.mkdir()
@@ -104,7 +87,7 @@ def test_frame_folder_layout_is_an_alternative(tmp_path):
         Image.fromarray(f).save(folder / f"img_{i + 1:05d}.png")
     avi.unlink()
     b = get_dataset("arid", root=str(root), size=16, frames=4, views=1)
-    assert any(p == folder for p, _ in b.train.items)
+    assert any(p == folder for p, _ in b.test.items)
     assert torch.equal(decode_video(folder), torch.from_numpy(frames))
 
 
@@ -116,15 +99,15 @@ def test_flow_stream_reads_precomputed_frames_and_names_the_missing_folder(arid_
     with pytest.raises(DataError, match=r"expected folder '.*flow/Drink/Drink_1_1' does not exist"):
         b.test[0]
     rng = np.random.default_rng(0)
-    for p, _ in b.train.items:
-        d = root / "flow" / p.parent.name / p.stem
+    for p, _ in b.train.items + b.test.items:
+        d = root / "raw" / "flow" / p.parent.name / p.stem
         d.mkdir(parents=True)
         for i in range(1, 10):
             for axis in "xy":
                 Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(d / f"{axis}_{i:05d}.jpg")
     x, _ = b.test[0]
     assert x.shape == (1, 3, 4, 16, 16)
-    raw = read_flow(root / "flow" / "Drink" / "Drink_1_1", [0])
+    raw = read_flow(root / "raw" / "flow" / "Drink" / "Drink_1_1", [0])
     fx, fy, mag = raw[0].float().unbind(-1)
     expected = (((fx - 128) ** 2 + (fy - 128) ** 2).sqrt() * 2 ** 0.5).clamp(0, 255).round()
     assert torch.equal(mag, expected)
@@ -132,22 +115,22 @@ def test_flow_stream_reads_precomputed_frames_and_names_the_missing_folder(arid_
 
 def test_missing_video_is_named_and_skip_bad_skips_it(arid_root):
     root, _ = arid_root
-    (root / "clips_v1" / "Pour" / "Pour_2_1.avi").unlink()
-    with pytest.raises(DataError, match=r"Pour/Pour_2_1.avi' listed in ARID_split1_train.txt does not exist.*--skip-bad"):
+    (root / CLIPS / "Pour" / "Pour_1_1.avi").unlink()
+    with pytest.raises(DataError, match=r"Pour/Pour_1_1.avi' listed in ARID_split1_train.txt does not exist.*--skip-bad"):
         get_dataset("arid", root=str(root), size=16)
     b = get_dataset("arid", root=str(root), size=16, skip_bad=True)
-    assert len(b.train) == 3
+    assert len(b.train) == 1
 
 
 def test_undecodable_video_is_named(arid_root):
     root, _ = arid_root
-    bad = root / "clips_v1" / "Drink" / "Drink_1_1.avi"
+    bad = root / CLIPS / "Drink" / "Drink_1_1.avi"
     bad.write_bytes(b"not a video at all" * 10)
     b = get_dataset("arid", root=str(root), size=16, frames=4, views=1)
     with pytest.raises(DataError, match=r"video '.*Drink_1_1.avi' could not be decoded"):
         b.test[0]
     b = get_dataset("arid", root=str(root), size=16, frames=4, views=1, skip_bad=True)
-    assert len(b.train) == 3
+    assert len(b.test) == 1
 
 
 def test_arid_needs_a_root_and_never_downloads(tmp_path):
@@ -175,7 +158,7 @@ def test_synthetic_dark_is_deterministic_for_a_seed_and_differs_across_seeds(tmp
     assert len([f for f in files if f.suffix == ".avi"]) == 22
     for f in files:
         assert (a / f).read_bytes() == (b / f).read_bytes(), f
-    va, vc = decode_video(a / "clips_v1/Run/Run_1_1.avi"), decode_video(c / "clips_v1/Run/Run_1_1.avi")
+    va, vc = decode_video(a / CLIPS / "Run/Run_1_1.avi"), decode_video(c / CLIPS / "Run/Run_1_1.avi")
     assert not torch.equal(va, vc)
     assert float(va.float().mean()) < 40  # dark
 

@@ -20,7 +20,7 @@ from .bundle import DataBundle
 
 DATASETS = Registry("dataset")
 _PLUGINS = ("toolkit.data.digits", "toolkit.data.cifar", "toolkit.data.lt_splits", "toolkit.data.inat",
-            "toolkit.data.video", "toolkit.data.audio", "toolkit.data.muse")
+            "toolkit.data.video", "toolkit.data.video_synthetic", "toolkit.data.audio", "toolkit.data.muse")
 _loaded = False
 
 
@@ -47,10 +47,28 @@ def list_datasets() -> list[str]:
     return DATASETS.names()
 
 
+EMBEDDED = ("digits", "digits-lt")  # bundled with scikit-learn: nothing on disk to point at
+
+
+def check_source_flags(name: str, root: str | None, download: bool) -> None:
+    """Refuse ``--data-root`` for an embedded set and ``--download`` for an embedded or generated one.
+
+    A generated set (``synthetic-*``) takes ``--data-root`` as the folder it is written into.
+    """
+    generated = name.startswith("synthetic-")
+    if download and (name in EMBEDDED or generated):
+        raise LtError(f"--download does not apply to dataset '{name}': it is "
+                      f"{'embedded (no files)' if not generated else 'generated locally, never downloaded'}")
+    if root is not None and name in EMBEDDED:
+        raise LtError(f"--data-root does not apply to dataset '{name}': it is embedded (scikit-learn's bundled "
+                      f"digits), so '{root}' would never be read; drop --data-root or pick a dataset read from disk")
+
+
 def get_dataset(name: str, root: str | None = None, download: bool = False, **options: Any) -> DataBundle:
     """Build a dataset bundle. Options the builder does not take are an error (never ignored)."""
     _load_plugins()
     builder = DATASETS.get(name)
+    check_source_flags(name, root, download)
     params = inspect.signature(builder).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         extra = sorted(k for k, v in options.items() if k not in params and v is not None)

@@ -2,17 +2,25 @@
 
 ``load_image_set(spec)`` accepts
 
-* a NIPS-2017 dev directory: ``images/`` + ``images.csv`` with ``ImageId``, ``TrueLabel``
-  (1-indexed, 1001 classes with background 0, so label = TrueLabel − 1) and optionally
-  ``TargetClass`` (1-indexed); images ``images/<ImageId>.<ext>``;
+* a NIPS-2017 dev set: the competition kit's ``dev_dataset.csv`` or the ``images.csv`` later repos
+  rename it to (columns ``ImageId,URL,x1,y1,x2,y2,TrueLabel,TargetClass,...``; ``TrueLabel`` and
+  ``TargetClass`` 1-indexed over 1001 classes with background 0, so label = TrueLabel - 1), images
+  ``<ImageId>.png`` in ``images/`` beside the CSV or in the CSV's own folder;
 * a TransferAttack directory: ``images/`` + ``labels.csv`` with ``filename,label`` (0-indexed) and
   optionally ``target``; this is also the layout ``lt attack`` writes its adversarial images in;
-* an ImageFolder directory: one sub-directory per class (sorted names = class indices);
+* one of those CSV files given directly (``--data DIR/my_list.csv``): the kind is read from its header;
+* an ImageFolder directory: at least two sub-directories, one per class (sorted names = class indices);
 * a registered dataset name (``digits-lt``, ``cifar10``, ...): its test split.
 
+Nothing is guessed: a directory holding more than one label CSV, a CSV whose header is neither
+NIPS-2017 (``ImageId``, ``TrueLabel``) nor TransferAttack (``filename``, ``label``), a known file name
+with the other kind's header, or an ``images/`` folder with no CSV beside it (which ImageFolder would
+read as one class, every label 0) is an error naming the file.
 Rows whose image is missing and unreadable images are errors naming the file. ``image_size``
 resizes every image to a square side (bilinear, antialiased); without it all images must share one
 size (batches are stacked).
+
+    lt attack mifgsm --surrogate resnet50 --weights IMAGENET1K_V2 --data nips17/dev_dataset.csv
 """
 
 from __future__ import annotations
@@ -78,20 +86,19 @@ class Resize:
         return out[0].clamp_(0, 1)
 
 
+NIPS_NAMES = ("images.csv", "dev_dataset.csv")  # later repos' name, the competition kit's name
+TA_NAMES = ("labels.csv",)
+KINDS = {"nips2017": ("ImageId", "TrueLabel"), "transferattack": ("filename", "label")}
+
+
 def load_image_set(spec: str, image_size: int | None = None, root: str | None = None,
                    limit: int | None = None) -> ImageSet:
-    """Load ``spec`` (a directory in one of the layouts above, or a registered dataset name)."""
+    """Load ``spec`` (a directory or CSV in one of the layouts above, or a registered dataset name)."""
     path = Path(spec)
     transform = Resize(image_size) if image_size else None
-    if path.is_dir():
-        if (path / "images.csv").is_file():
-            items, layout = _nips_items(path), "nips2017"
-            targets = [t for _, _, t in items] if all(t is not None for _, _, t in items) else None
-        elif (path / "labels.csv").is_file():
-            items, layout = _transferattack_items(path), "transferattack"
-            targets = [t for _, _, t in items] if all(t is not None for _, _, t in items) else None
-        else:
-            items, targets, layout = _imagefolder_items(path), None, "imagefolder"
+    if path.is_file() or path.is_dir():
+        items, layout = _items(path)
+        targets = [t for _, _, t in items] if layout != "imagefolder" and all(t is not None for _, _, t in items) else None
         items = items[:limit] if limit else items
         if targets is not None:
             targets = targets[:len(items)]
@@ -103,9 +110,73 @@ def load_image_set(spec: str, image_size: int | None = None, root: str | None = 
     return _registered(spec, root, transform, limit)
 
 
+def _items(path: Path) -> tuple[list[tuple[Path, int, int | None]], str]:
+    """Items and layout name of a directory or a CSV file; every unclear case is a DataError."""
+    csv_path = path if path.is_file() else _label_csv(path)
+    if csv_path is None:
+        return _imagefolder_items(path), "imagefolder"
+    kind = csv_kind(csv_path)
+    read = _nips_items if kind == "nips2017" else _transferattack_items
+    return read(csv_path), kind
+
+
+def _label_csv(folder: Path) -> Path | None:
+    """The label CSV of ``folder``: the one with a known name, else the one with a known header.
+
+    None when the folder holds no CSV (ImageFolder). Two candidates, or only CSVs of unknown name and
+    header, are errors: which file labels the images would be a guess.
+    """
+    csvs = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() == ".csv")
+    known = [f for f in csvs if f.name in NIPS_NAMES + TA_NAMES]
+    if not known:
+        known = [f for f in csvs if _header_kinds(_header(f))]
+    if len(known) > 1:
+        raise DataError(f"--data '{folder}' holds {len(known)} label CSVs ({', '.join(f.name for f in known)}); "
+                        f"which one labels the images is ambiguous: pass the CSV itself, e.g. --data {known[0]}")
+    if not known and csvs:
+        csv_kind(csvs[0])  # raises: neither a known name nor a readable header
+    return known[0] if known else None
+
+
+def _header_kinds(header: list[str]) -> list[str]:
+    return [k for k, cols in KINDS.items() if all(c in header for c in cols)]
+
+
+def csv_kind(csv_path: Path) -> str:
+    """``nips2017`` or ``transferattack`` from the file name and header; they must agree."""
+    header = _header(csv_path)
+    by_header = _header_kinds(header)
+    by_name = ("nips2017" if csv_path.name in NIPS_NAMES else "transferattack" if csv_path.name in TA_NAMES
+               else None)
+    expected = "; ".join(f"{k}: {', '.join(cols)}" for k, cols in KINDS.items())
+    if len(by_header) != 1:
+        what = "a known name" if by_name else "neither a known name (images.csv, dev_dataset.csv, labels.csv) nor"
+        raise DataError(f"'{csv_path}' has {what} a readable header: found columns "
+                        f"{', '.join(header) or 'none'}; expected {expected}")
+    if by_name is not None and by_name != by_header[0]:
+        raise DataError(f"'{csv_path}' is named like a {by_name} file but its header is {by_header[0]}'s "
+                        f"({', '.join(header)}); rename it or fix its header")
+    return by_header[0]
+
+
+def _header(csv_path: Path) -> list[str]:
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:
+            row = next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"'{csv_path}' could not be read: {e}") from e
+    return [c.strip() for c in row]
+
+
+def _image_dir(csv_path: Path) -> Path:
+    """``images/`` beside the CSV when it exists, else the CSV's own folder."""
+    sub = csv_path.parent / "images"
+    return sub if sub.is_dir() else csv_path.parent
+
+
 def _read_csv(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
     try:
-        with open(path, newline="") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.DictReader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise DataError(f"'{path}' could not be read: {e}") from e
@@ -136,21 +207,22 @@ def _find_image(folder: Path, stem: str) -> Path | None:
 
 def _missing_error(csv_path: Path, missing: list[str]) -> DataError:
     shown = ", ".join(missing[:5]) + (f", ... ({len(missing)} in all)" if len(missing) > 5 else "")
-    return DataError(f"'{csv_path}' lists image(s) missing from '{csv_path.parent / 'images'}': {shown}")
+    return DataError(f"'{csv_path}' lists image(s) missing from '{_image_dir(csv_path)}': {shown}")
 
 
-def _nips_items(path: Path) -> list[tuple[Path, int, int | None]]:
-    csv_path = path / "images.csv"
-    rows = _read_csv(csv_path, ("ImageId", "TrueLabel"))
+def _nips_items(csv_path: Path) -> list[tuple[Path, int, int | None]]:
+    rows = _read_csv(csv_path, KINDS["nips2017"])
+    folder = _image_dir(csv_path)
     items, missing = [], []
     for r in rows:
-        img = _find_image(path / "images", r["ImageId"].strip())
+        img = _find_image(folder, r["ImageId"].strip())
         if img is None:
             missing.append(r["ImageId"].strip())
             continue
         label = _int(r["TrueLabel"], "TrueLabel", csv_path) - 1
         if label < 0:
-            raise DataError(f"'{csv_path}': TrueLabel of {r['ImageId']} is {label + 1}; NIPS-2017 labels are 1-indexed (1..1000)")
+            raise DataError(f"'{csv_path}': TrueLabel of {r['ImageId']} is {label + 1}; NIPS-2017 labels are "
+                            f"1-indexed over 1001 classes with 0 = background (1..1000)")
         target = _int(r["TargetClass"], "TargetClass", csv_path) - 1 if r.get("TargetClass") else None
         items.append((img, label, target))
     if missing:
@@ -158,12 +230,12 @@ def _nips_items(path: Path) -> list[tuple[Path, int, int | None]]:
     return items
 
 
-def _transferattack_items(path: Path) -> list[tuple[Path, int, int | None]]:
-    csv_path = path / "labels.csv"
-    rows = _read_csv(csv_path, ("filename", "label"))
+def _transferattack_items(csv_path: Path) -> list[tuple[Path, int, int | None]]:
+    rows = _read_csv(csv_path, KINDS["transferattack"])
+    folder = _image_dir(csv_path)
     items, missing = [], []
     for r in rows:
-        img = _find_image(path / "images", r["filename"].strip())
+        img = _find_image(folder, r["filename"].strip())
         if img is None:
             missing.append(r["filename"].strip())
             continue
@@ -179,8 +251,14 @@ def _imagefolder_items(path: Path) -> list[tuple[Path, int, None]]:
     items = [(f, c, None) for c, name in enumerate(classes) for f in sorted((path / name).iterdir())
              if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS]
     if not items:
-        raise DataError(f"--data '{path}' holds no images.csv (NIPS-2017), no labels.csv (TransferAttack) "
-                        f"and no class sub-directories with images (ImageFolder)")
+        raise DataError(f"--data '{path}' holds no dev_dataset.csv / images.csv (NIPS-2017), no labels.csv "
+                        f"(TransferAttack) and no class sub-directories with images (ImageFolder)")
+    used = sorted({name for name in classes if any(p.parent.name == name for p, _, _ in items)})
+    if len(used) < 2:
+        hint = (" -- a NIPS-2017 set needs its dev_dataset.csv (or images.csv) beside images/"
+                if used == ["images"] else "")
+        raise DataError(f"--data '{path}' has no label CSV and only one class folder with images ('{used[0]}/'); "
+                        f"read as ImageFolder every label would be 0{hint}")
     return items
 
 

@@ -10,8 +10,15 @@ relative to the data root:
     <data-root>/Places_LT_{train,val,test}.txt   62,500 / 7,300 / 36,500 images, 365 classes
     <data-root>/train/n01440764/n01440764_190.JPEG ...   (whatever the split files list)
 
-``split_dir`` may point elsewhere for the ``.txt`` files (paths inside stay relative to the root).
-A leading ``/`` on a listed path is read as relative to the root too. The class count is the
+Without ``split_dir`` the files are looked for in ``<data-root>/``, then where the OLTR repo keeps
+them, ``<data-root>/data/<DS>/`` (``data/ImageNet_LT/ImageNet_LT_train.txt``,
+``data/Places_LT/Places_LT_train.txt``), then ``<data-root>/<DS>/``; two of those holding different
+files is an error (pass ``--split-dir``). ``split_dir`` may point elsewhere for the ``.txt`` files
+(paths inside stay relative to the root). A leading ``/`` on a listed path is read as relative to
+the root too, as OLTR's loader does. The first image of each split must exist (a cheap check that the
+root is the one the files were written for); the test splits list the original *validation*
+images, which ImageNet and Places-365 release flat, so they must first be arranged into the listed
+paths (see ``docs/data.md``). The class count is the
 largest label + 1 over the three files (a tiny subset stays tiny).
 
 Transforms (the ImageNet-LT recipe in ``shared/methods/longtail.md``, our default for Places-LT and
@@ -83,12 +90,40 @@ def read_split_file(path: Path, root: Path) -> list[tuple[Path, int]]:
     return items
 
 
+def find_split_dir(base: Path, prefix: str) -> Path:
+    """Where the split files are: the root, the OLTR repo's ``data/<DS>/``, or ``<DS>/`` (see above)."""
+    cands = [base, base / "data" / prefix, base / prefix]
+    have = [d for d in cands if (d / f"{prefix}_train.txt").is_file()]
+    if not have:
+        where = ", ".join(str(d) for d in cands[1:])
+        raise DataError(f"expected split file '{base / f'{prefix}_train.txt'}' not found (also looked in {where}); "
+                        f"pass --split-dir DIR for split files kept elsewhere")
+    texts = {d: tuple((d / f"{prefix}_{s}.txt").read_bytes() if (d / f"{prefix}_{s}.txt").is_file() else b""
+                      for s in SPLITS) for d in have}
+    if len(set(texts.values())) > 1:
+        raise DataError(f"split files {prefix}_*.txt in {' and '.join(str(d) for d in have)} differ; "
+                        f"which split is meant is ambiguous: pass --split-dir")
+    return have[0]
+
+
+def _check_first_images(name: str, base: Path, items: dict[str, list[tuple[Path, int]]], sdir: Path, prefix: str) -> None:
+    for split, rows in items.items():
+        first = rows[0][0]
+        if not first.exists():
+            hint = (" (the test split lists the original validation images, released flat: arrange them into "
+                    "the listed paths, see docs/data.md)" if split == "test" else "")
+            raise DataError(f"image '{first}' (line 1 of {sdir / f'{prefix}_{split}.txt'}) does not exist: is "
+                            f"--data-root '{base}' the folder the {name} split paths are relative to?{hint}")
+
+
 def _build(name: str, prefix: str, root, split_dir, image_size: int, resize_size: int | None,
            augment: bool, verify: bool, skip_bad: bool) -> DataBundle:
     files = ", ".join(f"{prefix}_{s}.txt" for s in SPLITS)
     base = require_root(name, root, f"the OLTR split files {files} and the images they list")
-    sdir = Path(split_dir).expanduser() if split_dir else base
+    sdir = Path(split_dir).expanduser() if split_dir else find_split_dir(base, prefix)
     items = {s: read_split_file(sdir / f"{prefix}_{s}.txt", base) for s in SPLITS}
+    if not skip_bad:
+        _check_first_images(name, base, items, sdir, prefix)
     num_classes = 1 + max(label for split in items.values() for _, label in split)
     train_tf, test_tf = imagenet_transforms(image_size, resize_size, augment)
     sets = {s: ImageListDataset(items[s], train_tf if s == "train" else test_tf, verify=verify, skip_bad=skip_bad)

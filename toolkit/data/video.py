@@ -1,16 +1,12 @@
-"""ARID-layout dark video: ``arid`` (official ARID v1.0 files) and ``synthetic-dark`` (embedded, seeded).
+"""ARID dark video: ``arid`` (the released ARID layouts, read as released) and its clip dataset.
 
 Paper: Xu et al., "ARID: A New Dataset for Recognizing Action in the Dark", IJCAI-W 2021,
 arXiv 2006.03876 (official repo xuyu0010/ARID_v1). 11 classes, three splits.
 
-Layout under ``--data-root`` (the official one; ``list_cvt/`` may also be flat in the root)::
-
-    list_cvt/ARID_split{k}_train.txt   index<TAB>label<TAB>Class/Class_<g>_<n>.avi
-    list_cvt/ARID_split{k}_test.txt
-    list_cvt/mapping_table.txt         label<TAB>Class
-    clips_v1/Class/Class_<g>_<n>.avi   (or clips_v1.5/, clips/, data/, or the root itself)
-    clips_v1/Class/Class_<g>_<n>/      alternative: a folder of JPEG frames (sorted by name)
-    flow/Class/Class_<g>_<n>/x_00001.jpg, y_00001.jpg   precomputed flow (stream ``flow`` only)
+The layouts (v1.0 with .mp4 or converted .avi clips, v1.5, the ARID1.1 challenge CSVs) are found by
+:mod:`toolkit.data.arid_layouts`; a clip may also be a folder of JPEG frames named like the listed
+file without extension, and the ``flow`` stream reads ``flow/Class/Class_<g>_<n>/x_00001.jpg, y_00001.jpg``
+beside the clips folder.
 
 Clip sampling (paper defaults: ``frames=16``, ``interval=2``): a clip covers ``(frames-1)*interval+1``
 source frames; training draws its start at random, evaluation uses ``views`` fixed starts evenly
@@ -20,8 +16,10 @@ the native size). Streams: ``rgb``; ``gamma``: LUT out = 255*(in/255)^(1/gamma) 
 DarkLight); ``flow``: precomputed x/y flow JPEGs stacked as (x, y, magnitude) -- our choice, so every
 RGB video model takes it unchanged. Items are float tensors (C, T, H, W) in [0, 1].
 
-``synthetic-dark`` lives in :mod:`toolkit.data.video_synthetic` (imported below, so both names
-register with this module).
+``synthetic-dark`` lives in :mod:`toolkit.data.video_synthetic` (a registry plugin of its own; its
+generator functions are also reachable here, lazily, so neither module imports the other at load).
+
+    lt train video --dataset arid --data-root ARID --split 1 --stream gamma --model r3d_18
 """
 
 from __future__ import annotations
@@ -39,11 +37,10 @@ from torch.utils.data import Dataset
 from ..engine.errors import DataError, LtError, check
 from ..engine.report import warn
 from . import register_dataset
+from .arid_layouts import ARID_CLASSES, find_layout, read_challenge_csv, read_mapping, read_split, resolve_video
 from .bundle import DataBundle, class_counts
 
-ARID_CLASSES = ("Drink", "Jump", "Pick", "Pour", "Push", "Run", "Sit", "Stand", "Turn", "Walk", "Wave")
 STREAMS = ("rgb", "gamma", "flow")
-VIDEO_DIRS = ("clips_v1", "clips_v1.5", "clips", "data", ".")
 FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png")
 
 
@@ -52,53 +49,6 @@ def gamma_lut(gamma: float) -> torch.Tensor:
     check(gamma > 0 and math.isfinite(gamma), f"--gamma must be > 0 (got {gamma})")
     i = torch.arange(256, dtype=torch.float64)
     return (255.0 * (i / 255.0) ** (1.0 / gamma)).round().clamp(0, 255).to(torch.uint8)
-
-
-# -- reading the layout -------------------------------------------------------------------------
-def read_mapping(path: Path) -> list[str]:
-    """``mapping_table.txt`` -> class names indexed by label."""
-    names: dict[int, str] = {}
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.split()
-        if len(parts) < 2 or not parts[0].isdigit():
-            raise DataError(f"{path}:{n}: expected 'label<TAB>Class', got '{line.strip()}'")
-        names[int(parts[0])] = parts[1]
-    check(sorted(names) == list(range(len(names))), f"{path}: labels must be 0..{len(names) - 1}", DataError)
-    return [names[i] for i in range(len(names))]
-
-
-def read_split(path: Path) -> list[tuple[int, str]]:
-    """A split file -> ``(label, relative video path)`` pairs (``index label Class/file.avi`` lines)."""
-    if not path.is_file():
-        raise DataError(f"split file '{path}' does not exist")
-    items = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.strip().split("\t") if "\t" in line else line.split()
-        if len(parts) != 3 or not parts[1].strip().lstrip("-").isdigit():
-            raise DataError(f"{path}:{n}: expected 'index<TAB>label<TAB>Class/file.avi', got '{line.strip()}'")
-        items.append((int(parts[1]), parts[2].strip()))
-    check(items, f"split file '{path}' lists no videos", DataError)
-    return items
-
-
-def _find(root: Path, names: Sequence[str], what: str) -> Path:
-    for name in names:
-        if (root / name).exists():
-            return root / name
-    raise DataError(f"{what}: none of {', '.join(str(root / n) for n in names)} exists")
-
-
-def _video_source(video_dir: Path, rel: str) -> Path | None:
-    """The .avi file, or else the JPEG frame folder named like it without extension."""
-    p = video_dir / rel
-    if p.is_file():
-        return p
-    folder = p.with_suffix("")
-    return folder if folder.is_dir() else None
 
 
 # -- decoding -----------------------------------------------------------------------------------
@@ -295,7 +245,7 @@ def _resize_crop(frames: torch.Tensor, size: int | None, crop: tuple) -> torch.T
 def _resolve_items(video_dir: Path, pairs: list[tuple[int, str]], skip_bad: bool, split_file: Path) -> list[tuple[Path, int]]:
     items, bad = [], []
     for label, rel in pairs:
-        src = _video_source(video_dir, rel)
+        src = resolve_video(video_dir, rel)
         problem = None if src is not None else f"video '{video_dir / rel}' listed in {split_file.name} does not exist"
         if src is not None and skip_bad and src.is_file() and not probe_video(src):
             problem = f"video '{src}' could not be decoded"
@@ -313,48 +263,48 @@ def _resolve_items(video_dir: Path, pairs: list[tuple[int, str]], skip_bad: bool
 
 def load_arid_layout(root: Path, split: int, spec: ClipSpec, skip_bad: bool = False,
                      name: str = "arid", info: dict | None = None) -> DataBundle:
-    """Read an ARID-layout folder into a bundle (train: random clips; test: ``spec.views`` fixed views)."""
-    check(split in (1, 2, 3), f"--split must be 1, 2 or 3 (got {split})")
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"--data-root '{root}' is not a directory (expected the ARID v1.0 layout)")
-    lists = _find(root, ("list_cvt", "."), "ARID split files")
-    if not (lists / f"ARID_split{split}_train.txt").is_file():
-        lists = root
-    classes = read_mapping(lists / "mapping_table.txt") if (lists / "mapping_table.txt").is_file() else list(ARID_CLASSES)
-    video_dir = next((root / d for d in VIDEO_DIRS if (root / d).is_dir() and any(
-        (root / d / c).is_dir() for c in classes)), root)
-    splits = {}
-    for part in ("train", "test"):
-        f = lists / f"ARID_split{split}_{part}.txt"
-        pairs = read_split(f)
-        for label, rel in pairs:
-            check(0 <= label < len(classes), f"{f}: label {label} outside 0..{len(classes) - 1}", DataError)
-        splits[part] = _resolve_items(video_dir, pairs, skip_bad, f)
-    flow_dir = root / "flow"
-    train = VideoClipDataset(splits["train"], spec, "train", flow_dir, video_dir)
-    test = VideoClipDataset(splits["test"], spec, "eval", flow_dir, video_dir)
+    """Read an ARID release into a bundle (train: random clips; test: ``spec.views`` fixed views)."""
+    lay = find_layout(Path(root), split)
+    splits = {part: _resolve_items(lay.video_dirs[part], lay.pairs[part], skip_bad, lay.lists[part])
+              for part in ("train", "test")}
+    train = VideoClipDataset(splits["train"], spec, "train", lay.flow_dir, lay.video_dirs["train"])
+    test = VideoClipDataset(splits["test"], spec, "eval", lay.flow_dir, lay.video_dirs["test"])
     labels = [y for _, y in splits["train"]]
+    n = len(lay.classes)
     size = spec.size or int(decode_video(splits["train"][0][0], stop=1).shape[1])
-    return DataBundle(name=name, train=train, test=test, num_classes=len(classes),
-                      train_counts=class_counts(labels, len(classes)), class_names=list(classes),
-                      input_shape=(3, spec.frames, size, size),
-                      info={"root": str(root.resolve()), "split": split, "spec": spec.__dict__.copy(),
+    return DataBundle(name=name, train=train, test=test, num_classes=n, train_counts=class_counts(labels, n),
+                      class_names=list(lay.classes), input_shape=(3, spec.frames, size, size),
+                      info={"root": str(Path(root).resolve()), "split": split, "spec": spec.__dict__.copy(),
+                            "videos": {p: len(v) for p, v in splits.items()}, **lay.info,
                             "val": "none (model selection on test, as in the ARID protocol)", **(info or {})})
 
 
 @register_dataset("arid")
 def arid(root=None, download=False, split: int = 1, frames: int = 16, interval: int = 2, size: int | None = 112,
          stream: str = "rgb", gamma: float = 1.8, views: int = 3, skip_bad: bool = False) -> DataBundle:
-    """ARID v1.0 from ``--data-root`` (never downloaded). ``lt train video --dataset arid --data-root DIR``."""
+    """ARID (v1.0, v1.5 or ARID1.1, found by layout) from ``--data-root``, never downloaded.
+
+    ``lt train video --dataset arid --data-root ARID --split 1``
+    """
     if download:
         raise LtError("ARID cannot be downloaded by lt; get it from the official repo (xuyu0010/ARID_v1) "
                       "and pass --data-root")
     if root is None:
-        raise DataError("dataset 'arid' needs --data-root (a folder with list_cvt/ and the clips)")
+        raise DataError("dataset 'arid' needs --data-root (an ARID release: list_cvt/ and the clips)")
     return load_arid_layout(Path(root), split, ClipSpec(frames, interval, size, stream, gamma, views), skip_bad)
 
-__all__ = ["ARID_CLASSES", "STREAMS", "ClipSpec", "VideoClipDataset", "gamma_lut", "decode_video", "read_split",
-           "read_mapping", "read_flow", "load_arid_layout", "synth_video", "write_avi", "generate_synthetic_dark"]
 
-from .video_synthetic import generate_synthetic_dark, synth_video, write_avi  # noqa: E402  (registers synthetic-dark)
+_SYNTHETIC = ("generate_synthetic_dark", "synth_video", "write_avi")
+
+
+def __getattr__(name: str):
+    """The synthetic-dark generator's functions, imported on first use (no import cycle)."""
+    if name in _SYNTHETIC:
+        from . import video_synthetic
+
+        return getattr(video_synthetic, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["ARID_CLASSES", "STREAMS", "ClipSpec", "VideoClipDataset", "gamma_lut", "decode_video", "read_split",
+           "read_mapping", "read_challenge_csv", "read_flow", "load_arid_layout", *_SYNTHETIC]

@@ -1,11 +1,13 @@
-"""``synthetic-dark``: seeded dark motion clips written as .avi in the ARID layout, read by ``arid``'s loader.
+"""``synthetic-dark``: seeded dark motion clips written in the ARID v1.0 layout, read by ``arid``'s loader.
 
 Our construction (no paper): 11 motion patterns of a bright shape on a noisy background (a square
 moving right/left/down/up/diagonally either way, growing, shrinking, a bar rotating clockwise or
 anticlockwise, blinking), darkened (``0.25 * x**3`` plus Gaussian noise, sigma 0.01), written
-losslessly (FFV1, PyAV) as ``clips_v1/Class/Class_<g>_1.avi`` with ``list_cvt/ARID_split{k}_*.txt``
-and ``mapping_table.txt`` under ``<root>/synthetic-dark-<hash>/`` (default root ``.lt-cache``).
-The tree is written into a temp dir and renamed, so a half-written cache is never read.
+losslessly (FFV1, PyAV) in the layout of the official repo (xuyu0010/ARID_v1, converted .avi):
+``raw/data/Class/Class_<g>_1.avi``, ``raw/list_cvt/ARID_split{k}_{train,test}.txt`` and
+``raw/list_cvt/mapping_table.txt`` under ``<root>/synthetic-dark-<hash>/`` (default root
+``.lt-cache``; ``--data-root`` is the folder it is written into). The tree is written into a temp
+dir and renamed, so a half-written cache is never read.
 
     lt train video --dataset synthetic-dark --stream gamma --model tiny3d
 """
@@ -25,7 +27,9 @@ from ..engine.fingerprint import params_key
 from ..engine.report import log
 from . import register_dataset
 from .bundle import DataBundle
-from .video import ARID_CLASSES, ClipSpec, load_arid_layout
+from .arid_layouts import ARID_CLASSES
+
+MARKER = "raw/list_cvt/mapping_table.txt"  # present once the tree is complete (renamed into place whole)
 
 
 def _pattern_positions(c: int, t: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
@@ -93,25 +97,26 @@ def generate_synthetic_dark(dest: Path, videos_per_class: int, n_frames: int, si
     try:
         rng = np.random.default_rng(seed)
         rels = []
+        clips, lists = tmp / "raw" / "data", tmp / "raw" / "list_cvt"
         for c, name in enumerate(ARID_CLASSES):
-            (tmp / "clips_v1" / name).mkdir(parents=True)
+            (clips / name).mkdir(parents=True)
             for g in range(videos_per_class):
                 rel = f"{name}/{name}_{g + 1}_1.avi"
-                write_avi(tmp / "clips_v1" / rel, synth_video(c, n_frames, size, rng))
+                write_avi(clips / rel, synth_video(c, n_frames, size, rng))
                 rels.append((c, rel))
-        (tmp / "list_cvt").mkdir()
-        (tmp / "list_cvt" / "mapping_table.txt").write_text("".join(f"{i}\t{n}\n" for i, n in enumerate(ARID_CLASSES)))
+        lists.mkdir()
+        (lists / "mapping_table.txt").write_text("".join(f"{i}\t{n}\n" for i, n in enumerate(ARID_CLASSES)))
         for k in (1, 2, 3):
             order = np.random.default_rng(seed * 10 + k).permutation(videos_per_class)
             n_test = max(1, videos_per_class // 3)
             for part, groups in (("test", set(order[:n_test].tolist())), ("train", set(order[n_test:].tolist()))):
                 rows = [(c, rel) for j, (c, rel) in enumerate(rels) if j % videos_per_class in groups]
                 text = "".join(f"{i}\t{c}\t{rel}\n" for i, (c, rel) in enumerate(rows))
-                (tmp / "list_cvt" / f"ARID_split{k}_{part}.txt").write_text(text)
+                (lists / f"ARID_split{k}_{part}.txt").write_text(text)
         try:
             os.replace(tmp, dest)
         except OSError:  # another process finished the same tree first
-            if not (dest / "list_cvt" / "mapping_table.txt").is_file():
+            if not (dest / MARKER).is_file():
                 raise
     finally:
         if tmp.exists():
@@ -130,11 +135,13 @@ def synthetic_dark(root=None, download=False, split: int = 1, frames: int = 8, i
     """
     check(videos_per_class >= 2, f"videos_per_class must be >= 2 (got {videos_per_class})")
     check(video_frames >= 1 and video_size >= 8, "video_frames must be >= 1 and video_size >= 8")
-    params = {"v": 1, "videos_per_class": videos_per_class, "video_frames": video_frames,
+    from .video import ClipSpec, load_arid_layout
+
+    params = {"v": 2, "videos_per_class": videos_per_class, "video_frames": video_frames,
               "video_size": video_size, "seed": seed}
     key = params_key(params, 12)
     dest = Path(root or ".lt-cache") / f"synthetic-dark-{key}"
-    if not (dest / "list_cvt" / "mapping_table.txt").is_file():
+    if not (dest / MARKER).is_file():
         log(f"writing synthetic-dark videos to {dest}")
         generate_synthetic_dark(dest, videos_per_class, video_frames, video_size, seed)
     return load_arid_layout(dest, split, ClipSpec(frames, interval, size, stream, gamma, views), skip_bad,
