@@ -14,7 +14,7 @@ lt audio ssbpr train --dataset synthetic-snore --data-root "$DATA" --subjects 6 
     --cache-dir "$OUT/cache" --out "$OUT/ssbpr-cnn" --force --format table
 
 echo "== lt audio ssbpr predict: two clips (JSON lines) ==" >&2
-lt audio ssbpr predict "$DATA/male/01-1-4_000.wav" "$DATA/female/02-1-0_001.wav" \
+lt audio ssbpr predict "$DATA/male/000/01-1-4.wav" "$DATA/female/001/02-1-0.wav" \
     --model "$OUT/ssbpr-cnn" --cache-dir "$OUT/cache"
 
 echo "== lt audio features: MFCC statistics of every clip (cached for the next run) ==" >&2

@@ -34,14 +34,15 @@ def _params(kind: str = "logmel", **kw) -> FeatureParams:
 
 # -- names and layouts ------------------------------------------------------------------------------
 @pytest.mark.parametrize("name,subject,label", [("female/12-3-4.wav", "female/12-3", 4),
-                                                ("data/male/7-1-0_015.wav", "male/7-1", 0),
+                                                ("data/male/007/7-1-0.wav", "male/7-1", 0),
                                                 ("male/night2/P9-x-5.wav", "male/P9-x", 5)])
 def test_parse_name(name, subject, label):
     assert io.parse_name(name) == (subject, label)
 
 
 @pytest.mark.parametrize("name,fragment", [("female/12-3.wav", "does not parse"), ("male/a-b-c-d.wav", "does not parse"),
-                                           ("male/1-2-7.wav", "outside 0-5"), ("male/1-2-x.wav", "not an integer")])
+                                           ("male/1-2-7.wav", "outside 0-5"), ("male/1-2-x.wav", "not an integer"),
+                                           ("male/7-1-0_015.wav", "not an integer")])  # no _K suffix in the release
 def test_parse_name_errors_name_the_file(name, fragment):
     with pytest.raises(DataError, match=fragment) as e:
         io.parse_name(name)
@@ -195,7 +196,7 @@ def test_class_missing_after_validation_and_drop(tiny, tmp_path):
 
     root = tmp_path / "data"
     shutil.copytree(tiny, root)
-    for p in root.rglob("*-5_*.wav"):
+    for p in root.rglob("*-5.wav"):
         p.write_bytes(b"broken")
     with pytest.raises(DataError, match=r"class 5 \(prone\) has no valid files.*--drop-classes 5"):
         prepare(root, _params(), max_bad=1.0, cache_dir=None)
@@ -245,6 +246,18 @@ def test_metrics_equal_sklearn(seed, n, c):
     assert m["confusion"] == confusion_matrix(y, pred, labels=range(c)).tolist()
     np.testing.assert_allclose(m["recall"], recall_score(y, pred, labels=range(c), average=None, zero_division=0))
     assert m["accuracy"] == pytest.approx(float((pred == y).mean()))
+    from sklearn.metrics import balanced_accuracy_score
+
+    assert m["uar"] == pytest.approx(balanced_accuracy_score(y, pred), abs=1e-12)
+    assert m["uar"] == pytest.approx(recall_score(y, pred, labels=range(c), average="macro", zero_division=0), abs=1e-12)
+
+
+def test_uar_is_mean_recall_of_present_classes_not_accuracy():
+    y = np.array([0] * 8 + [1] * 2)
+    pred = np.zeros(10, dtype=int)  # always the majority class
+    assert metrics.uar(y, pred) == pytest.approx(0.5) and float((pred == y).mean()) == pytest.approx(0.8)
+    probs = np.eye(3)[[0, 0, 2, 2]]  # class 1 predicted as 2: recalls 1, 0, 1
+    assert metrics.audio_metrics(probs, [0, 0, 2, 1], 3)["uar"] == pytest.approx((1.0 + 0.0 + 1.0) / 3)
 
 
 def test_auc_with_ties_equals_sklearn():

@@ -1,7 +1,8 @@
 """Prepare an SSBPR run's data: find files, drop classes, validate and featurise, list what was skipped.
 
 Every file is read once up front (through the feature cache): unreadable, empty, NaN or silent
-files are listed in a warning and in ``skipped.csv`` and left out, so training never meets a bad
+files, and released-layout files whose names do not follow ``A-B-C.wav``, are listed in a warning
+and in ``skipped.csv`` and left out, so training never meets a bad
 file mid-epoch; more than ``max_bad`` (default 5 %) bad files stop the run with a clear error.
 """
 
@@ -50,14 +51,11 @@ def resolve_root(dataset: str, data_root: str | None, cache_dir: str | Path | No
         if subjects is not None or clips is not None:
             raise LtError("--subjects/--clips only apply to --dataset synthetic-snore")
         return Path(data_root)
-    from .synth import generate, synthetic_root
+    from .synth import ensure_generated, synthetic_root
 
     opts = {"subjects": subjects, "clips": clips, "seed": seed}  # written at 16 kHz, resampled on reading
     if data_root is not None:  # write the synthetic set into --data-root (once)
-        root = Path(data_root)
-        if not any(root.glob("*/*.wav")):
-            generate(root, **{k: v for k, v in opts.items() if v is not None})
-        return root
+        return ensure_generated(data_root, **opts)
     return synthetic_root(Path(cache_dir).parent if cache_dir else Path(".lt-cache"), **opts)
 
 
@@ -76,7 +74,8 @@ def prepare(root: str | Path, params: FeatureParams, *, drop_classes: Sequence[i
     from ..engine.runs import write_csv
 
     check(0 <= max_bad <= 1, f"--max-bad must be in [0, 1] (got {max_bad})")
-    items, layout = find_items(root)
+    bad_names: list[dict] = []
+    items, layout = find_items(root, bad_names)
     drop = parse_drop(drop_classes)
     kept = list(class_ids) if class_ids is not None else [c for c in range(len(CLASS_NAMES)) if c not in drop]
     items = [it for it in items if it.label in kept]
@@ -87,7 +86,7 @@ def prepare(root: str | Path, params: FeatureParams, *, drop_classes: Sequence[i
                                         description=f"{params.kind} features")
     if hits:
         log(f"{hits}/{len(items)} features read from the cache")
-    skipped = [{"path": it.path, "label": it.label, "reason": r} for it, r in zip(items, reasons) if r]
+    skipped = bad_names + [{"path": it.path, "label": it.label, "reason": r} for it, r in zip(items, reasons) if r]
     if skipped:
         if out_dir is not None:
             write_csv(out_dir / "skipped.csv", skipped)
@@ -95,8 +94,9 @@ def prepare(root: str | Path, params: FeatureParams, *, drop_classes: Sequence[i
         shown = "; ".join(f"{Path(s['path']).name}: {s['reason']}" for s in skipped[:5])
         more = f" (and {len(skipped) - 5} more)" if len(skipped) > 5 else ""
         warn(f"skipped {len(skipped)} bad file(s): {shown}{more}{where}")
-    if len(skipped) > max_bad * len(items):
-        raise DataError(f"{len(skipped)} of {len(items)} files are bad ({len(skipped) / len(items):.1%} > --max-bad "
+    total = len(items) + len(bad_names)
+    if len(skipped) > max_bad * total:
+        raise DataError(f"{len(skipped)} of {total} files are bad ({len(skipped) / total:.1%} > --max-bad "
                         f"{max_bad:.1%}); fix the data or raise --max-bad")
     good = [i for i, r in enumerate(reasons) if not r]
     index = {c: k for k, c in enumerate(kept)}

@@ -5,10 +5,11 @@ Annotation, and Analysis", INTERSPEECH 2023, arXiv 2307.13346. Six labels (see `
 
 Layouts read under ``--data-root``:
 
-* released: ``female/`` and ``male/`` folders (searched recursively) of ``A-B-C.wav`` files, where
-  ``A-B`` identifies the patient and ``C`` is the label 0-5 (as in the OPERA benchmark). Our
-  extension: an optional ``_K`` suffix (``A-B-C_K.wav``) for several clips of one patient and
-  position; the synthetic generator writes such names. The subject id is ``<folder>/A-B``.
+* released: ``female/`` and ``male/`` folders (searched recursively: the OPERA benchmark reads
+  ``SSBPR/*/*/*.wav``, one folder level below them) of ``A-B-C.wav`` files, where ``A-B``
+  identifies the patient and ``C`` is the label 0-5 (OPERA's ``datasets/SSBPR/README.md``). The
+  subject id is ``<female|male>/A-B``. A file whose name does not follow ``A-B-C`` (or whose
+  label is not 0-5) is listed and skipped like a corrupt file (``skipped.csv``), not fatal.
 * manifest: a CSV file (or a directory holding ``manifest.csv``) with a header naming the columns
   ``path,label[,subject]`` in any order; relative paths are relative to the CSV's folder.
 
@@ -30,7 +31,7 @@ import numpy as np
 from ..engine.errors import DataError, LtError, check
 
 CLASS_NAMES = ("supine", "supine-left-head", "supine-right-head", "left-lateral", "right-lateral", "prone")
-NAME_RE = re.compile(r"^(?P<a>[^-_]+)-(?P<b>[^-_]+)-(?P<c>[^-_]+)(?:_(?P<k>\d+))?$")
+NAME_RE = re.compile(r"^(?P<a>[^-]+)-(?P<b>[^-]+)-(?P<c>[^-]+)$")
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 SILENCE_PEAK = 1e-5  # peak amplitude below which a clip counts as silent (-100 dBFS)
 MIN_SR, MAX_SR = 1000, 192000
@@ -69,17 +70,33 @@ def parse_name(path: str | Path) -> tuple[str, int]:
 
 
 def _label(text: str, where: Path | str) -> int:
-    try:
-        label = int(text)
-    except ValueError:
-        raise DataError(f"'{where}': label '{text}' is not an integer 0-5") from None
+    if not re.fullmatch(r"[0-9]+", text):  # int() would take '0_015' as 15
+        raise DataError(f"'{where}': label '{text}' is not an integer 0-5")
+    label = int(text)
     if not 0 <= label < len(CLASS_NAMES):
         raise DataError(f"'{where}': label {label} is outside 0-5 ({', '.join(CLASS_NAMES)})")
     return label
 
 
-def find_items(root: str | Path) -> tuple[list[Item], str]:
-    """All labelled files under ``root`` and the layout found (``released`` or ``manifest``)."""
+def _released(files: list[Path], skipped: list[dict] | None) -> list[Item]:
+    items = []
+    for p in files:
+        try:
+            subject, label = parse_name(p)
+        except DataError as e:
+            if skipped is None:
+                raise
+            skipped.append({"path": str(p), "label": "", "reason": str(e)})
+            continue
+        items.append(Item(str(p), label, subject))
+    return items
+
+
+def find_items(root: str | Path, skipped: list[dict] | None = None) -> tuple[list[Item], str]:
+    """All labelled files under ``root`` and the layout found (``released`` or ``manifest``).
+
+    ``skipped``: if a list, released-layout files whose names do not parse are appended to it
+    (``path``, ``label`` '', ``reason``) and left out; without it such a name is a DataError."""
     root = Path(root)
     if not root.exists():
         raise DataError(f"--data-root '{root}' does not exist")
@@ -90,7 +107,7 @@ def find_items(root: str | Path) -> tuple[list[Item], str]:
         files = sorted(p for f in folders for p in f.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
         if not files:
             raise DataError(f"--data-root '{root}' has female/ or male/ folders but no audio files in them")
-        return [Item(str(p), parse_name(p)[1], parse_name(p)[0]) for p in files], "released"
+        return _released(files, skipped), "released"
     if (root / "manifest.csv").is_file():
         return read_manifest(root / "manifest.csv"), "manifest"
     raise DataError(f"--data-root '{root}' has neither the released layout (female/ and male/ folders of "

@@ -1,4 +1,8 @@
-"""SSBPR metrics: accuracy, macro-F1, per-class recall, one-vs-rest AUC, confusion matrix (+ PNG).
+"""SSBPR metrics: accuracy, macro-F1, UAR, per-class recall, one-vs-rest AUC, confusion matrix (+ PNG).
+
+UAR (unweighted average recall, the mean of the per-class recalls over the classes present in the
+targets; the usual metric of the INTERSPEECH ComParE snore tasks) is
+``sklearn.metrics.balanced_accuracy_score``.
 
 Computed with NumPy/SciPy (tests check them against scikit-learn's ``f1_score(average="macro")``
 and ``roc_auc_score(multi_class="ovr")``). Classes absent from the targets get recall NaN and are
@@ -52,14 +56,28 @@ def ovr_auc(probs: np.ndarray, y_true: np.ndarray) -> float:
     return float(np.mean(aucs)) if aucs else float("nan")
 
 
+def uar(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Unweighted average recall: sklearn's ``balanced_accuracy_score`` (NaN with no items)."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    y_true = np.asarray(y_true)
+    if y_true.size == 0:
+        return float("nan")
+    import warnings
+
+    with warnings.catch_warnings():  # a class predicted but absent from y_true: sklearn warns, ignores it
+        warnings.simplefilter("ignore")
+        return float(balanced_accuracy_score(y_true, np.asarray(y_pred)))
+
+
 def audio_metrics(probs: np.ndarray, y_true: Sequence[int], num_classes: int) -> dict:
-    """``accuracy``, ``macro_f1``, ``auc``, ``recall`` (per class) and ``confusion`` (list of lists)."""
+    """``accuracy``, ``macro_f1``, ``uar``, ``auc``, ``recall`` (per class) and ``confusion`` (list of lists)."""
     probs = np.asarray(probs, dtype=np.float64)
     y = np.asarray(y_true, dtype=np.int64)
     pred = probs.argmax(1)
     cm = confusion(y, pred, num_classes)
     return {"accuracy": float((pred == y).mean()) if y.size else float("nan"), "macro_f1": macro_f1(cm),
-            "auc": ovr_auc(probs, y), "recall": recall(cm).tolist(), "confusion": cm.tolist()}
+            "uar": uar(y, pred), "auc": ovr_auc(probs, y), "recall": recall(cm).tolist(), "confusion": cm.tolist()}
 
 
 def confusion_rows(cm: np.ndarray, names: Sequence[str]) -> list[dict]:

@@ -52,7 +52,7 @@ def _fit_predict(model: str, data: AudioData, tr: np.ndarray, te: np.ndarray | N
 
 def _fold_row(split: str, fold: Any, n_train: int, m: dict) -> dict:
     return {"split": split, "fold": fold, "n_train": n_train, "n_test": int(np.sum(m["confusion"])),
-            "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "auc": m["auc"]}
+            "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "uar": m["uar"], "auc": m["auc"]}
 
 
 def _recall_row(split: str, fold: Any, m: dict, names: Sequence[str]) -> dict:
@@ -142,7 +142,8 @@ def _train_report(model: str, dataset: str, split: str, protocol: str, data: Aud
     return Report(title=f"SSBPR {model} on {dataset} — {protocol}", rows=rows + summary_rows,
                   summary={"model": model, "dataset": dataset, "split": split, "files": len(data.labels),
                            "skipped": len(data.skipped), "accuracy": summary_rows[0]["accuracy"],
-                           "macro_f1": summary_rows[0]["macro_f1"], "out": str(out_dir)},
+                           "macro_f1": summary_rows[0]["macro_f1"], "uar": summary_rows[0]["uar"],
+                           "out": str(out_dir)},
                   sections=[Report(title="Per-class recall", rows=recalls + recall_summary),
                             Report(title="Confusion matrix", rows=confusion_rows(cm, data.class_names),
                                    notes=[f"summed over all {len(rows)} test folds; {protocol}"])],
@@ -186,7 +187,8 @@ def eval_ssbpr(*, checkpoint: str, data_root: str, max_bad: float = 0.05, worker
     protocol = f"split=external: every valid file under {data_root} ({len(set(data.subjects))} patients)"
     row = _fold_row("external", "all", 0, m)
     return Report(title=f"SSBPR eval of {checkpoint} — {protocol}", rows=[row],
-                  summary={"model": audio["model"], "files": len(data.labels), "skipped": len(data.skipped)},
+                  summary={"model": audio["model"], "files": len(data.labels), "skipped": len(data.skipped),
+                           "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "uar": m["uar"]},
                   sections=[Report(title="Per-class recall", rows=[_recall_row("external", "all", m, data.class_names)]),
                             Report(title="Confusion matrix", rows=confusion_rows(np.asarray(m["confusion"]), data.class_names),
                                    notes=[protocol])],

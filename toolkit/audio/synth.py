@@ -8,8 +8,11 @@ breath noise. ``subject_strength`` scales the subject effect: at 1.0 it is about
 class effect, so a random split (same subjects on both sides) scores far above a subject split.
 These numbers are our choice (the SSBPR paper describes no generator).
 
-Files: ``ROOT/{female,male}/{subject:02d}-1-{label}_{clip:03d}.wav`` (16-bit PCM), read back by
-:func:`toolkit.audio.io.find_items` like the real data.
+Files: ``ROOT/{female,male}/{clip:03d}/{subject:02d}-1-{label}.wav`` (16-bit PCM): released
+``A-B-C.wav`` names (patient ``A-B``, label ``C``), the several clips of one patient and position in
+one folder level below ``female/``/``male/`` (where the OPERA benchmark globs ``SSBPR/*/*/*.wav``);
+read back by :func:`toolkit.audio.io.find_items` like the real data. A ``.complete`` marker
+(the parameters as JSON) tells a finished set from anything else in the folder.
 
     lt audio ssbpr train --dataset synthetic-snore --model cnn
 """
@@ -30,6 +33,7 @@ CLASS_FORMANTS = ((400, 1200, 2600), (480, 1380, 2500), (430, 1050, 2850),
 CLASS_TILT = (-6.0, -5.0, -7.0, -4.0, -4.5, -8.0)
 BANDWIDTHS = (90.0, 140.0, 220.0)
 DONE = ".complete"
+LAYOUT = 2  # 2: released A-B-C.wav names (1 wrote A-B-C_K.wav, which the release does not have)
 
 
 def _resonate(x: np.ndarray, freq: float, bw: float, sr: int) -> np.ndarray:
@@ -102,23 +106,43 @@ def generate(root: str | Path, *, subjects: int = 8, clips: int = 5, classes: in
         folder.mkdir(parents=True, exist_ok=True)
         for c in range(classes):
             for k in range(clips):
-                path = folder / f"{s + 1:02d}-1-{c}_{k:03d}.wav"
+                path = folder / f"{k:03d}" / f"{s + 1:02d}-1-{c}.wav"
+                path.parent.mkdir(exist_ok=True)
                 sf.write(str(path), snore_clip(c, subj, sample_rate, duration, rng), sample_rate, subtype="PCM_16")
                 out.append(path)
     return out
 
 
-def synthetic_root(cache_dir: str | Path = Path(".lt-cache"), **params) -> Path:
-    """A generated set under ``cache_dir/synthetic-snore/<hash of params>`` (generated once)."""
-    defaults = {"subjects": 8, "clips": 5, "classes": 6, "sample_rate": 16000, "duration": 2.0,
-                "subject_strength": 1.0, "seed": 0}
-    params = {**defaults, **{k: v for k, v in params.items() if v is not None}}
-    key = params_key(params, 16)
-    root = Path(cache_dir) / "synthetic-snore" / key
-    if not (root / DONE).is_file():
-        generate(root, **params)
-        (root / DONE).write_text(json.dumps(params) + "\n")
+DEFAULTS = {"subjects": 8, "clips": 5, "classes": 6, "sample_rate": 16000, "duration": 2.0,
+            "subject_strength": 1.0, "seed": 0}
+
+
+def ensure_generated(root: str | Path, **params) -> Path:
+    """The set of ``params`` at ``root``: reused if its marker matches, written if ``root`` holds no
+    audio; a folder with other audio (the user's data, or an older layout) is never written into."""
+    from ..engine.errors import DataError
+
+    params = {**DEFAULTS, **{k: v for k, v in params.items() if v is not None}}
+    root, want = Path(root), {"layout": LAYOUT, **params}
+    marker = root / DONE
+    if marker.is_file():
+        try:
+            if json.loads(marker.read_text()) == want:
+                return root
+        except json.JSONDecodeError:
+            pass
+    if root.is_dir() and any(p.suffix.lower() == ".wav" for p in root.rglob("*")):
+        raise DataError(f"'{root}' already holds .wav files but no matching synthetic-snore marker ({DONE}); "
+                        f"synthetic-snore will not write into it (remove it or pick another --data-root)")
+    generate(root, **params)
+    marker.write_text(json.dumps(want) + "\n")
     return root
 
 
-__all__ = ["generate", "synthetic_root", "snore_clip", "CLASS_FORMANTS", "CLASS_TILT", "DONE"]
+def synthetic_root(cache_dir: str | Path = Path(".lt-cache"), **params) -> Path:
+    """A generated set under ``cache_dir/synthetic-snore/<hash of layout + params>`` (generated once)."""
+    params = {**DEFAULTS, **{k: v for k, v in params.items() if v is not None}}
+    return ensure_generated(Path(cache_dir) / "synthetic-snore" / params_key({"layout": LAYOUT, **params}, 16), **params)
+
+
+__all__ = ["generate", "ensure_generated", "synthetic_root", "snore_clip", "CLASS_FORMANTS", "CLASS_TILT", "DONE"]
