@@ -14,10 +14,12 @@ from toolkit.attacks.np import np_mask
 from toolkit.engine.errors import LtError
 from toolkit.models import get_model
 
-ALL = ["difgsm", "dta", "fgsm", "ifgsm", "mifgsm", "nifgsm", "pgd", "sifgsm", "tifgsm", "vdta", "vmifgsm", "vnifgsm"]
+ALL = ["difgsm", "dta", "fgsm", "ifgsm", "mifgsm", "nifgsm", "pgd", "sifgsm", "sinifgsm", "tifgsm", "vdta", "vmifgsm",
+       "vnifgsm"]
 # small inner loops so every attack runs in well under a second on the tiny model
 SMALL = {"dta": {"inner_steps": 2}, "vdta": {"inner_steps": 2, "n_samples": 2},
-         "vmifgsm": {"n_samples": 2}, "vnifgsm": {"n_samples": 2}, "sifgsm": {"n_scales": 2}}
+         "vmifgsm": {"n_samples": 2}, "vnifgsm": {"n_samples": 2}, "sifgsm": {"n_scales": 2},
+         "sinifgsm": {"n_scales": 2}}
 
 
 
@@ -44,8 +46,9 @@ def _run(name, model, x, y, stream=1, **kw):
 def test_registry_names():
     assert list_attacks() == ALL
     opts = list_attacks(with_options=True)
-    assert opts["dta"] == ("decay", "inner_steps", "inner_decay")
-    assert set(opts["vdta"]) == {"decay", "inner_steps", "inner_decay", "n_samples", "beta"}
+    transforms = ("resize_rate", "diversity_prob", "ti", "kernel_name", "len_kernel", "nsig", "n_scales")
+    assert opts["dta"] == ("decay", "inner_steps", "inner_decay") + transforms
+    assert set(opts["vdta"]) == {"decay", "inner_steps", "inner_decay", "n_samples", "beta", *transforms}
 
 
 @pytest.mark.parametrize("ours,theirs,extra", [
@@ -203,9 +206,9 @@ def test_other_losses_raise_the_loss(model, batch, loss):
 
 
 def test_targeted_moves_towards_target(model, batch):
-    x, _ = batch
+    x, y = batch
     t = torch.full((4,), 3)
-    adv, _ = _run("mifgsm", model, x, t, steps=10, targeted=True, eps=32 / 255)
+    adv = get_attack("mifgsm", model, eps=32 / 255, steps=10, targeted=True)(x, y, t)
     with torch.no_grad():
         assert F.cross_entropy(model(adv), t) < F.cross_entropy(model(x), t)
 

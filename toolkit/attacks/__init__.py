@@ -5,7 +5,7 @@
 >>> adv = atk(images, labels)          # [0,1] images in, [0,1] images in the eps-ball out
 
 Every attack takes the common options (``eps alpha steps targeted random_start seed loss kappa
-kappa_wrong tau np_rate fast``) plus its own (``list_attacks(with_options=True)``); an option the
+kappa_wrong tau np_rate fast target_mode multistep_alpha``) plus its own (``list_attacks(with_options=True)``); an option the
 chosen attack does not use is an ``LtError``. Options set to None count as not given.
 """
 
@@ -22,12 +22,13 @@ for _name, _target in {
     "mifgsm": "momentum:MIFGSM", "nifgsm": "momentum:NIFGSM",
     "vmifgsm": "variance:VMIFGSM", "vnifgsm": "variance:VNIFGSM",
     "difgsm": "transforms:DIFGSM", "tifgsm": "transforms:TIFGSM", "sifgsm": "transforms:SIFGSM",
+    "sinifgsm": "transforms:SINIFGSM",
     "dta": "dta:DTA", "vdta": "dta:VDTA",
 }.items():
     ATTACKS.register_lazy(_name, f"toolkit.attacks.{_target}")
 
 COMMON_OPTIONS = ("eps", "alpha", "steps", "targeted", "random_start", "seed", "loss", "kappa",
-                  "kappa_wrong", "tau", "np_rate", "fast")
+                  "kappa_wrong", "tau", "np_rate", "fast", "target_mode", "multistep_alpha")
 
 
 def list_attacks(with_options: bool = False) -> list[str] | dict[str, tuple[str, ...]]:

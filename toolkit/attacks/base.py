@@ -8,7 +8,14 @@ Every attack in :mod:`toolkit.attacks` is this loop plus overrides:
 * ``loss(z, y)`` – FTM confidence/temperature scaling of the logits, then ``ce`` | ``margin`` |
   ``dlr``; negated when ``targeted``;
 * ``grad(x, y)`` – the input gradient averaged over the copies, then ``smooth`` (TI);
-* ``update(adv, x0, y, state)`` – one outer iteration (the MI/NI/VT step here; DTA overrides it).
+* ``update(adv, x0, y, state)`` – one outer iteration (the MI/NI/VT step here; DTA overrides it);
+  every step goes through ``step`` (α·sign, times the per-step factor ``multistep_alpha[t]``).
+
+Labels: ``atk(images, labels)`` untargeted; ``atk(images, labels, targets)`` targeted, or
+``target_mode='random'|'least-likely'`` to draw the targets from the surrogate as torchattacks'
+``set_mode_targeted_random`` / ``set_mode_targeted_least_likely`` do. The loss aims at the targets;
+FTM's scaling and NP's mask use the **true** labels (``self.true_labels``), as the authors' DTA.py
+and FOTA code do. ``atk.last_targets`` holds the targets of the last run.
 
 Images are in [0, 1]; the output stays in the ε-ball around the input intersected with [0, 1]. The
 model is put in eval mode during the attack, its parameters are neither changed nor given ``.grad``,
@@ -33,16 +40,18 @@ from torch import nn
 from ..engine.errors import LtError, check
 
 LOSSES = ("ce", "margin", "dlr")
+TARGET_MODES = ("random", "least-likely")
 _TINY = torch.finfo(torch.float32).tiny
 
 
 @dataclass
 class State:
-    """What the loop carries between outer iterations: momentum ``g`` and variance ``v``."""
+    """What the loop carries between outer iterations: momentum ``g``, variance ``v``, step index ``t``."""
 
     g: torch.Tensor
     v: torch.Tensor
     extra: dict[str, Any] = field(default_factory=dict)
+    t: int = 0
 
 
 def l1_normalize(g: torch.Tensor) -> torch.Tensor:
@@ -59,7 +68,11 @@ class Attack:
         eps: L∞ budget in [0,1] units, 0 < eps <= 1 (default 8/255; ``16/255`` in the DTA paper).
         alpha: step size (default eps / steps).
         steps: outer iterations T (default 10).
-        targeted: the labels passed are target classes; the loss is negated.
+        targeted: aim at ``targets`` (the third argument, or drawn by ``target_mode``); loss negated.
+        target_mode: ``random`` (a uniform class other than the label) or ``least-likely`` (the
+            surrogate's lowest logit other than the label) draws the targets; implies ``targeted``.
+        multistep_alpha: one factor per outer step, α_t = α·factor (the authors' DTA/VDTA
+            ``multistep_alpha``; the inner DTA steps use α_t/K); None = 1 at every step.
         random_start: start from a uniform point in the ε-ball (PGD's default).
         seed: seed of a private generator for every random draw (None: the global torch RNG).
         loss: ``ce`` (default), ``margin`` (CW: max_{j≠y} z_j − z_y) or ``dlr`` (Croce & Hein 2020).
@@ -79,7 +92,8 @@ class Attack:
     def __init__(self, model: nn.Module, eps: float = 8 / 255, alpha: float | None = None,
                  steps: int | None = None, *, targeted: bool = False, random_start: bool | None = None,
                  seed: int | None = None, loss: str = "ce", kappa: float = 1.0, kappa_wrong: float = 1.0,
-                 tau: float = 1.0, np_rate: float | None = None, fast: bool = False, **options: Any):
+                 tau: float = 1.0, np_rate: float | None = None, fast: bool = False,
+                 target_mode: str | None = None, multistep_alpha: Any = None, **options: Any):
         check(isinstance(model, nn.Module), "model must be a torch nn.Module")
         check(0 < float(eps) <= 1, f"eps must be in (0, 1] (got {eps}); use fractions like 16/255")
         self.model, self.eps = model, float(eps)
@@ -90,40 +104,93 @@ class Attack:
         check(loss in LOSSES, f"unknown loss '{loss}'; valid: {', '.join(LOSSES)}")
         check(kappa > 0 and kappa_wrong > 0 and tau > 0, "kappa, kappa_wrong and tau must be > 0")
         check(np_rate is None or 0 <= np_rate < 1, f"np_rate must be in [0, 1) (got {np_rate})")
-        self.targeted, self.seed, self.loss_name = bool(targeted), seed, loss
+        check(target_mode in (None,) + TARGET_MODES,
+              f"unknown target_mode '{target_mode}'; valid: {', '.join(TARGET_MODES)}")
+        self.target_mode = target_mode
+        self.targeted, self.seed, self.loss_name = bool(targeted) or target_mode is not None, seed, loss
+        self.multistep_alpha = _schedule(multistep_alpha, self.steps)
         self.random_start = self.default_random_start if random_start is None else bool(random_start)
         self.kappa, self.kappa_wrong, self.tau = float(kappa), float(kappa_wrong), float(tau)
         self.np_rate, self.fast = np_rate, bool(fast)
         self.grad_calls = 0
         self._gen: torch.Generator | None = None
+        self.true_labels: torch.Tensor | None = None
+        self.last_targets: torch.Tensor | None = None
         self.configure(**options)
 
     def configure(self, **options: Any) -> None:
         """Take the attack's own options (subclasses); unknown ones were refused by ``get_attack``."""
         check(not options, f"attack '{self.name}' does not use option(s): {', '.join(sorted(options))}")
 
-    # ------------------------------------------------------------------ the loop
-    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return self.forward(images, labels)
+    def resolved_options(self) -> dict[str, Any]:
+        """Every option of this attack (common and own) with the value it runs with (config.json)."""
+        from . import COMMON_OPTIONS
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        out = {}
+        for name in COMMON_OPTIONS + tuple(self.options):
+            value = getattr(self, "loss_name" if name == "loss" else name)
+            out[name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    # ------------------------------------------------------------------ the loop
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+        if targets is None:  # subclasses that override forward(images, labels) stay callable
+            return self.forward(images, labels)
+        return self.forward(images, labels, targets)
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
         """Run the attack on a batch of [0,1] images; returns adversarial images (same shape/dtype/device)."""
         self._check_inputs(images, labels)
         x0 = images.detach().clone()
-        y = labels.detach().to(images.device)
         self.grad_calls = 0
         self._gen = None
         if self.seed is not None:
             self._gen = torch.Generator(device=images.device)
             self._gen.manual_seed(int(self.seed))
-        with _frozen(self.model):
-            adv = x0.clone()
-            if self.random_start:
-                adv = torch.clamp(adv + self.uniform(adv, self.eps), min=0, max=1).detach()
-            state = State(g=torch.zeros_like(x0), v=torch.zeros_like(x0))
-            for _ in range(self.steps):
-                adv = self.update(adv, x0, y, state).detach()
+        try:
+            with _frozen(self.model):
+                self.true_labels = labels.detach().to(images.device)
+                y = self._aim(x0, self.true_labels, targets)
+                adv = x0.clone()
+                if self.random_start:
+                    adv = torch.clamp(adv + self.uniform(adv, self.eps), min=0, max=1).detach()
+                state = State(g=torch.zeros_like(x0), v=torch.zeros_like(x0))
+                for t in range(self.steps):
+                    state.t = t
+                    adv = self.update(adv, x0, y, state).detach()
+        finally:
+            self.true_labels = None
         return adv
+
+    def _aim(self, x0: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
+        """The labels the loss aims at: ``labels`` untargeted, else the given or drawn targets."""
+        if not self.targeted:
+            check(targets is None, "targets were given but the attack is untargeted (pass targeted=True)")
+            self.last_targets = None
+            return labels
+        if self.target_mode is None:
+            check(targets is not None, "targeted attacks need targets: atk(images, labels, targets), "
+                  "or target_mode='random'|'least-likely'")
+            check(targets.shape == labels.shape, f"targets must be (N,) like labels; got {tuple(targets.shape)}")
+            y = targets.detach().to(labels.device).long()
+        else:
+            check(targets is None, f"give targets or target_mode='{self.target_mode}', not both")
+            y = self.draw_targets(x0, labels)
+        self.last_targets = y
+        return y
+
+    @torch.no_grad()
+    def draw_targets(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """torchattacks' ``get_random_target_label`` / ``get_least_likely_label`` (kth_min 1) on the surrogate."""
+        z = self.model(x).float()
+        if self.target_mode == "least-likely":
+            return z.scatter(1, labels[:, None], float("inf")).argmin(dim=1)
+        out = torch.empty_like(labels)
+        for i, label in enumerate(labels.tolist()):
+            dev = self._gen.device if self._gen is not None else "cpu"
+            t = int((z.shape[1] - 1) * torch.rand([1], generator=self._gen, device=dev))
+            out[i] = t + (t >= label)  # the t-th class of range(C) without the label
+        return out
 
     def _check_inputs(self, images: torch.Tensor, labels: torch.Tensor) -> None:
         check(isinstance(images, torch.Tensor) and images.is_floating_point(), "images must be a float tensor")
@@ -136,7 +203,7 @@ class Attack:
     def update(self, adv: torch.Tensor, x0: torch.Tensor, y: torch.Tensor, st: State) -> torch.Tensor:
         """One outer iteration: I-FGSM, MI/NI-FGSM (``momentum``/``nesterov``), VMI/VNI (``n_samples``)."""
         if not self.momentum:
-            return self.project(adv + self.alpha * self.grad(adv, y).sign(), x0)
+            return self.step(adv, self.grad(adv, y), x0, st)
         decay = self.decay
         look = adv + decay * self.alpha * st.g if self.nesterov else adv
         g = self.grad(look, y)
@@ -144,7 +211,17 @@ class Attack:
         st.g = l1_normalize(g + st.v if vt else g) + st.g * decay
         if vt:
             st.v = self.variance(adv, y) - g
-        return self.project(adv + self.alpha * st.g.sign(), x0)
+        return self.step(adv, st.g, x0, st)
+
+    def step(self, x: torch.Tensor, direction: torch.Tensor, x0: torch.Tensor, st: State,
+             inner: int | None = None) -> torch.Tensor:
+        """Π(x + α·sign(direction)·multistep_alpha[t] [/ inner]), in the authors' operation order."""
+        s = self.alpha * direction.sign()
+        if self.multistep_alpha is not None:
+            s = s * self.multistep_alpha[st.t]
+        if inner is not None:
+            s = s / inner
+        return self.project(x + s, x0)
 
     def variance(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Mean gradient over ``n_samples`` neighbours x + U[−β·eps, β·eps] (unpruned surrogate)."""
@@ -175,16 +252,20 @@ class Attack:
             if prune and self.np_rate is not None:
                 from .np import pruned_logits
 
-                return pruned_logits(self, x, y).float()
+                return pruned_logits(self, x, self.labels_of(y)).float()
             return self.model(x).float()
 
     def loss(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """FTM logit scaling, then the attack loss (mean over the batch); negated when targeted."""
         from .ftm import ftm_logits
 
-        z = ftm_logits(z, y, self.kappa, self.kappa_wrong, self.tau)
+        z = ftm_logits(z, self.labels_of(y), self.kappa, self.kappa_wrong, self.tau)
         cost = attack_loss(z, y, self.loss_name)
         return -cost if self.targeted else cost
+
+    def labels_of(self, y: torch.Tensor) -> torch.Tensor:
+        """The true labels of the running batch (targeted runs aim at ``y``); ``y`` outside a run."""
+        return self.true_labels if self.true_labels is not None else y
 
     def grad(self, x: torch.Tensor, y: torch.Tensor, prune: bool = True) -> torch.Tensor:
         """∇_x loss, averaged over ``inputs(x)`` copies, then ``smooth``-ed."""
@@ -225,6 +306,15 @@ class Attack:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, eps={self.eps:.5g}, alpha={self.alpha:.5g}, steps={self.steps})"
+
+
+def _schedule(values: Any, steps: int) -> tuple[float, ...] | None:
+    if values is None:
+        return None
+    out = tuple(float(v) for v in values)
+    check(len(out) == steps, f"multistep_alpha needs one factor per step ({steps}); got {len(out)}")
+    check(all(v > 0 for v in out), "multistep_alpha factors must be > 0")
+    return out
 
 
 def attack_loss(z: torch.Tensor, y: torch.Tensor, name: str = "ce") -> torch.Tensor:

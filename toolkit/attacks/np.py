@@ -5,13 +5,15 @@ Information Sciences 2023, arXiv 2303.15109 (authors' code: ResNet-50 only, off 
 
 At every (main) gradient evaluation: ∂J/∂h of the cross-entropy J w.r.t. the classifier input h
 (after global pooling, before the last ``nn.Linear``) at the current look-ahead input, using the
-labels given to the attack; per sample the fraction γ of units of h with the smallest |∂J/∂h| is
+**true** labels (also in targeted mode, as the authors' DTA.py); per sample the fraction γ of units of h with the smallest |∂J/∂h| is
 zeroed (mask: |∂J/∂h| >= its per-sample γ-quantile); the attack loss is then taken on the masked
 logits and backpropagated through the masked network. We hook the input of the model's last
 ``nn.Linear``, which generalises NP to torchvision ResNets, VGG, DenseNet, MobileNet, Inception and
 our CIFAR ResNets / small nets. One body forward serves both passes: the extra cost is one
 classifier forward and one ``autograd.grad`` to h per gradient (counted in ``grad_calls``).
 VMI/VDTA neighbour gradients use the unpruned surrogate, as in the paper. γ = 0 keeps every unit.
+An ensemble surrogate (:class:`toolkit.attacks.ensemble.Ensemble`) is pruned member by member: each
+member's head gets its own mask from its own logits (one extra ``autograd.grad`` per member).
 
     lt attack dta --np-rate 0.1 --surrogate resnet50 --victims vgg16 --data DIR
 """
@@ -43,9 +45,17 @@ def np_mask(grad_h: torch.Tensor, rate: float) -> torch.Tensor:
     return (a >= thr).to(grad_h.dtype).view_as(grad_h)
 
 
+def classifier_heads(model: nn.Module) -> list[nn.Linear]:
+    """The head NP hooks: one per ensemble member, else the model's last ``nn.Linear``."""
+    from .ensemble import Ensemble
+
+    if isinstance(model, Ensemble):
+        return [classifier_head(m) for m in model.members]
+    return [classifier_head(model)]
+
+
 def pruned_logits(atk, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Logits of ``atk.model`` with the NP mask applied to the classifier input."""
-    head = classifier_head(atk.model)
+    """Logits of ``atk.model`` with the NP mask (from the true labels ``y``) applied to the classifier input."""
 
     def pre_hook(mod: nn.Linear, args: tuple) -> tuple:
         h = args[0]
@@ -56,8 +66,9 @@ def pruned_logits(atk, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         atk.grad_calls += 1
         return (h * np_mask(gh, atk.np_rate),) + tuple(args[1:])
 
-    handle = head.register_forward_pre_hook(pre_hook)
+    handles = [head.register_forward_pre_hook(pre_hook) for head in classifier_heads(atk.model)]
     try:
         return atk.model(x)
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
