@@ -49,9 +49,10 @@ def ckpts(tmp_path_factory) -> dict[str, str]:
 
     root = tmp_path_factory.mktemp("models")
     out = {}
-    for i, (arch, kw) in enumerate([("smallcnn", {"width": 4}), ("smallcnn", {"width": 6})]):
+    for i, (arch, kw) in enumerate([("smallcnn", {"width": 4}), ("smallcnn", {"width": 6}),
+                                    ("smallcnn", {"width": 4, "num_classes": 5})]):
         torch.manual_seed(i)
-        m = get_model(arch, num_classes=10, **kw)
+        m = get_model(arch, **{"num_classes": 10, **kw})
         path = root / f"m{i}.pt"
         save_checkpoint(path, {"arch": m.arch, "model_args": m.model_args, "state_dict": m.state_dict()})
         out[f"m{i}"] = str(path)
@@ -143,7 +144,8 @@ def test_transfer_scores_saved_images(invoke, tmp_path, nips, ckpts):
 
 
 @pytest.mark.parametrize("defense,extra", [("jpeg", ["--jpeg-quality", "50"]), ("bitdepth", ["--bits", "3"]),
-                                           ("rp", []), ("rs", ["--rs-samples", "3", "--rs-sigma", "0.1"])])
+                                           ("rp", []), ("rs", ["--rs-samples", "3", "--rs-sigma", "0.1"]),
+                                           ("fd", [])])
 def test_eval_behind_defenses(invoke, tmp_path, nips, ckpts, defense, extra):
     out, r = _attack(invoke, tmp_path, ckpts, nips, "fgsm" if defense != "jpeg" else "ifgsm")
     assert r.exit_code == 0, r.output
@@ -151,6 +153,10 @@ def test_eval_behind_defenses(invoke, tmp_path, nips, ckpts, defense, extra):
                "--format", "csv", "--quiet")
     assert r.exit_code == 0, r.output
     assert r.stdout.splitlines()[0].startswith("model,role,n,clean_acc,asr")
+    if defense == "rs":  # 3 votes can never pass the 0.001 test: every image abstains, and counts as fooled
+        row = json.loads(invoke("attack", "eval", "--adv-dir", str(out), "--victims", ckpts["m1"], "--defense", "rs",
+                                *extra, "--format", "json", "--quiet").stdout)["rows"][0]
+        assert row["abstained"] == N_IMG and row["clean_abstained"] == N_IMG and row["asr"] == 100.0
 
 
 def test_score_rows_denominators():
@@ -198,6 +204,59 @@ def test_every_flag_reaches_the_attack(invoke, tmp_path, nips, ckpts, monkeypatc
     assert (a.n_scales, a.kappa, a.kappa_wrong, a.tau) == (3, 1.0, 0.9, 1.5)  # --ftm defaults: authors' harness
 
 
+def test_decimal_fractions_score_modes_and_resolved_config(invoke, tmp_path, nips, ckpts, monkeypatch):
+    import toolkit.attacks.transfer as transfer
+
+    built = []
+    real = transfer.get_attack
+    monkeypatch.setattr(transfer, "get_attack", lambda *a, **kw: built.append(real(*a, **kw)) or built[-1])
+    out, r = _attack(invoke, tmp_path, ckpts, nips, "dta", "--alpha", "1.6/255", "--eps", "0.5/255",
+                     "--inner-steps", "2", "--score", "float", "--multistep-alpha", "1,1/2")
+    assert r.exit_code == 0, r.output
+    a = built[-1]
+    assert (a.alpha, a.eps, a.multistep_alpha) == (1.6 / 255, 0.5 / 255, (1.0, 0.5))
+    config = json.loads((out / "config.json").read_text())
+    assert config["score"] == "float" and json.loads(r.stdout)["score"] == "float"
+    resolved = config["resolved_options"]
+    assert resolved["inner_steps"] == 2 and resolved["decay"] == 1.0 and resolved["inner_decay"] == 0.0
+    assert resolved["kappa"] == 1.0 and resolved["ti"] is False and resolved["multistep_alpha"] == [1.0, 0.5]
+    assert "inner_decay" not in config["options"]  # given vs resolved are both kept
+
+
+def test_ensemble_and_transforms_with_dta(invoke, tmp_path, nips, ckpts, monkeypatch):
+    import toolkit.attacks.transfer as transfer
+    from toolkit.attacks.ensemble import Ensemble
+
+    built = []
+    real = transfer.get_attack
+    monkeypatch.setattr(transfer, "get_attack", lambda *a, **kw: built.append(real(*a, **kw)) or built[-1])
+    sur = f"{ckpts['m0']},{ckpts['m1']}"
+    out = tmp_path / "ens"
+    r = invoke("attack", "dta", "--surrogate", sur, "--victims", ckpts["m1"], "--data", str(nips), "--steps", "2",
+               "--inner-steps", "2", "--diversity-prob", "0.5", "--ti", "--len-kernel", "3", "--out", str(out),
+               "--format", "json", "--quiet")
+    assert r.exit_code == 0, r.output
+    a = built[-1]
+    assert isinstance(a.model, Ensemble) and a.di and a.ti and a.diversity_prob == 0.5 and a.len_kernel == 3
+    rows = json.loads(r.stdout)["rows"]
+    assert [row["role"] for row in rows] == ["surrogate", "victim"] and rows[0]["model"] == sur
+
+
+def test_target_mode_draws_targets(invoke, tmp_path, ckpts):
+    ta = tmp_path / "ta"
+    (ta / "images").mkdir(parents=True)
+    for i in range(4):
+        _png(ta / "images" / f"{i}.png", i)
+    (ta / "labels.csv").write_text("filename,label\n0.png,4\n1.png,0\n2.png,9\n3.png,2\n")
+    out = tmp_path / "tm"
+    r = invoke("attack", "mifgsm", "--surrogate", ckpts["m0"], "--victims", ckpts["m1"], "--data", str(ta),
+               "--steps", "2", "--target-mode", "least-likely", "--out", str(out), "--format", "json", "--quiet")
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(open(out / "labels.csv")))
+    assert len(rows) == 4 and all(row["target"] != row["label"] for row in rows)
+    assert "targeted: success = prediction equals the target class" in json.loads(r.stdout)["notes"]
+
+
 def test_seed_reaches_the_attack(invoke, tmp_path, nips, ckpts):
     outs = []
     for i, seed in enumerate((1, 1, 2)):
@@ -232,6 +291,22 @@ def test_bad_input(invoke, tmp_path, nips, ckpts):
     assert _attack(invoke, tmp_path, ckpts, nips, "fgsm", "--force")[1].exit_code == 0
     assert_user_error(invoke("attack", "eval", "--adv-dir", str(tmp_path / "none"), "--victims", ckpts["m1"]),
                       "labels.csv")
+    # a defense option for another defense
+    r = invoke("attack", "eval", "--adv-dir", str(out), "--victims", ckpts["m1"], "--defense", "jpeg", "--bits", "3")
+    assert_user_error(r, "--defense jpeg does not use --bits (--defense bitdepth)")
+    r = invoke("attack", "eval", "--adv-dir", str(out), "--victims", ckpts["m1"], "--rs-samples", "5")
+    assert_user_error(r, "--defense none does not use --rs-samples")
+    # --target-mode on data that has its own targets
+    assert_user_error(invoke("attack", "ifgsm", *base, "--target-mode", "random"),
+                      "--target-mode random draws the targets", "has its own target classes")
+    # an ensemble member with another class count
+    r = invoke("attack", "ifgsm", "--surrogate", f"{ckpts['m0']},{ckpts['m2']}", "--victims", ckpts["m1"],
+               "--data", str(nips), "--quiet")
+    assert_user_error(r, "ensemble members predict different numbers of classes", "5")
+    assert_user_error(invoke("attack", "ifgsm", *base, "--ti"), "does not use option(s): ti")
+    assert_user_error(invoke("attack", "dta", *base, "--len-kernel", "5"), "need(s) ti=True")
+    assert_user_error(invoke("attack", "ifgsm", *base, "--steps", "3", "--multistep-alpha", "1,1"),
+                      "one factor per step (3)")
 
 
 def test_bad_data_files(invoke, tmp_path, nips, ckpts):
