@@ -86,7 +86,8 @@ def _released(files: list[Path], skipped: list[dict] | None) -> list[Item]:
         except DataError as e:
             if skipped is None:
                 raise
-            skipped.append({"path": str(p), "label": "", "reason": str(e)})
+            why = str(e).replace(f"'{p}': ", "").replace(f"file name '{p}' ", "name ")
+            skipped.append({"path": str(p), "label": "", "reason": f"file name not A-B-C.wav: {why}"})
             continue
         items.append(Item(str(p), label, subject))
     return items
