@@ -177,6 +177,36 @@ def test_dta_sum_of_m_over_k_where_the_order_matters(net):
     assert torch.equal(ours, ref_dta(net, x, y, y, False, 16 / 255, 6, 6, 1.0, 0.9))
 
 
+def ref_vdta(net, x0, y, eps, T, K, N, beta, mu1=1.0, mu2=0.8):
+    """VDTA as in the authors' VDTA.py (global RNG: randn_like(x).uniform_ per neighbour)."""
+    alpha = eps / T
+    adv, g, v = x0.clone(), torch.zeros_like(x0), torch.zeros_like(x0)
+    for _ in range(T):
+        m, vk, xk, acc = g.clone(), v.clone(), adv.clone(), torch.zeros_like(x0)
+        for i in range(K):
+            grad = ref_grad(net, xk + mu1 * alpha * m, y, y, False)
+            m = norm(grad + vk) + m * mu2
+            acc += m / K
+            gv = torch.zeros_like(x0)
+            for _j in range(N):
+                gv += ref_grad(net, xk + torch.randn_like(x0).uniform_(-eps * beta, eps * beta), y, y, False)
+            vk = gv / N - grad
+            if i == 0:
+                v = vk.clone()
+            xk = clip(xk + alpha * m.sign() / K, x0, eps)
+        g = acc + g * mu1
+        adv = clip(adv + alpha * g.sign(), x0, eps)
+    return adv
+
+
+def test_vdta_equals_authors_order(net, batch):
+    x, y = batch
+    torch.manual_seed(9)
+    ours = get_attack("vdta", net, eps=16 / 255, steps=3, inner_steps=3, n_samples=2)(x, y)
+    torch.manual_seed(9)
+    assert torch.equal(ours, ref_vdta(net, x, y, 16 / 255, 3, 3, 2, 1.5))
+
+
 def test_multistep_alpha_checks_and_reaches_every_attack(net, batch):
     x, y = batch
     with pytest.raises(LtError, match="one factor per step"):
