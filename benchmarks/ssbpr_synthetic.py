@@ -41,18 +41,19 @@ def main(argv: list[str] | None = None) -> None:
                                   final=False, cache_dir=str(Path(tmp) / "cache"), out=str(Path(tmp) / f"{model}-{split}"),
                                   device="cpu", seed=0)
                 mean, std = rep.rows[-2], rep.rows[-1]
-                row[split] = (mean["accuracy"], std["accuracy"], mean["macro_f1"], time.perf_counter() - t0)
+                row[split] = (mean["accuracy"], std["accuracy"], mean["macro_f1"], mean["uar"], time.perf_counter() - t0)
             results.append(row)
             _print(results, epochs, args.folds)
 
 
 def _print(results: list[dict], epochs: int, folds: int) -> None:
     print(f"\nsynthetic-snore (8 patients x 6 classes x 5 clips), {folds}-fold CV, torch models {epochs} epochs, CPU")
-    print(f"{'model':<10}{'subject acc':>16}{'subject F1':>12}{'random acc':>16}{'random F1':>11}{'random/subject':>16}{'seconds':>9}")
+    print(f"{'model':<10}{'subject acc':>16}{'subject F1':>12}{'subject UAR':>13}{'random acc':>16}{'random F1':>11}"
+          f"{'random UAR':>12}{'random/subject':>16}{'seconds':>9}")
     for r in results:
         s, q = r["subject"], r["random"]
-        print(f"{r['model']:<10}{s[0]:>9.3f} ± {s[1]:.3f}{s[2]:>12.3f}{q[0]:>9.3f} ± {q[1]:.3f}{q[2]:>11.3f}"
-              f"{q[0] / max(s[0], 1e-9):>15.2f}x{s[3] + q[3]:>9.0f}", flush=True)
+        print(f"{r['model']:<10}{s[0]:>9.3f} ± {s[1]:.3f}{s[2]:>12.3f}{s[3]:>13.3f}{q[0]:>9.3f} ± {q[1]:.3f}{q[2]:>11.3f}"
+              f"{q[3]:>12.3f}{q[0] / max(s[0], 1e-9):>15.2f}x{s[4] + q[4]:>9.0f}", flush=True)
 
 
 if __name__ == "__main__":
