@@ -29,6 +29,72 @@ OutOpt = Annotated[Optional[str], typer.Option("--out", help="Run dir (default r
 DataRootOpt = Annotated[Optional[str], typer.Option("--data-root", help="Where the real dataset lives.")]
 DownloadOpt = Annotated[bool, typer.Option("--download", help="Allow torchvision to download the dataset.")]
 
+# Options never replayed from a --config file (they say how to run, not what the run is); mirrors
+# toolkit.engine.lifecycle.RUN_CONTROL, kept here so that parsing imports no torch.
+_NOT_REPLAYED = frozenset({"config", "print_config", "force", "resume", "quiet", "fmt", "format", "device",
+                           "workers", "num_workers"})
+
+
+def _command_of(ctx: typer.Context) -> list[str]:
+    """``["train", "ce"]`` for ``lt train ce``: the context chain's names without the root."""
+    names = []
+    while ctx is not None and ctx.parent is not None:
+        names.append(ctx.info_name)
+        ctx = ctx.parent
+    return names[::-1]
+
+
+def _read_config_file(path: str) -> dict:
+    import json
+
+    try:
+        text = open(path, encoding="utf-8").read()
+    except FileNotFoundError:
+        fail(f"--config '{path}' does not exist")
+    except OSError as e:
+        fail(f"--config '{path}' could not be read: {e.strerror}")
+    try:
+        cfg = json.loads(text)
+    except json.JSONDecodeError as e:
+        fail(f"--config '{path}' is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})")
+    if not isinstance(cfg, dict):
+        fail(f"--config '{path}' must hold a JSON object (an lt config.json or a dict of options)")
+    return cfg
+
+
+def apply_config(ctx: typer.Context, value: Optional[str]) -> Optional[str]:
+    """Eager ``--config FILE`` callback: the file's options become this command's defaults.
+
+    Accepts a run's ``config.json`` (its ``resolved`` options; its ``command`` must be this one) or a
+    plain JSON object of options. Flags given on the command line still win (click's ``default_map``).
+    """
+    if not value:
+        return value
+    cfg = _read_config_file(value)
+    command = _command_of(ctx)
+    if "resolved" in cfg:
+        if cfg.get("command") and list(cfg["command"]) != command:
+            fail(f"--config '{value}' is a config of 'lt {' '.join(cfg['command'])}', not of 'lt {' '.join(command)}'")
+        options = cfg["resolved"]
+    else:
+        options = cfg
+    if not isinstance(options, dict):
+        fail(f"--config '{value}': 'resolved' must be a JSON object of options")
+    known = {p.name for p in ctx.command.params}
+    for key in options:
+        if key not in known:
+            fail(f"--config '{value}': unknown option '{key}' for 'lt {' '.join(command)}'")
+    replay = {k: v for k, v in options.items() if k not in _NOT_REPLAYED and v is not None}
+    ctx.default_map = {**(ctx.default_map or {}), **replay}
+    return value
+
+
+ConfigOpt = Annotated[Optional[str], typer.Option(
+    "--config", is_eager=True, callback=apply_config, metavar="FILE",
+    help="Replay a run: a config.json (or a JSON object of options); flags given here override it.")]
+PrintConfigOpt = Annotated[bool, typer.Option(
+    "--print-config", help="Print the resolved config (JSON, stdout) and exit without running.")]
+
 
 def globals_of(ctx: typer.Context | None) -> dict:
     """The root command's global options (device, seed, format, quiet)."""
@@ -83,18 +149,28 @@ def run(ctx: typer.Context | None, fn: Callable[..., Any], opts: dict, **kwargs:
     ``opts`` comes from :func:`resolve`; its device/seed are passed on when ``fn`` takes them.
     """
     from toolkit.engine.errors import LtError
+    from toolkit.engine.lifecycle import ConfigPrinted, cli_context, reset_cli_context
     from toolkit.engine.report import emit, set_quiet
 
     set_quiet(opts.get("quiet", False))
     debug = os.environ.get("LT_DEBUG") == "1"
+    params = dict(ctx.params) if ctx is not None else {}
+    token = cli_context(_command_of(ctx) if ctx is not None else (), params, bool(params.get("print_config")))
     try:
         result = fn(**kwargs)
+    except ConfigPrinted as printed:
+        import json
+
+        sys.stdout.write(json.dumps(printed.config, indent=2) + "\n")
+        return None
     except LtError as e:
         if debug:
             raise
         fail(str(e), getattr(e, "exit_code", 2))
     except KeyboardInterrupt:
         fail("interrupted", 130)
+    finally:
+        reset_cli_context(token)
     if result is not None and hasattr(result, "to_dict"):
         emit(result, opts.get("format"))
     return result

@@ -1,0 +1,137 @@
+"""The run lifecycle (toolkit/engine/lifecycle.py) and the --config / --print-config plumbing (cli/common.py)."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from typing import Annotated, Optional
+
+import pytest
+import typer
+
+from cli.common import ConfigOpt, PrintConfigOpt, resolve, run
+from conftest import assert_user_error
+from toolkit.engine.errors import LtError
+from toolkit.engine.lifecycle import CONFIG_KEYS, ConfigPrinted, cli_context, first_difference, reset_cli_context, start_run
+
+
+def test_config_schema_and_cli_options_merged(tmp_path):
+    token = cli_context(("train", "toy"), {"epochs": None, "lr": 0.1, "force": False, "config": None})
+    try:
+        r = start_run(("train", "toy"), out=tmp_path / "a", device="cpu", seed=3, resolved={"epochs": 30})
+    finally:
+        reset_cli_context(token)
+    cfg = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert tuple(cfg) == CONFIG_KEYS
+    assert cfg["command"] == ["train", "toy"]
+    assert cfg["resolved"] == {"epochs": 30, "lr": 0.1, "force": False}  # recipe value wins over None
+    assert r.device.type == "cpu" and r.out_dir == tmp_path / "a"
+    r.finish({"top1": 0.5})
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text()) == {"top1": 0.5}
+
+
+def test_refuses_nonempty_out_and_resume_needs_out(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x").write_text("keep")
+    with pytest.raises(LtError, match="not empty"):
+        start_run(("train", "toy"), out=tmp_path / "a", device="cpu")
+    assert (tmp_path / "a" / "x").read_text() == "keep"
+    with pytest.raises(LtError, match="--resume needs --out"):
+        start_run(("train", "toy"), out=None, resume=True, device="cpu")
+
+
+def test_resume_names_first_differing_option(tmp_path):
+    start_run(("train", "toy"), out=tmp_path / "a", device="cpu", resolved={"epochs": 5, "lr": 0.1, "device": "cpu"})
+    (tmp_path / "a" / "last.pt").write_bytes(b"x")
+    with pytest.raises(LtError, match="option 'lr' is 0.1 .* but 0.2 now"):
+        start_run(("train", "toy"), out=tmp_path / "a", resume=True, device="cpu",
+                  resolved={"epochs": 5, "lr": 0.2, "device": "auto"})
+    with pytest.raises(LtError, match="run of 'lt train toy'"):
+        start_run(("train", "other"), out=tmp_path / "a", resume=True, device="cpu", resolved={"epochs": 5})
+    r = start_run(("train", "toy"), out=tmp_path / "a", resume=True, device="cpu",
+                  resolved={"epochs": 5, "lr": 0.1, "device": "auto"})  # device is run control: not compared
+    assert r.resume and r.out_dir == tmp_path / "a"
+
+
+def test_first_difference_ignores_run_control():
+    assert first_difference({"a": 1, "force": False}, {"a": 1, "force": True}) is None
+    assert first_difference({"a": 1, "b": [1, 2]}, {"b": (1, 3), "a": 1}) == ("b", [1, 2], (1, 3))
+
+
+def test_print_config_raises_before_writing(tmp_path):
+    token = cli_context(("train", "toy"), {"lr": 0.1}, print_config=True)
+    try:
+        with pytest.raises(ConfigPrinted) as e:
+            start_run(("train", "toy"), out=tmp_path / "a", device="cpu", resolved={"epochs": 2})
+    finally:
+        reset_cli_context(token)
+    assert e.value.config["resolved"] == {"lr": 0.1, "epochs": 2}
+    assert not (tmp_path / "a").exists()
+
+
+class _Loss(str, Enum):
+    ce = "ce"
+    bs = "balanced-softmax"
+
+
+def _toy_app(tmp_path):
+    """A two-level app with one command that goes through cli.common.run and the lifecycle."""
+    app = typer.Typer()
+    group = typer.Typer()
+    app.add_typer(group, name="train")
+
+    @app.callback()
+    def root() -> None:
+        """Root."""
+
+    @group.command("toy")
+    def toy(ctx: typer.Context, epochs: Optional[int] = None, loss: _Loss = _Loss.ce,
+            out: Annotated[Optional[str], typer.Option("--out")] = None, force: bool = False,
+            config: ConfigOpt = None, print_config: PrintConfigOpt = False) -> None:
+        def body(**kw):
+            r = start_run(("train", "toy"), out=kw["out"], force=kw["force"], device="cpu",
+                          resolved={"epochs": kw["epochs"] or 30})
+            r.finish({"epochs": r.resolved["epochs"], "loss": r.resolved["loss"]})
+
+        run(ctx, body, resolve(ctx), epochs=epochs, loss=loss.value, out=out, force=force)
+
+    return app
+
+
+def test_config_replays_and_flags_override(tmp_path, runner):
+    app = _toy_app(tmp_path)
+    a, b, c = (str(tmp_path / n) for n in "abc")
+    assert runner.invoke(app, ["train", "toy", "--epochs", "4", "--loss", "balanced-softmax", "--out", a]).exit_code == 0
+    res = runner.invoke(app, ["train", "toy", "--config", f"{a}/config.json", "--out", b])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "b" / "metrics.json").read_text()) == {"epochs": 4, "loss": "balanced-softmax"}
+    res = runner.invoke(app, ["train", "toy", "--config", f"{a}/config.json", "--epochs", "6", "--out", c])
+    assert res.exit_code == 0 and json.loads((tmp_path / "c" / "metrics.json").read_text())["epochs"] == 6
+    # replaying without --out would reuse a's dir: refused, a's files untouched
+    before = (tmp_path / "a" / "config.json").read_text()
+    assert_user_error(runner.invoke(app, ["train", "toy", "--config", f"{a}/config.json"]), "not empty")
+    assert (tmp_path / "a" / "config.json").read_text() == before
+
+
+def test_print_config_prints_resolved_json_and_writes_nothing(tmp_path, runner):
+    res = runner.invoke(_toy_app(tmp_path), ["train", "toy", "--print-config", "--out", str(tmp_path / "p")])
+    assert res.exit_code == 0, res.output
+    cfg = json.loads(res.stdout)
+    assert cfg["resolved"]["epochs"] == 30 and cfg["command"] == ["train", "toy"]
+    assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (None, "does not exist"),
+    ("{not json", "is not valid JSON"),
+    ('{"command": ["train", "lcreg"], "resolved": {}}', "config of 'lt train lcreg'"),
+    ('{"command": ["train", "toy"], "resolved": {"epochz": 3}}', "unknown option 'epochz'"),
+    ('[1, 2]', "must hold a JSON object"),
+])
+def test_bad_config_files(tmp_path, runner, content, fragment):
+    path = tmp_path / "cfg.json"
+    if content is not None:
+        path.write_text(content)
+    res = runner.invoke(_toy_app(tmp_path), ["train", "toy", "--config", str(path), "--out", str(tmp_path / "o")])
+    assert_user_error(res, fragment)
+    assert not (tmp_path / "o").exists()

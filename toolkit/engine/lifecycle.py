@@ -1,0 +1,232 @@
+"""One run lifecycle for every command that writes a run dir.
+
+Every ``lt`` command that trains or writes results goes through :func:`start_run`, which does, in order:
+
+1. resolve the device (``--device``) and, under ``torchrun``, initialise the process group;
+2. seed every RNG (``seed + rank`` for data order; the caller re-seeds with ``seed`` before building
+   a model so that every rank starts from the same weights);
+3. on rank 0, prepare ``--out`` (refuse a non-empty dir unless ``--force``; ``--resume`` needs a
+   resumable ``last.pt`` and a ``config.json`` whose options agree with the ones given now) and
+   broadcast its path to the other ranks;
+4. write ``config.json`` in the one schema every command shares (:data:`CONFIG_KEYS`):
+
+   ``command``          e.g. ``["train", "lcreg"]``
+   ``argv``             the command line as typed
+   ``toolkit_version``, ``torch_version``
+   ``resolved``         every option with the value actually used (recipe values included), keyed by
+                        the CLI option's parameter name, so ``--config FILE`` replays it
+   ``created``          ISO-8601 UTC time
+   ``info``             what the command learned while starting (dataset sizes, class counts, ...)
+
+:meth:`Run.finish` writes ``metrics.json`` (rank 0) and tears the process group down. ``--print-config``
+stops at step 4: :func:`start_run` raises :class:`ConfigPrinted` with the config instead of writing it,
+and the CLI prints it on stdout.
+
+The CLI layer (``cli/common.py``) hands the options of the command being run to this module through
+:func:`cli_context`; a library caller passes ``resolved`` itself.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import LtError
+
+CONFIG_KEYS = ("command", "argv", "toolkit_version", "torch_version", "resolved", "created", "info")
+# Options that say how to run, not what the run is: never replayed by --config, never compared on --resume.
+RUN_CONTROL = frozenset({"config", "print_config", "force", "resume", "quiet", "fmt", "format", "device",
+                         "workers", "num_workers"})
+
+
+@dataclass
+class _CliState:
+    command: tuple[str, ...] = ()
+    params: dict[str, Any] = field(default_factory=dict)
+    print_config: bool = False
+
+
+_CLI: contextvars.ContextVar[_CliState | None] = contextvars.ContextVar("lt_cli_state", default=None)
+
+
+class ConfigPrinted(Exception):
+    """Raised by :func:`start_run` under ``--print-config``: carries the config that would be written."""
+
+    def __init__(self, config: dict):
+        super().__init__("config printed")
+        self.config = config
+
+
+def cli_context(command: tuple[str, ...], params: dict[str, Any], print_config: bool = False) -> contextvars.Token:
+    """Record the running CLI command and its parsed options (called by ``cli.common.run``)."""
+    return _CLI.set(_CliState(tuple(command), dict(params), bool(print_config)))
+
+
+def reset_cli_context(token: contextvars.Token) -> None:
+    _CLI.reset(token)
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready copy: enums by value, paths as strings, tuples as lists, tensors as lists."""
+    if hasattr(value, "value") and value.__class__.__module__ != "builtins" and hasattr(value.__class__, "__members__"):
+        return value.value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
+def toolkit_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lt-toolkit")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def build_config(command: tuple[str, ...], resolved: dict[str, Any], info: dict[str, Any] | None = None) -> dict:
+    """The config of one run: the CLI's options, overridden by what the command resolved."""
+    import torch
+
+    state = _CLI.get()
+    base = dict(state.params) if state is not None and tuple(state.command) == tuple(command) else {}
+    merged = {k: v for k, v in {**base, **resolved}.items() if k not in ("config", "print_config")}
+    return {"command": list(command), "argv": list(sys.argv), "toolkit_version": toolkit_version(),
+            "torch_version": torch.__version__, "resolved": plain(merged),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "info": plain(info or {})}
+
+
+def first_difference(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, Any, Any] | None:
+    """The first option (in ``new``'s order) whose value differs, ignoring :data:`RUN_CONTROL`."""
+    for key, value in new.items():
+        if key in RUN_CONTROL or key == "out":
+            continue
+        if key in old and plain(old[key]) != plain(value):
+            return key, old[key], value
+    return None
+
+
+def check_resume_agrees(out_dir: Path, config: dict) -> None:
+    """``--resume`` into ``out_dir``: refuse when the run's config.json disagrees with the options given."""
+    from .runs import read_json
+
+    path = out_dir / "config.json"
+    if not path.is_file():
+        raise LtError(f"--resume: '{out_dir}' holds no config.json to check the options against")
+    old = read_json(path)
+    if list(old.get("command") or []) != config["command"]:
+        raise LtError(f"--resume: '{out_dir}' is a run of 'lt {' '.join(old.get('command') or ['?'])}', "
+                      f"not of 'lt {' '.join(config['command'])}'")
+    diff = first_difference(old.get("resolved") or {}, config["resolved"])
+    if diff is not None:
+        key, was, now = diff
+        raise LtError(f"--resume: option '{key}' is {was!r} in '{path}' but {now!r} now; give the run's "
+                      f"options again (or --config {path})")
+
+
+@dataclass
+class Run:
+    """A started run: where it writes, on which device, with which config (the same on every rank)."""
+
+    command: tuple[str, ...]
+    out_dir: Path | None
+    device: Any
+    config: dict
+    resume: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        from . import distributed as D
+
+        return D.is_main()
+
+    @property
+    def resolved(self) -> dict:
+        return self.config["resolved"]
+
+    def write_json(self, name: str, obj: Any) -> None:
+        """Write ``out_dir/name`` (rank 0 only, atomically)."""
+        from .runs import write_json
+
+        if self.out_dir is not None and self.is_main:
+            write_json(self.out_dir / name, obj)
+
+    def update_info(self, **info: Any) -> None:
+        """Add to ``config.json``'s ``info`` (what was learned after starting) and rewrite it."""
+        self.config["info"].update(plain(info))
+        self.write_json("config.json", self.config)
+
+    def finish(self, metrics: dict | None = None) -> None:
+        """Write ``metrics.json`` (when given) and leave the process group."""
+        from . import distributed as D
+
+        if metrics is not None:
+            self.write_json("metrics.json", plain(metrics))
+        D.cleanup()
+
+
+def start_run(command: tuple[str, ...] | list[str], *, out: str | os.PathLike | None, force: bool = False,
+              resume: bool = False, device: Any = "auto", seed: int = 0, deterministic: bool = False,
+              resolved: dict[str, Any] | None = None, info: dict[str, Any] | None = None,
+              writes: bool = True) -> Run:
+    """Start a run (see the module docstring); ``writes=False`` for a command with no run dir."""
+    from . import distributed as D
+    from .device import resolve_device
+    from .runs import prepare_out_dir
+    from .seed import seed_everything
+
+    command = tuple(command)
+    config = build_config(command, dict(resolved or {}), info)
+    state = _CLI.get()
+    if state is not None and state.print_config:
+        raise ConfigPrinted(config)
+    if resume and not out:
+        raise LtError("--resume needs --out DIR (the run to continue)")
+    dev = resolve_device(device)
+    D.init_distributed(dev)
+    seed_everything(seed + D.rank(), deterministic)
+    out_dir = None
+    if writes:
+        out_dir = _prepare_on_rank0(out, command, force, resume, config, prepare_out_dir)
+    run = Run(command, out_dir, dev, config, resume=resume)
+    if not resume:
+        run.write_json("config.json", config)
+    return run
+
+
+def _prepare_on_rank0(out, command, force, resume, config, prepare_out_dir) -> Path:
+    """Rank 0 prepares (and checks) the run dir; every rank learns its path, or rank 0's error."""
+    import torch
+
+    from . import distributed as D
+
+    path, error = None, None
+    if D.is_main():
+        try:
+            path = prepare_out_dir(out, command[0], "-".join(command[1:]) or "run", force=force, resume=resume)
+            if resume:
+                check_resume_agrees(path, config)
+        except LtError as e:
+            error = str(e)
+    if D.is_distributed():
+        box = [str(path) if path else None, error]
+        torch.distributed.broadcast_object_list(box, src=0)
+        path, error = (Path(box[0]) if box[0] else None), box[1]
+    if error is not None:
+        raise LtError(error)
+    return Path(path)
+
+
+__all__ = ["CONFIG_KEYS", "ConfigPrinted", "Run", "build_config", "check_resume_agrees", "cli_context",
+           "first_difference", "plain", "reset_cli_context", "start_run"]
