@@ -87,7 +87,7 @@ def test_latent_statistics_are_assignment_weighted():
     """The objective's Σ_k equal the explicit A-weighted covariance of h over the batches seen."""
     torch.manual_seed(0)
     model = build_lcreg_model("mlp", 5, latent_k=3).double()
-    obj = LCRegObjective(COUNTS, 4, model.feature_dim, latent_k=3, lambda0=0.5, covariance="full")
+    obj = LCRegObjective(COUNTS, 4, model.feature_dim, latent_k=3, lambda0=0.5, covariance="full", cov_center="none")
     hs, As = [], []
     for seed in range(3):
         x, y = _batch(10 + seed, seed)
@@ -148,8 +148,9 @@ def test_no_nan_at_default_lambda0_with_large_feature_norms():
 def test_bad_options_are_user_errors():
     with pytest.raises(Exception, match="--latent-k must be >= 0"):
         build_lcreg_model("mlp", 5, latent_k=-1)
-    with pytest.raises(Exception, match="--lambda0 must be >= 0"):
-        LCRegObjective(COUNTS, 3, 8, lambda0=-0.1)
+    for bad in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(Exception, match="--lambda0 must be a finite number >= 0"):
+            LCRegObjective(COUNTS, 3, 8, lambda0=bad)
     with pytest.raises(Exception, match="concat needs"):
         build_lcreg_model("mlp", 5, latent_k=0, combine="concat")
     with pytest.raises(Exception, match="valid: latent, class"):
@@ -167,7 +168,9 @@ def test_help_states_statistics_memory(invoke):
 
 @pytest.mark.parametrize("args,fragments", [
     (["--latent-k", "-1"], ["--latent-k must be >= 0"]),
-    (["--lambda0", "-0.5"], ["--lambda0 must be >= 0"]),
+    (["--lambda0", "-0.5"], ["--lambda0 must be a finite number >= 0", "-0.5"]),
+    (["--lambda0", "nan"], ["--lambda0 must be a finite number >= 0", "nan"]),
+    (["--lambda0", "inf"], ["--lambda0 must be a finite number >= 0", "inf"]),
     (["--recipe", "cifar-ltt"], ["unknown recipe 'cifar-ltt'", "cifar-lt", "imagenet-lt"]),
     (["--dataset", "places-lt", "--data-root", "."], ["--weights", "random init"]),
     (["--milestones", "10,x"], ["--milestones"]),

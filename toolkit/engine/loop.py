@@ -34,6 +34,10 @@ class Interrupted(LtError):
     exit_code = 130
 
 
+class NonFiniteLoss(LtError):
+    """The loss (or the weights after a step) became NaN/inf; the run stops at the last good epoch."""
+
+
 @dataclass
 class TrainConfig:
     """Everything the loop needs to know (all plain values, stored in checkpoints as ``config``).
@@ -315,7 +319,7 @@ class Trainer:
                 out = self.objective.loss(self.model, batch, epoch)
             loss, logits, target = (out, None, None) if isinstance(out, torch.Tensor) else out
             if not torch.isfinite(loss):
-                raise LtError(f"loss became {loss.item()} at epoch {epoch + 1}; lower --lr or check the data")
+                raise NonFiniteLoss(f"loss became {loss.item()} at epoch {epoch + 1}")
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             if self.cfg.grad_clip > 0:
@@ -346,6 +350,8 @@ class Trainer:
             for epoch in range(self.start_epoch, self.cfg.epochs):
                 t0 = time.perf_counter()
                 row = {"epoch": epoch + 1, "lr": self.optimizer.param_groups[0]["lr"], **self.train_epoch(epoch)}
+                if not all(bool(torch.isfinite(p).all()) for p in self.bare.parameters()):
+                    raise NonFiniteLoss(f"weights became non-finite at epoch {epoch + 1}")
                 if self.eval_loader is not None and ((epoch + 1) % self.cfg.eval_every == 0 or epoch + 1 == self.cfg.epochs):
                     metrics = self.eval_metrics()
                     row.update({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
@@ -359,6 +365,8 @@ class Trainer:
                 if self.out_dir is not None and D.is_main():
                     write_csv(self.out_dir / "metrics.csv", self.history)
                 log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+        except NonFiniteLoss as e:
+            raise NonFiniteLoss(f"{e}; {self._last_good()}; lower --lr or check the data") from None
         except KeyboardInterrupt:
             done = len(self.history)
             where = self.out_dir / LAST if self.out_dir is not None else None
@@ -367,6 +375,14 @@ class Trainer:
                                   f"(run the same command with --resume)") from None
             raise Interrupted("interrupted before the first epoch finished; nothing was saved") from None
         return FitResult(history=self.history, best_metric=self.best, best_epoch=self.best_epoch, out_dir=self.out_dir)
+
+    def _last_good(self) -> str:
+        """Where the last finite epoch's checkpoint is (``last.pt`` is only written after a finite epoch)."""
+        if self.out_dir is None:
+            return "nothing was saved (no output dir)"
+        if not self.history:
+            return "no epoch finished, nothing was saved"
+        return f"the last good checkpoint is {self.out_dir / LAST} (epoch {self.history[-1]['epoch']})"
 
 
 def fit(model: nn.Module, train_set: Dataset, eval_set: Dataset | None = None, *, cfg: TrainConfig,

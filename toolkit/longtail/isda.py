@@ -19,14 +19,17 @@ covariance over everything seen so far, merged batch by batch with w = m/(m+n):
 all-reduced first, so every rank holds the statistics of the global batch. Full (G·d² numbers) or
 diagonal (G·d numbers) covariance; ``auto`` picks full when G·d²·8 bytes fits ``budget_mb``.
 
-Our choices where ISDA is silent (flags): ``lambda_norm='feature'`` divides Σ by the mean squared
-feature norm per dimension (E‖a‖²/d, from the same statistics), so λ means "variance as a fraction
-of feature energy" and stays stable for large feature norms (the ISDA paper: ``none``, raw Σ);
-statistics kept in float64.
+λ normalisation (``lambda_norm``): ``none`` is the ISDA paper's raw Σ. It is invariant to
+rescaling the features by s and the head by 1/s (same outputs): Σ scales by s², (w_j − w_y) by 1/s,
+so σ is unchanged, and λ keeps one meaning, "augmentation variance as a fraction of the feature
+variance". ``feature`` (our earlier default, kept for comparison) multiplies λ by d/E‖a‖²; that
+factor has units, so the term scales by 1/s² under the same rescaling (27.3 -> 0.27 -> 0.0027 for
+s = 0.1, 1, 10) and the claim that it makes λ scale-free was wrong. Statistics kept in float64.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -166,6 +169,12 @@ def isda_logits(logits: torch.Tensor, weight: torch.Tensor, y: torch.Tensor, cov
         return logits.float() + 0.5 * lam * sigma
 
 
+def check_lambda0(lambda0: float | None) -> None:
+    """``--lambda0`` must be a finite number >= 0 (None: the recipe's default)."""
+    ok = lambda0 is None or (math.isfinite(lambda0) and lambda0 >= 0)
+    check(ok, f"--lambda0 must be a finite number >= 0 (got {lambda0})")
+
+
 def ramp(lambda0: float, epoch: int, epochs: int) -> float:
     """λ = λ₀ · epoch / epochs (epoch 0-based), the ISDA schedule."""
     return lambda0 * epoch / max(1, epochs)
@@ -208,7 +217,8 @@ class ISDALoss(Objective):
         epochs: total epochs (λ ramp).
         lambda0: λ₀ (paper: 0.5 on CIFAR, 7.5 on ImageNet).
         covariance: ``auto|full|diag`` (auto: full when C·d²·8 bytes <= ``cov_budget_mb``).
-        lambda_norm: ``none`` (the paper's raw Σ, default here) or ``feature`` (Σ·d/E‖a‖², our option).
+        lambda_norm: ``none`` (the paper's raw Σ, default; scale-invariant) or ``feature`` (Σ·d/E‖a‖²; not
+            invariant to rescaling features and head, kept for comparison).
         rebalance: ``none`` (the paper's CE, default) or ``balanced-softmax`` (adds log n_c in training).
 
         lt train ce --dataset cifar100-lt --data-root data --loss isda
@@ -216,7 +226,7 @@ class ISDALoss(Objective):
 
     def __init__(self, train_counts: Sequence[int], epochs: int = 200, lambda0: float = 0.5, covariance: str = "auto",
                  lambda_norm: str = "none", rebalance: str = "none", cov_budget_mb: float = 512.0):
-        check(lambda0 >= 0, f"--lambda0 must be >= 0 (got {lambda0})")
+        check_lambda0(lambda0)
         check(lambda_norm in LAMBDA_NORMS, f"unknown lambda norm '{lambda_norm}'; valid: {', '.join(LAMBDA_NORMS)}")
         self.counts = torch.as_tensor(list(train_counts), dtype=torch.float32)
         self.log_prior = rebalance_prior(self.counts, rebalance)

@@ -127,7 +127,8 @@ def train_longtail(run: LongtailRun, objective_factory: ObjectiveFactory | None 
     eval_set = bundle.val if bundle.val is not None else bundle.test
     log(f"training {recipe.model} with {run.method}/{run.loss} on {run.dataset} "
         f"({len(bundle.train)} train images, {bundle.num_classes} classes) on {device}")
-    result = fit(model, bundle.train, eval_set, cfg=cfg, device=device, objective=objective, metrics_fn=metrics_fn,
+    result = fit(model, bundle.train, eval_set, cfg=cfg, device=device, objective=objective,
+                 metrics_fn=_with_objective_metrics(metrics_fn, objective),
                  out_dir=out_dir, resume=out_dir if run.resume else None, run_config=config)
     load_best_into(model, out_dir)
     selected_on = "val" if bundle.val is not None else "test"
@@ -135,6 +136,15 @@ def train_longtail(run: LongtailRun, objective_factory: ObjectiveFactory | None 
     report = _final_report(run, recipe, bundle, final, result.best_epoch, selected_on, out_dir, config)
     D.cleanup()
     return report
+
+
+def _with_objective_metrics(metrics_fn, objective: Objective):
+    """``metrics_fn`` plus the objective's ``epoch_metrics()`` (e.g. LCReg's assignment entropy and
+    usage over the epoch's training batches), so they land in the per-epoch ``metrics.csv`` row."""
+    extra = getattr(objective, "epoch_metrics", None)
+    if extra is None:
+        return metrics_fn
+    return lambda logits, targets: {**metrics_fn(logits, targets), **extra()}
 
 
 def _evaluate_split(model: nn.Module, bundle: DataBundle, device: torch.device, metrics_fn, cfg: TrainConfig) -> dict:
