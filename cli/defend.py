@@ -68,7 +68,7 @@ def facm(ctx: typer.Context,
 @app.command("eval")
 def eval_(ctx: typer.Context,
           model: Annotated[str, typer.Argument(help="A checkpoint file or run dir (plain model or FACM pipeline).")],
-          dataset: DatasetOpt = "digits",
+          dataset: Annotated[Optional[str], typer.Option("--dataset", help="Any registered set (default: the run's, from its config.json; else digits).")] = None,
           eps: EpsOpt = "8/255",
           steps: Annotated[int, typer.Option("--steps", help="PGD steps.")] = 20,
           restarts: Annotated[int, typer.Option("--restarts", help="PGD random restarts (worst case kept).")] = 1,
@@ -85,13 +85,17 @@ def eval_(ctx: typer.Context,
     """Clean and robust accuracy under FGSM, PGD-CE, PGD-DLR, transfer and Square; worst case; checks.
 
     FACM pipelines are attacked both ways: the paper's protocol (backbone only) and end to end.
+    --dataset and --data-root default to the run's (its config.json), said on stderr.
     Example: lt defend eval runs/facm/best.pt --dataset digits --eps 8/255 --surrogate runs/ce/best.pt
     """
     from toolkit.defense.evaluate import evaluate_robustness
+    from toolkit.engine.runs import with_run_data
 
     opts = resolve(ctx, device, seed, fmt, quiet)
     points = [parse_fraction(p, "--curve-eps") for p in split_list(curve_eps)] or None
-    run(ctx, evaluate_robustness, opts, model=model, dataset=dataset, eps=parse_fraction(eps, "--eps"), steps=steps,
+    fields = {"dataset": ("dataset", "--dataset"), "data_root": ("data_root", "--data-root")}
+    fn = with_run_data(evaluate_robustness, "model", fields, defaults={"dataset": "digits"})
+    run(ctx, fn, opts, model=model, dataset=dataset, eps=parse_fraction(eps, "--eps"), steps=steps,
         restarts=restarts, surrogate=surrogate, square_queries=square_queries, eot=eot, n_examples=n, curve=curve,
         curve_points=points, autoattack=autoattack, batch_size=batch_size, data_root=data_root,
         download=download, out=out, force=force, device=opts["device"], seed=opts["seed"])

@@ -45,6 +45,8 @@ ModelArg = Annotated[str, typer.Argument(help="torchvision/lt model name (random
                                               "checkpoint file or run dir.")]
 WeightsOpt = Annotated[Optional[str], typer.Option("--weights", help="torchvision weights name or file (name MODELs).")]
 CalibOpt = Annotated[str, typer.Option("--calib-data", help="Dataset name (e.g. digits), or noise (zero-data).")]
+RunCalibOpt = Annotated[Optional[str], typer.Option("--calib-data", help="Dataset name (e.g. digits), or noise (zero-data). "
+                                                    "Default: a run dir's own dataset, else noise.")]
 CalibSizeOpt = Annotated[int, typer.Option("--calib-size", help="Calibration images.")]
 BatchOpt = Annotated[int, typer.Option("--batch-size", help="Calibration (and fine-tuning) batch size.")]
 InputSizeOpt = Annotated[Optional[int], typer.Option("--input-size", help="Noise image side (default: the model's; 32 lt nets, 224 torchvision).")]
@@ -62,7 +64,7 @@ def _calib(calib_data: str) -> Optional[str]:
 def run_cmd(ctx: typer.Context, model: ModelArg,
             ratio: Annotated[str, typer.Option("--ratio", help="Target fraction of zero weights, in (0, 1).")],
             method: Annotated[Method, typer.Option("--method", help="Layer allocation.")] = Method.rd,
-            weights: WeightsOpt = None, calib_data: CalibOpt = "noise", calib_size: CalibSizeOpt = 256,
+            weights: WeightsOpt = None, calib_data: RunCalibOpt = None, calib_size: CalibSizeOpt = 256,
             batch_size: BatchOpt = 64, input_size: InputSizeOpt = None, grid: GridOpt = 100,
             worst_case: WorstOpt = False,
             iterations: Annotated[int, typer.Option("--iterations", help="Prune steps (1 = one-shot).")] = 1,
@@ -72,12 +74,18 @@ def run_cmd(ctx: typer.Context, model: ModelArg,
             fast: FastOpt = True, cache_dir: CacheOpt = ".lt-cache/prune", out: OutOpt = None, force: ForceOpt = False,
             data_root: DataRootOpt = None, download: DownloadOpt = False, device: DeviceOpt = None,
             seed: SeedOpt = None, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
-    """Prune MODEL to --ratio zeros; writes the pruned checkpoint, masks, curves and plots to --out."""
+    """Prune MODEL to --ratio zeros; writes the pruned checkpoint, masks, curves and plots to --out.
+
+    For a run dir MODEL, --calib-data and --data-root default to the run's (its config.json), said on stderr.
+    """
+    from toolkit.engine.runs import with_run_data
     from toolkit.prune.run import prune_model
 
     opts = resolve(ctx, device, seed, fmt, quiet)
-    run(ctx, prune_model, opts, model=model, ratio=parse_fraction(ratio, "--ratio"), method=method.value,
-        weights=weights, calib_data=_calib(calib_data), calib_size=calib_size, batch_size=batch_size,
+    fields = {"calib_data": ("dataset", "--calib-data"), "data_root": ("data_root", "--data-root"),
+              "input_size": ("input_size", "--input-size")}
+    run(ctx, with_run_data(prune_model, "model", fields), opts, model=model, ratio=parse_fraction(ratio, "--ratio"),
+        method=method.value, weights=weights, calib_data=calib_data, calib_size=calib_size, batch_size=batch_size,
         input_size=input_size, grid=grid, worst_case=worst_case, iterations=iterations,
         finetune_epochs=finetune_epochs, finetune_lr=finetune_lr, buckets=buckets, fast=fast, cache_dir=cache_dir,
         out=out, force=force, data_root=data_root, download=download, device=opts["device"], seed=opts["seed"])

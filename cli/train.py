@@ -97,7 +97,7 @@ def ce(ctx: typer.Context,
 @app.command("eval")
 def eval_(ctx: typer.Context,
           checkpoint: Annotated[str, typer.Argument(help="A checkpoint file or a run dir.")],
-          dataset: Annotated[str, typer.Option("--dataset", help="Dataset whose test split to evaluate on.")] = "digits-lt",
+          dataset: Annotated[Optional[str], typer.Option("--dataset", help="Dataset whose test split to evaluate on (default: the run's, from its config.json; else digits-lt).")] = None,
           split: Annotated[str, typer.Option("--split", help="test|val")] = "test",
           imbalance: ImbalanceOpt = None, data_root: DataRootOpt = None, download: DownloadOpt = False,
           batch_size: Annotated[int, typer.Option("--batch-size")] = 256, shots: ShotsOpt = Shots.decoupling,
@@ -105,14 +105,19 @@ def eval_(ctx: typer.Context,
           quiet: QuietOpt = False) -> None:
     """Evaluate a saved model: overall/many/medium/few top-1 (training counts from the dataset).
 
-    Example: lt train eval runs/bs --dataset digits-lt --format json
+    The dataset, --data-root and --imbalance default to the run's (its config.json), said on stderr.
+    Example: lt train eval runs/bs --format json
     """
+    from toolkit.engine.runs import with_run_data
     from toolkit.longtail.train import evaluate_checkpoint
 
     opts = resolve(ctx, device, None, fmt, quiet)
-    run(ctx, evaluate_checkpoint, opts, checkpoint=checkpoint, dataset=dataset, data_root=data_root,
-        download=download, imbalance=imbalance, device=opts["device"], batch_size=batch_size,
-        shot_convention=shots.value, shot_many=many, shot_few=few, split=split)
+    fields = {"dataset": ("dataset", "--dataset"), "data_root": ("data_root", "--data-root"),
+              "imbalance": ("imbalance", "--imbalance")}
+    fn = with_run_data(evaluate_checkpoint, "checkpoint", fields, defaults={"dataset": "digits-lt"})
+    run(ctx, fn, opts, checkpoint=checkpoint, dataset=dataset, data_root=data_root, download=download,
+        imbalance=imbalance, device=opts["device"], batch_size=batch_size, shot_convention=shots.value,
+        shot_many=many, shot_few=few, split=split)
 
 
 # Methods in their own modules add their commands here: each module defines register(app).

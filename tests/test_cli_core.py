@@ -143,3 +143,43 @@ def test_resume_continues_a_finished_run(invoke, trained, tmp_path):
     res = invoke("train", "ce", "--dataset", "digits-lt", *FAST, "--epochs", "3", "--out", out, "--resume")
     assert res.exit_code == 0, res.output
     assert len((out / "metrics.csv").read_text().strip().splitlines()) == 1 + 3
+
+
+def test_models_lists_lt_and_torchvision_names(invoke):
+    from toolkit.models import list_models
+
+    res = invoke("models", "--format", "json")
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)["rows"]
+    assert sorted(r["model"] for r in rows) == list_models()
+    by_name = {r["model"]: r for r in rows}
+    assert by_name["resnet32"]["source"] == "lt" and by_name["resnet50"]["weights"] == 2
+    assert by_name["r3d_18"]["source"] == "torchvision.video"
+
+
+@pytest.mark.parametrize("pattern,expected", [("resnet5*", {"resnet50", "resnet56"}),
+                                              ("wide_resnet", {"wide_resnet50_2", "wide_resnet101_2"})])
+def test_models_pattern(invoke, pattern, expected):
+    res = invoke("models", pattern, "--format", "json")
+    assert res.exit_code == 0, res.output
+    assert {r["model"] for r in json.loads(res.stdout)["rows"]} == expected
+
+
+def test_models_bad_input(invoke):
+    assert_user_error(invoke("models", "zzz*"), "no model name matches 'zzz*'")
+    assert_user_error(invoke("models", "weights", "resnt50"), "unknown model 'resnt50'", "resnet50")
+    assert_user_error(invoke("models", "weights", "resnet32"), "lt model", "--weights FILE")
+
+
+def test_datasets_lists_every_registered_set_with_its_layout(invoke):
+    from toolkit.data import list_datasets
+
+    res = invoke("datasets", "--format", "json")
+    assert res.exit_code == 0, res.output
+    rows = {r["dataset"]: r for r in json.loads(res.stdout)["rows"]}
+    assert sorted(rows) == list_datasets()
+    assert all(r["layout"] not in ("", "-") for r in rows.values())
+    assert "Places_LT_{train,val,test}.txt" in rows["places-lt"]["layout"]
+    assert "imbalance=10.0" in rows["digits-lt"]["options"]
+    csv_out = invoke("datasets", "cifar*", "--format", "csv").stdout.splitlines()
+    assert csv_out[0] == "dataset,layout,options" and len(csv_out) == 1 + 4

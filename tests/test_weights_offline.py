@@ -148,3 +148,44 @@ def test_models_weights_lists_cache_files_and_presence(invoke, tmp_path):
     report = json.loads(res.stdout)
     assert report["rows"][0]["present"] is True
     assert report["cache_dir"] == str(tmp_path / "torch" / "hub" / "checkpoints")
+
+
+def test_absent_weights_name_in_attack_is_one_error_line(invoke, tmp_path):
+    res = invoke("attack", "fgsm", "--surrogate", "resnet18", "--weights", "IMAGENET1K_V1", "--victims", "resnet18",
+                 "--data", "digits", "--limit", "4", "--out", tmp_path / "a")
+    assert_user_error(res, R18_FILE, "lt never downloads")
+    assert res.stdout == "" and not (tmp_path / "a").exists()
+
+
+def _places_lt(root):
+    """A tiny Places-LT in the OLTR layout: split files at the root, 3 classes, random 36x36 JPEGs."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, per_class in (("train", 3), ("val", 1), ("test", 1)):
+        lines = []
+        for c in range(3):
+            for i in range(per_class):
+                rel = f"data_large/{split}/c{c}_{i}.jpg"
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(rng.integers(0, 255, (36, 36, 3), dtype=np.uint8)).save(root / rel)
+                lines.append(f"/{rel} {c}")
+        (root / f"Places_LT_{split}.txt").write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.slow
+def test_places_lt_lcreg_fine_tunes_from_an_imagenet_file(invoke, tmp_path):
+    """`lt train lcreg --dataset places-lt --weights FILE`: the ImageNet backbone is loaded, the head replaced."""
+    _places_lt(tmp_path / "places")
+    sd = _imagenet_resnet18()
+    torch.save(sd, tmp_path / "imagenet_r18.pth")
+    res = invoke("train", "lcreg", "--dataset", "places-lt", "--data-root", tmp_path / "places", "--model", "resnet18",
+                 "--weights", tmp_path / "imagenet_r18.pth", "--epochs", "1", "--batch-size", "9",
+                 "--out", tmp_path / "run", "--format", "json")
+    assert res.exit_code == 0, res.output
+    assert "loaded 122 tensors (state dict); re-initialised 2 (fc.weight, fc.bias) for 3 classes" in res.stderr
+    trained = torch.load(tmp_path / "run" / "best.pt", weights_only=True)["state_dict"]
+    conv1 = next(v for k, v in trained.items() if k.endswith("conv1.weight") and "layer" not in k)
+    assert (conv1 - sd["conv1.weight"]).abs().max() < 0.05  # one small step from the file, not a random init
+    assert next(v for k, v in trained.items() if k.endswith("fc.weight")).shape == (3, 512)

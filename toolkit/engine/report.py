@@ -35,14 +35,35 @@ def log(message: str) -> None:
     """A line for people, on stderr (silenced by --quiet; only rank 0 speaks)."""
     from .distributed import is_main
 
+    flush_pending()
     if not _state["quiet"] and is_main():
         stderr.print(message)
+
+
+_pending: list[str] = []
+
+
+def log_pending(message: str) -> None:
+    """A :func:`log` line held until the next log/warn/progress (or :func:`flush_pending`), so that a
+    user error raised first stays the only line on stderr (:func:`drop_pending` forgets it)."""
+    _pending.append(message)
+
+
+def flush_pending() -> None:
+    held, _pending[:] = list(_pending), []
+    for message in held:
+        log(message)
+
+
+def drop_pending() -> None:
+    _pending.clear()
 
 
 def warn(message: str) -> None:
     """A warning on stderr (shown even with --quiet)."""
     from .distributed import is_main
 
+    flush_pending()
     if is_main():
         stderr.print(f"[yellow]Warning:[/yellow] {message}")
 
@@ -51,6 +72,7 @@ def progress(iterable: Iterable, total: int | None = None, description: str = ""
     """Iterate with a rich progress bar on stderr (plain iteration when quiet or not rank 0)."""
     from .distributed import is_main
 
+    flush_pending()
     if _state["quiet"] or not is_main() or not stderr.is_terminal:  # no bar in logs and pipes
         yield from iterable
         return

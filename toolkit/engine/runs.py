@@ -69,3 +69,151 @@ def read_json(path: str | os.PathLike) -> Any:
         raise LtError(f"'{path}' does not exist") from e
     except json.JSONDecodeError as e:
         raise LtError(f"'{path}' is not valid JSON: {e}") from e
+
+
+# --- Runs remember their data -------------------------------------------------------------------
+# What a run records about its data, per command that writes config.json (key -> value):
+#   lt train ce/lcreg:   run.dataset, run.data_root, run.imbalance, len(train_counts) classes
+#   lt train video, lt distill:   data.dataset, data.data_root
+#   lt train mdl:        dataset, data_root;   lt defend facm: dataset (root: from its --backbone run)
+#   lt prune:            calib.data + data_root (noise: its MODEL run's data), else calib.input_size
+DATA_KEYS = ("dataset", "data_root", "imbalance", "input_size", "num_classes")
+_FOLLOW_DEPTH = 3
+
+
+def recorded_data(spec: str | os.PathLike, depth: int = 0) -> tuple[dict[str, Any], str | None]:
+    """The data settings recorded by the run that made ``spec`` (a run dir or a checkpoint file).
+
+    Read from the run dir's ``config.json`` (a file's own dir for a checkpoint file), else from the
+    checkpoint's embedded ``config``. Returns ``({key: value}, where it was read)``; ``({}, None)``
+    for a model name or an unreadable file. A path that does not exist is a :class:`CheckpointError`.
+    """
+    from .checkpoint import load_checkpoint, resolve_checkpoint_path
+
+    text = str(spec)
+    path = Path(text)
+    if not path.exists():
+        if os.sep in text or text.endswith((".pt", ".pth")):
+            resolve_checkpoint_path(path)  # raises: the checkpoint does not exist
+        return {}, None
+    cfg_path = path / "config.json" if path.is_dir() else path.parent / "config.json"
+    if cfg_path.is_file():
+        config, source = read_json(cfg_path), str(cfg_path)
+    else:
+        try:
+            ckpt = load_checkpoint(path)
+        except LtError:  # not readable as a checkpoint: the command itself says why, in its own words
+            return {}, None
+        config, source = ckpt.get("config") or {}, f"{ckpt['path']} (its config)"
+    found = _data_of(config, depth)
+    return {k: v for k, v in found.items() if k in DATA_KEYS and v is not None}, source
+
+
+def _data_of(cfg: Any, depth: int) -> dict[str, Any]:
+    """Data settings out of one config (the formats in the table above)."""
+    if not isinstance(cfg, dict):
+        return {}
+    if isinstance(cfg.get("prune"), dict):  # a pruned checkpoint's embedded config
+        cfg = cfg["prune"]
+    run, data, calib = (cfg.get(k) if isinstance(cfg.get(k), dict) else None for k in ("run", "data", "calib"))
+    if run and run.get("dataset"):
+        counts = cfg.get("train_counts")
+        return {"dataset": run["dataset"], "data_root": run.get("data_root"), "imbalance": run.get("imbalance"),
+                "num_classes": len(counts) if isinstance(counts, list) and counts else None}
+    if data and data.get("dataset"):
+        return {"dataset": data["dataset"], "data_root": data.get("data_root")}
+    if calib is not None:
+        source = _follow(cfg.get("model"), depth)
+        if calib.get("data") in (None, "noise"):
+            return source if source.get("dataset") else {"input_size": calib.get("input_size")}
+        return _same_dataset({"dataset": calib["data"], "data_root": cfg.get("data_root")}, source)
+    if cfg.get("dataset"):
+        out = {"dataset": cfg["dataset"], "data_root": cfg.get("data_root")}
+        return out if "data_root" in cfg else _same_dataset(out, _follow(cfg.get("backbone"), depth))
+    return {}
+
+
+def _follow(spec: Any, depth: int) -> dict[str, Any]:
+    """What the run a config names as its source (prune's MODEL, FACM's --backbone) recorded."""
+    if not isinstance(spec, str) or depth >= _FOLLOW_DEPTH or not Path(spec).exists():
+        return {}
+    try:
+        return recorded_data(spec, depth + 1)[0]
+    except LtError:
+        return {}
+
+
+def _same_dataset(own: dict, source: dict) -> dict:
+    """``own`` completed by ``source``'s settings when both name the same dataset."""
+    if source.get("dataset") != own["dataset"]:
+        return own
+    return {**source, **{k: v for k, v in own.items() if v is not None}}
+
+
+def fill_from_run(spec: str, given: dict[str, Any], fields: dict[str, tuple[str, str]],
+                  required: str | None = None, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``given`` (argument -> value, None = flag not given) completed from what the run ``spec`` recorded.
+
+    ``fields`` maps each argument to ``(recorded key, flag)``, e.g. ``{"data": ("dataset", "--data")}``.
+    Values are taken only when the dataset argument is not given or names the recorded dataset, and
+    what was taken is said on stderr in one line (held until the command's first output, so that an
+    argument error stays the only line). ``required``: an argument that must end up set;
+    ``defaults``: values for arguments neither given nor recorded (also said on stderr).
+    """
+    from .report import log_pending
+
+    recorded, source = {}, None
+    for one in ([spec] if Path(spec).exists() else [s.strip() for s in str(spec).split(",") if s.strip()]):
+        recorded, source = recorded_data(one)  # an ensemble a,b,c: the first member that records its data
+        if recorded:
+            break
+    ds_arg = next((arg for arg, (key, _) in fields.items() if key == "dataset"), None)
+    out = dict(given)
+    same = ds_arg is None or given.get(ds_arg) is None or given.get(ds_arg) == recorded.get("dataset")
+    taken = []
+    if recorded and same:
+        for arg, (key, flag) in fields.items():
+            if out.get(arg) is None and recorded.get(key) is not None:
+                out[arg] = recorded[key]
+                taken.append(f"{flag} {recorded[key]}")
+    if taken:
+        log_pending(_escape(f"{spec}: using {', '.join(taken)} from {source} (give the flag to override)"))
+    fallback = [f"{fields[a][1]} {v}" for a, v in (defaults or {}).items() if out.get(a) is None]
+    out.update({a: v for a, v in (defaults or {}).items() if out.get(a) is None})
+    if fallback:
+        log_pending(_escape(f"{spec} does not record its data; using the default {', '.join(fallback)}"))
+    if required is not None and out.get(required) is None:
+        raise LtError(f"give {fields[required][1]}: '{spec}' does not record its data "
+                      f"(not a run dir with config.json, nor a checkpoint with its config)")
+    return out
+
+
+def with_run_data(fn: Any, run_arg: str, fields: dict[str, tuple[str, str]], required: str | None = None,
+                  defaults: dict[str, Any] | None = None) -> Any:
+    """``fn`` whose keyword arguments in ``fields`` left None are filled from the run in ``run_arg``.
+
+    ``lt train eval RUN``, ``lt defend eval RUN``, ``lt prune RUN`` and ``lt attack NAME --surrogate RUN``
+    call their toolkit function through this, so the run's dataset, root, input size and class count
+    apply unless the flag is given.
+    """
+    def call(**kwargs: Any) -> Any:
+        from .report import drop_pending, flush_pending
+
+        given = {arg: kwargs.get(arg) for arg in fields}
+        try:
+            kwargs.update(fill_from_run(kwargs[run_arg], given, fields, required, defaults))
+            result = fn(**kwargs)
+        except BaseException:
+            drop_pending()  # a user error raised before any output stays the only stderr line
+            raise
+        flush_pending()
+        return result
+
+    call.__name__, call.__doc__ = getattr(fn, "__name__", "call"), fn.__doc__
+    return call
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

@@ -156,7 +156,7 @@ def prune_model(model: str, ratio: float, method: str = "rd", *, weights: str | 
                                                  download=download, device=device, seed=seed)
     out_dir = prepare_out_dir(out, "prune", method, force=force)
     config = {"model": model, "ratio": ratio, "method": method, "weights": weights, "calib": calib.spec,
-              "batch_size": batch_size, "grid": grid, "worst_case": worst_case, "iterations": iterations,
+              "data_root": data_root, "batch_size": batch_size, "grid": grid, "worst_case": worst_case, "iterations": iterations,
               "finetune_epochs": ft_epochs, "finetune_lr": finetune_lr, "buckets": buckets,
               "allow_empty": allow_empty, "fast": fast, "device": str(dev), "seed": seed}
     write_json(out_dir / "config.json", config)
