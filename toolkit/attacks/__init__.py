@@ -3,9 +3,12 @@
 >>> from toolkit.attacks import get_attack, list_attacks
 >>> atk = get_attack("dta", model, eps=16/255, steps=10, inner_steps=10, np_rate=0.1)
 >>> adv = atk(images, labels)          # [0,1] images in, [0,1] images in the eps-ball out
+>>> adv = get_attack("dta", model, targeted=True)(images, labels, targets)   # true labels + targets
+>>> adv = get_attack("mifgsm", model, target_mode="least-likely")(images, labels)
 
 Every attack takes the common options (``eps alpha steps targeted random_start seed loss kappa
-kappa_wrong tau np_rate fast target_mode multistep_alpha``) plus its own (``list_attacks(with_options=True)``); an option the
+kappa_wrong tau np_rate fast target_mode multistep_alpha``) plus its own
+(``list_attacks(with_options=True)``); an option the
 chosen attack does not use is an ``LtError``. Options set to None count as not given.
 """
 

@@ -9,7 +9,8 @@ For t < T: inner loop from x_{t,0} = x_t, m_{t,0} = g_t; for k < K:
   x_{t,k+1} = Π(x_{t,k} + (α/K)·sign m_{t,k+1});
 then g_{t+1} = Σ_k (m_{t,k+1}/K) + μ1·g_t (accumulated term by term, m/K each, in the authors'
 order) and x_{t+1} = Π(x_t + α·sign g_{t+1}). Exactly T·K gradients. With ``multistep_alpha``
-step t uses α·a_t outside and α·a_t/K inside (the authors' option). VDTA: N(ĝ) becomes N(ĝ + v), v = mean ∇J over N neighbours x_{t,k} + U[−β·eps, β·eps]
+step t uses α·a_t outside and α·a_t/K inside (the authors' option).
+VDTA: N(ĝ) becomes N(ĝ + v), v = mean ∇J over N neighbours x_{t,k} + U[−β·eps, β·eps]
 (unpruned) minus ĝ; v is seeded from the outer v and the outer v becomes the first inner step's v
 (T·K·(1+N) gradients). Defaults (paper's): eps 16/255, T = 10, α = eps/T, K = ``inner_steps`` = 10,
 μ1 = ``decay`` = 1.0, μ2 = ``inner_decay`` = 0.0 (VDTA: 0.8, N = 20, β = 1.5).

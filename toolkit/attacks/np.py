@@ -5,7 +5,8 @@ Information Sciences 2023, arXiv 2303.15109 (authors' code: ResNet-50 only, off 
 
 At every (main) gradient evaluation: ∂J/∂h of the cross-entropy J w.r.t. the classifier input h
 (after global pooling, before the last ``nn.Linear``) at the current look-ahead input, using the
-**true** labels (also in targeted mode, as the authors' DTA.py); per sample the fraction γ of units of h with the smallest |∂J/∂h| is
+**true** labels (also in targeted mode, as the authors' DTA.py); per sample the fraction γ of
+units of h with the smallest |∂J/∂h| is
 zeroed (mask: |∂J/∂h| >= its per-sample γ-quantile); the attack loss is then taken on the masked
 logits and backpropagated through the masked network. We hook the input of the model's last
 ``nn.Linear``, which generalises NP to torchvision ResNets, VGG, DenseNet, MobileNet, Inception and
