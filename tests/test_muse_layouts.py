@@ -135,3 +135,30 @@ def test_non_numeric_feature_row_is_named(tmp_path):
     _rewrite(p, rows)
     with pytest.raises(DataError, match=r"3.csv' row 7 \(line 8\): a feature value is not a number"):
         load_muse(tmp_path, "stress")
+
+
+# -- stress targets -----------------------------------------------------------------------------------
+def test_stress_per_dim_trains_one_model_per_dimension(tmp_path, invoke):
+    import json
+
+    fx.write_stress(tmp_path / "d", steps=60)
+    fast = ["--task", "stress", "--data-root", tmp_path / "d", "--model", "lstm", "--epochs", "1", "--d-model", "8",
+            "--win-len", "30", "--hop-len", "15", "--device", "cpu", "--quiet", "--format", "json"]
+    per = json.loads(invoke("train", "muse", *fast, "--out", tmp_path / "per").stdout)
+    joint = json.loads(invoke("train", "muse", *fast, "--targets", "joint", "--out", tmp_path / "joint").stdout)
+    assert per["targets"] == "per-dim" and joint["targets"] == "joint"
+    assert (tmp_path / "per" / "seed0" / "arousal" / "best.pt").is_file()
+    assert (tmp_path / "per" / "seed0" / "valence" / "best.pt").is_file()
+    assert (tmp_path / "joint" / "seed0" / "best.pt").is_file() and not (tmp_path / "joint" / "seed0" / "arousal").exists()
+    for res in (per, joint):
+        row = res["rows"][0]
+        assert row["devel_ccc"] == pytest.approx((row["devel_ccc_arousal"] + row["devel_ccc_valence"]) / 2)
+        assert np.isfinite(res["devel_ccc_pop"]) and res["devel_ccc_pop"] != res["devel_ccc"]
+
+
+def test_targets_flag_refused_where_it_cannot_apply(tmp_path, invoke):
+    fx.write_humor(tmp_path)
+    r = invoke("train", "muse", "--task", "humor", "--data-root", tmp_path, "--targets", "joint", "--out", tmp_path / "o")
+    assert_user_error(r, "--targets", "--task stress only")
+    r = invoke("train", "muse", "--task", "stress", "--data-root", tmp_path, "--targets", "both", "--out", tmp_path / "o")
+    assert_user_error(r, "both", "per-dim", "joint")

@@ -275,6 +275,22 @@ def _write_outputs(out_dir: Path, data: MuseData, preds: dict, predict: bool, co
     return files
 
 
+def _notes(data: MuseData, o: MuseOptions, out_dir: Path, best_seed: int, files: list[str]) -> list[str]:
+    """Protocol, best seed and its checkpoint(s), prediction files, stress targets, items without features."""
+    per_dim = o.targets == "per-dim"
+    ckpt = out_dir / f"seed{best_seed}" / ("{" + ",".join(STRESS_KEYS) + "}/best.pt" if per_dim else "best.pt")
+    notes = [f"protocol: {PROTOCOLS[o.task]}", f"best seed on devel: {best_seed} (its checkpoint: {ckpt})",
+             f"predictions: {', '.join(files)}"]
+    if o.task == "stress":
+        how = "one model per dimension, as the baseline" if per_dim else "one model, two outputs"
+        notes.append(f"targets: {o.targets} ({how})")
+    if data.stats["labels_without_features"]:
+        how = "kept as zeros, as the baseline does" if o.task == "humor" else "left out"
+        notes.append(f"{data.stats['labels_without_features']} labelled item(s) had no feature rows ({how}): "
+                     f"e.g. {', '.join(data.stats['examples_without_features'])}")
+    return notes
+
+
 def train_muse(task: str, *, dataset: str = "muse", data_root: str | None = None, features: list[str] | None = None,
                model: str = "gru-sa", loss: str | None = None, epochs: int = 30, batch_size: int = 64, lr: float = 1e-3,
                weight_decay: float = 0.0, seeds: int = 1, seed: int = 0, d_model: int | None = None,
@@ -328,14 +344,5 @@ def train_muse(task: str, *, dataset: str = "muse", data_root: str | None = None
     files = _write_outputs(out_dir, data, results[best]["preds"], predict,
                            {"task": task, "dataset": dataset, "data_root": str(root), "features": data.features,
                             "resplit_seed": resplit_seed, "predict": predict, **asdict(o)}, {**summary, "seeds": rows})
-    ckpt = out_dir / f"seed{rows[best]['seed']}" / ("{" + ",".join(STRESS_KEYS) + "}/best.pt" if o.targets == "per-dim"
-                                                     else "best.pt")
-    notes = [f"protocol: {PROTOCOLS[task]}", f"best seed on devel: {rows[best]['seed']} (its checkpoint: {ckpt})",
-             f"predictions: {', '.join(files)}"]
-    if task == "stress":
-        notes.append(f"targets: {o.targets} ({'one model per dimension, as the baseline' if o.targets == 'per-dim' else 'one model, two outputs'})")
-    if data.stats["labels_without_features"]:
-        how = "kept as zeros, as the baseline does" if task == "humor" else "left out"
-        notes.append(f"{data.stats['labels_without_features']} labelled item(s) had no feature rows ({how}): "
-                     f"e.g. {', '.join(data.stats['examples_without_features'])}")
+    notes = _notes(data, o, out_dir, rows[best]["seed"], files)
     return Report(f"MuSe 2022 {task} · {model}", rows, {**summary, "out": str(out_dir)}, notes=notes)
