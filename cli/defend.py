@@ -71,7 +71,9 @@ def eval_(ctx: typer.Context,
           dataset: Annotated[Optional[str], typer.Option("--dataset", help="Any registered set (default: the run's, from its config.json; else digits).")] = None,
           eps: EpsOpt = "8/255",
           steps: Annotated[int, typer.Option("--steps", help="PGD steps.")] = 20,
-          restarts: Annotated[int, typer.Option("--restarts", help="PGD random restarts (worst case kept).")] = 1,
+          restarts: Annotated[int, typer.Option("--restarts", help="PGD random restarts (worst case kept).")] = 2,
+          apgd_steps: Annotated[int, typer.Option("--apgd-steps", help="APGD-CE / APGD-T iterations (0 = skip APGD).")] = 100,
+          apgd_targets: Annotated[int, typer.Option("--apgd-targets", help="APGD-T target classes, most likely first (0 = skip APGD-T).")] = 9,
           surrogate: Annotated[Optional[str], typer.Option("--surrogate", help="Checkpoint for the transfer attack.")] = None,
           square_queries: Annotated[int, typer.Option("--square-queries", help="Query budget of the Square attack (0 = skip).")] = 1000,
           eot: Annotated[int, typer.Option("--eot", help="EOT passes per gradient of the adaptive attack.")] = 1,
@@ -82,9 +84,9 @@ def eval_(ctx: typer.Context,
           batch_size: Annotated[int, typer.Option("--batch-size")] = 256,
           data_root: DataRootOpt = None, download: DownloadOpt = False, out: OutOpt = None, force: ForceOpt = False,
           device: DeviceOpt = None, seed: SeedOpt = None, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
-    """Clean and robust accuracy under FGSM, PGD-CE, PGD-DLR, transfer and Square; worst case; checks.
+    """Clean and robust accuracy under FGSM, PGD-CE, PGD-DLR, APGD-CE, APGD-T, transfer and Square; worst case; checks.
 
-    FACM pipelines are attacked both ways: the paper's protocol (backbone only) and end to end.
+    FACM pipelines are attacked both ways: the paper's protocol (backbone only) and end to end (BPDA for a vote).
     --dataset and --data-root default to the run's (its config.json), said on stderr.
     Example: lt defend eval runs/facm/best.pt --dataset digits --eps 8/255 --surrogate runs/ce/best.pt
     """
@@ -96,6 +98,7 @@ def eval_(ctx: typer.Context,
     fields = {"dataset": ("dataset", "--dataset"), "data_root": ("data_root", "--data-root")}
     fn = with_run_data(evaluate_robustness, "model", fields, defaults={"dataset": "digits"})
     run(ctx, fn, opts, model=model, dataset=dataset, eps=parse_fraction(eps, "--eps"), steps=steps,
-        restarts=restarts, surrogate=surrogate, square_queries=square_queries, eot=eot, n_examples=n, curve=curve,
+        restarts=restarts, surrogate=surrogate, square_queries=square_queries, eot=eot, apgd_steps=apgd_steps,
+        apgd_targets=apgd_targets, n_examples=n, curve=curve,
         curve_points=points, autoattack=autoattack, batch_size=batch_size, data_root=data_root,
         download=download, out=out, force=force, device=opts["device"], seed=opts["seed"])
