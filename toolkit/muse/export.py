@@ -2,7 +2,7 @@
 
 Shapes follow the EIHW/MuSe2022 baseline's ``write_predictions``:
 
-- humor: ``meta_col_0..k`` (the label file's columns except ``label``) + ``prediction`` per segment;
+- humor: ``meta_col_0..k`` (the label file's columns except the last, the label) + ``prediction`` per segment;
 - reaction: ``File_ID`` + the 7 emotions per video;
 - stress: ``meta_col_0..2`` (subject, timestamp, segment_id) + ``prediction`` per step, one file
   per dimension (``physio-arousal``, ``valence``), as the baseline trains one run per dimension.
