@@ -181,7 +181,7 @@ def test_places_lt_lcreg_fine_tunes_from_an_imagenet_file(invoke, tmp_path):
     sd = _imagenet_resnet18()
     torch.save(sd, tmp_path / "imagenet_r18.pth")
     res = invoke("train", "lcreg", "--dataset", "places-lt", "--data-root", tmp_path / "places", "--model", "resnet18",
-                 "--weights", tmp_path / "imagenet_r18.pth", "--epochs", "1", "--batch-size", "9",
+                 "--weights", tmp_path / "imagenet_r18.pth", "--epochs", "1", "--batch-size", "9", "--latent-k", "2",
                  "--out", tmp_path / "run", "--format", "json")
     assert res.exit_code == 0, res.output
     assert "loaded 122 tensors (state dict); re-initialised 2 (fc.weight, fc.bias) for 3 classes" in res.stderr

@@ -74,10 +74,12 @@ def get_model(name: str, num_classes: int | None = None, weights: str | None = N
 
     Args:
         name: an lt model (``resnet32``, ``smallcnn``, ...) or any torchvision model name.
-        num_classes: output classes; for torchvision models with ``weights`` the head is replaced
-            explicitly when it differs from the weights' class count.
-        weights: a torchvision weights name (``IMAGENET1K_V2`` or ``ResNet50_Weights.IMAGENET1K_V2``)
-            or a path to a state dict / lt checkpoint. None: random init (never a download).
+        num_classes: output classes; with ``weights`` the backbone is loaded first and the head is
+            replaced (fresh) when it differs from the weights' class count. None with weights: theirs.
+        weights: a torchvision weights name (``IMAGENET1K_V2``, ``DEFAULT`` or
+            ``ResNet50_Weights.IMAGENET1K_V2``), read from the torch hub cache only, or a path to a
+            torchvision/timm state dict or lt checkpoint (see :mod:`toolkit.models.weights`).
+            None: random init. Nothing is ever downloaded.
         mean, std: normalisation inside the wrapper (default: the model family's).
         input_size: if set, inputs are resized to this side inside the wrapper (e.g. 299 for Inception).
         normed_head: replace the classifier by a cosine head (LDAM), recorded in ``model_args``.
