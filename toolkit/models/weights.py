@@ -6,8 +6,9 @@ from ``torch.hub.get_dir()/checkpoints/<file>`` (``$TORCH_HOME/hub/checkpoints``
 weights' URL. lt never downloads: an absent file is one error naming the file, the directory and
 the URL to fetch it from on a connected machine. Files load with ``weights_only=True``.
 
-``--weights FILE`` takes a plain torchvision/timm state dict, a training checkpoint that holds one
-under ``state_dict`` or ``model``, or an lt checkpoint. The backbone is loaded first, then the head
+``--weights FILE`` takes a plain torchvision state dict, a timm one whose tensor names are
+torchvision's (timm's ResNets: ``conv1``, ``bn1``, ``layer1.0...``, ``fc``), a training checkpoint
+that holds one under ``state_dict``, ``model`` or ``module``, or an lt checkpoint. The backbone is loaded first, then the head
 is replaced when the class count differs (an ImageNet file fine-tunes to Places-LT's 365 classes);
 every other tensor must match by name and shape. What was loaded and re-initialised goes to stderr.
 
@@ -138,13 +139,13 @@ def read_weights_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor],
         if any(k.startswith("net.") for k in obj):
             obj = {k[4:]: v for k, v in obj.items() if k.startswith("net.")}
     elif isinstance(obj, dict):
-        for key in ("state_dict", "model"):
+        for key in ("state_dict", "model", "module"):
             if isinstance(obj.get(key), dict):
                 obj, kind = obj[key], f"'{key}' of a training checkpoint"
                 break
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointError(f"--weights '{path}' holds no state dict (a dict of tensors, a checkpoint with "
-                              f"'state_dict'/'model', or an lt checkpoint)")
+                              f"'state_dict'/'model'/'module', or an lt checkpoint)")
     return strip_prefixes(obj), kind
 
 
