@@ -44,9 +44,8 @@ class Method(str, Enum):
 ModelArg = Annotated[str, typer.Argument(help="torchvision/lt model name (random init unless --weights), "
                                               "checkpoint file or run dir.")]
 WeightsOpt = Annotated[Optional[str], typer.Option("--weights", help="torchvision weights name or file (name MODELs).")]
-CalibOpt = Annotated[str, typer.Option("--calib-data", help="Dataset name (e.g. digits), or noise (zero-data).")]
-RunCalibOpt = Annotated[Optional[str], typer.Option("--calib-data", help="Dataset name (e.g. digits), or noise (zero-data). "
-                                                    "Default: a run dir's own dataset, else noise.")]
+CalibOpt = Annotated[Optional[str], typer.Option("--calib-data", help="Dataset name (e.g. digits), or noise (zero-data). "
+                                                 "Default: a run dir's own dataset, else noise.")]
 CalibSizeOpt = Annotated[int, typer.Option("--calib-size", help="Calibration images.")]
 BatchOpt = Annotated[int, typer.Option("--batch-size", help="Calibration (and fine-tuning) batch size.")]
 InputSizeOpt = Annotated[Optional[int], typer.Option("--input-size", help="Noise image side (default: the model's; 32 lt nets, 224 torchvision).")]
@@ -56,15 +55,16 @@ FastOpt = Annotated[bool, typer.Option("--fast/--no-fast", help="fx-split curve 
 CacheOpt = Annotated[str, typer.Option("--cache-dir", help="Curves cache directory.")]
 
 
-def _calib(calib_data: str) -> Optional[str]:
-    return None if calib_data == "noise" else calib_data
+# For a run dir MODEL, flags not given default to what the run recorded (toolkit.engine.runs).
+RUN_FIELDS = {"calib_data": ("dataset", "--calib-data"), "data_root": ("data_root", "--data-root"),
+              "input_size": ("input_size", "--input-size")}
 
 
 @app.command(DEFAULT_COMMAND)
 def run_cmd(ctx: typer.Context, model: ModelArg,
             ratio: Annotated[str, typer.Option("--ratio", help="Target fraction of zero weights, in (0, 1).")],
             method: Annotated[Method, typer.Option("--method", help="Layer allocation.")] = Method.rd,
-            weights: WeightsOpt = None, calib_data: RunCalibOpt = None, calib_size: CalibSizeOpt = 256,
+            weights: WeightsOpt = None, calib_data: CalibOpt = None, calib_size: CalibSizeOpt = 256,
             batch_size: BatchOpt = 64, input_size: InputSizeOpt = None, grid: GridOpt = 100,
             worst_case: WorstOpt = False,
             iterations: Annotated[int, typer.Option("--iterations", help="Prune steps (1 = one-shot).")] = 1,
@@ -82,28 +82,27 @@ def run_cmd(ctx: typer.Context, model: ModelArg,
     from toolkit.prune.run import prune_model
 
     opts = resolve(ctx, device, seed, fmt, quiet)
-    fields = {"calib_data": ("dataset", "--calib-data"), "data_root": ("data_root", "--data-root"),
-              "input_size": ("input_size", "--input-size")}
-    run(ctx, with_run_data(prune_model, "model", fields), opts, model=model, ratio=parse_fraction(ratio, "--ratio"),
-        method=method.value, weights=weights, calib_data=calib_data, calib_size=calib_size, batch_size=batch_size,
-        input_size=input_size, grid=grid, worst_case=worst_case, iterations=iterations,
+    run(ctx, with_run_data(prune_model, "model", RUN_FIELDS), opts, model=model,
+        ratio=parse_fraction(ratio, "--ratio"), method=method.value, weights=weights, calib_data=calib_data,
+        calib_size=calib_size, batch_size=batch_size, input_size=input_size, grid=grid, worst_case=worst_case, iterations=iterations,
         finetune_epochs=finetune_epochs, finetune_lr=finetune_lr, buckets=buckets, fast=fast, cache_dir=cache_dir,
         out=out, force=force, data_root=data_root, download=download, device=opts["device"], seed=opts["seed"])
 
 
 @app.command("curves")
-def curves_cmd(ctx: typer.Context, model: ModelArg, weights: WeightsOpt = None, calib_data: CalibOpt = "noise",
+def curves_cmd(ctx: typer.Context, model: ModelArg, weights: WeightsOpt = None, calib_data: CalibOpt = None,
                calib_size: CalibSizeOpt = 256, batch_size: BatchOpt = 64, input_size: InputSizeOpt = None,
                grid: GridOpt = 100, worst_case: WorstOpt = False, fast: FastOpt = True,
                cache_dir: CacheOpt = ".lt-cache/prune", out: OutOpt = None, force: ForceOpt = False,
                data_root: DataRootOpt = None, download: DownloadOpt = False, device: DeviceOpt = None,
                seed: SeedOpt = None, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """Measure (or re-use) and cache the rate-distortion curves of MODEL."""
+    from toolkit.engine.runs import with_run_data
     from toolkit.prune.analysis import curves_report
 
     opts = resolve(ctx, device, seed, fmt, quiet)
-    run(ctx, curves_report, opts, model=model, weights=weights, calib_data=_calib(calib_data),
-        calib_size=calib_size, batch_size=batch_size, input_size=input_size, grid=grid, worst_case=worst_case,
+    run(ctx, with_run_data(curves_report, "model", RUN_FIELDS), opts, model=model, weights=weights,
+        calib_data=calib_data, calib_size=calib_size, batch_size=batch_size, input_size=input_size, grid=grid, worst_case=worst_case,
         fast=fast, cache_dir=cache_dir, out=out, force=force, data_root=data_root, download=download,
         device=opts["device"], seed=opts["seed"])
 
@@ -112,16 +111,17 @@ def curves_cmd(ctx: typer.Context, model: ModelArg, weights: WeightsOpt = None, 
 def additivity_cmd(ctx: typer.Context, model: ModelArg,
                    sparsities: Annotated[str, typer.Option("--sparsities", help="Comma list of per-layer sparsities.")] = "0.2,0.5,0.8",
                    pairs: Annotated[int, typer.Option("--pairs", help="Random layer pairs (seeded).")] = 30,
-                   weights: WeightsOpt = None, calib_data: CalibOpt = "noise", calib_size: CalibSizeOpt = 256,
+                   weights: WeightsOpt = None, calib_data: CalibOpt = None, calib_size: CalibSizeOpt = 256,
                    batch_size: BatchOpt = 64, input_size: InputSizeOpt = None, worst_case: WorstOpt = False,
                    data_root: DataRootOpt = None, download: DownloadOpt = False, device: DeviceOpt = None,
                    seed: SeedOpt = None, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """Measure the additivity ratio joint / (d_i + d_j) over layer pairs."""
+    from toolkit.engine.runs import with_run_data
     from toolkit.prune.analysis import additivity_report
 
     opts = resolve(ctx, device, seed, fmt, quiet)
     values = [parse_fraction(s, "--sparsities") for s in split_list(sparsities)]
-    run(ctx, additivity_report, opts, model=model, sparsities=values, pairs=pairs, weights=weights,
-        calib_data=_calib(calib_data), calib_size=calib_size, batch_size=batch_size, input_size=input_size,
-        worst_case=worst_case, data_root=data_root, download=download, device=opts["device"],
+    run(ctx, with_run_data(additivity_report, "model", RUN_FIELDS), opts, model=model, sparsities=values,
+        pairs=pairs, weights=weights, calib_data=calib_data, calib_size=calib_size, batch_size=batch_size,
+        input_size=input_size, worst_case=worst_case, data_root=data_root, download=download, device=opts["device"],
         seed=opts["seed"])
