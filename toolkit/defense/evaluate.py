@@ -147,7 +147,7 @@ def _attack_rows(specs: list[Spec], n: int) -> list[dict]:
         ok = torch.cat(s.correct)
         rows.append({"attack": s.name, "protocol": s.protocol, "loss": s.loss, "steps": s.steps,
                      "restarts": s.restarts, "robust": int(ok.sum()),
-                     "robust_acc": float(ok.float().mean()) if n else float("nan")})
+                     "robust_acc": int(ok.sum()) / n if n else float("nan")})
     return rows
 
 
@@ -251,9 +251,9 @@ def _result_rows(specs: list[Spec], n: int, aa_ok: list) -> tuple[list[dict], in
         aa = torch.cat(aa_ok)
         worst = own & aa
         rows.append({"attack": "autoattack", "protocol": "reference (torchattacks AutoAttack, standard)", "loss": "-",
-                     "steps": "-", "restarts": "-", "robust": int(aa.sum()), "robust_acc": float(aa.float().mean())})
+                     "steps": "-", "restarts": "-", "robust": int(aa.sum()), "robust_acc": int(aa.sum()) / max(n, 1)})
     rows.append({"attack": "worst-case", "protocol": "per example, over every attack above", "loss": "-",
-                 "steps": "-", "restarts": "-", "robust": int(worst.sum()), "robust_acc": float(worst.float().mean())})
+                 "steps": "-", "restarts": "-", "robust": int(worst.sum()), "robust_acc": int(worst.sum()) / max(n, 1)})
     return rows, int(own.sum())
 
 
@@ -295,8 +295,8 @@ def evaluate_robustness(*, model: str, dataset: str, eps: float = 8 / 255, steps
         warn("the model is random in eval mode: pass --eot N (e.g. 10) for an adaptive EOT attack")
     clean = torch.cat(clean_ok)
     rows, own = _result_rows(specs, clean.numel(), aa_ok)
-    curve_rows = [{"eps": e, "eps_255": round(e * 255, 3), "robust_acc": float(torch.cat(curve_ok[e]).float().mean())}
-                  for e in points]
+    curve_rows = [{"eps": e, "eps_255": round(e * 255, 3),
+                   "robust_acc": int(torch.cat(curve_ok[e]).sum()) / max(clean.numel(), 1)} for e in points]
     settings = {"model": str(model), "dataset": dataset, "eps": eps, "steps": steps, "restarts": restarts, "eot": eot,
                 "apgd_steps": apgd_steps, "apgd_targets": apgd_targets, "square_queries": square_queries,
                 "random_model": random_model}
@@ -319,7 +319,7 @@ def _report(net: nn.Module, settings: dict, clean: torch.Tensor, rows: list[dict
                "threat_model": f"Linf eps={eps:.5g} ({eps * 255:.3g}/255), untargeted",
                **{k: settings[k] for k in ("steps", "restarts", "eot", "apgd_steps", "apgd_targets", "square_queries",
                                            "random_model")},
-               "facm_pipeline": facm, "clean_correct": int(clean.sum()), "clean_acc": float(clean.float().mean()),
+               "facm_pipeline": facm, "clean_correct": int(clean.sum()), "clean_acc": int(clean.sum()) / max(n, 1),
                "worst_case_acc": acc["worst-case"], "checks_passed": f"{sum(r['pass'] for r in checks)}/{len(checks)}",
                "out": str(out_dir)}
     if own is not None:
