@@ -28,7 +28,11 @@ BEST = "best.pt"
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp path beside ``path``; on success rename it over ``path`` (never a half file)."""
+    """Yield a temp path beside ``path``; on success rename it over ``path`` (never a half file).
+
+    The file gets the mode a plain ``open(path, "w")`` would give (``0o666 & ~umask``, 0644 under the
+    usual umask 022), not mkstemp's private 0600.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -36,10 +40,19 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        if tmp.exists():  # the caller may have replaced it; chmod what will be renamed
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _umask() -> int:
+    """The process umask (read by setting and restoring it; there is no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:

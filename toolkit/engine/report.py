@@ -9,7 +9,10 @@ import csv
 import io
 import json
 import math
+import os
+import shutil
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
@@ -68,13 +71,22 @@ def warn(message: str) -> None:
         stderr.print(f"[yellow]Warning:[/yellow] {message}")
 
 
+HEARTBEAT_ENV = "LT_HEARTBEAT_S"
+HEARTBEAT_S = 30.0
+
+
 def progress(iterable: Iterable, total: int | None = None, description: str = "") -> Iterator:
-    """Iterate with a rich progress bar on stderr (plain iteration when quiet or not rank 0)."""
+    """Iterate with a rich progress bar on stderr; off a terminal (a log, a pipe, SLURM) a heartbeat
+    line instead, at most every ``$LT_HEARTBEAT_S`` seconds (default 30): stage, done/total, elapsed.
+    Plain iteration when quiet or not rank 0."""
     from .distributed import is_main
 
     flush_pending()
-    if _state["quiet"] or not is_main() or not stderr.is_terminal:  # no bar in logs and pipes
+    if _state["quiet"] or not is_main():
         yield from iterable
+        return
+    if not stderr.is_terminal:  # no bar in logs and pipes
+        yield from _heartbeat(iterable, total if total is not None else _len(iterable), description)
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TimeRemainingColumn())
@@ -83,6 +95,27 @@ def progress(iterable: Iterable, total: int | None = None, description: str = ""
         for item in iterable:
             yield item
             bar.advance(task)
+
+
+def _heartbeat(iterable: Iterable, total: int | None, description: str) -> Iterator:
+    every = float(os.environ.get(HEARTBEAT_ENV) or HEARTBEAT_S)
+    t0 = last = time.monotonic()
+    done = 0
+    for item in iterable:
+        yield item
+        done += 1
+        now = time.monotonic()
+        if now - last >= every:
+            last = now
+            of = f"/{total}" if total is not None else ""
+            sys.stderr.write(f"{description or 'working'}: {done}{of} done, {_clock(now - t0)} elapsed\n")
+            sys.stderr.flush()
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}"
 
 
 def _len(it: Iterable) -> int | None:
@@ -133,6 +166,25 @@ def _plain_row(r: dict) -> dict:
     return {str(k): _plain(v) for k, v in r.items()}
 
 
+def _csv_value(v: Any) -> Any:
+    """A CSV cell: floats to 10 significant digits (0.95, not 0.9500000000000001); lists/dicts as JSON."""
+    if isinstance(v, float):
+        return f"{v:.10g}"
+    if isinstance(v, (list, dict)):
+        return json.dumps(_round(v))
+    return v
+
+
+def _round(v: Any) -> Any:
+    if isinstance(v, float):
+        return float(f"{v:.10g}")
+    if isinstance(v, list):
+        return [_round(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _round(x) for k, x in v.items()}
+    return v
+
+
 def _fmt(v: Any) -> str:
     v = _plain(v)
     if isinstance(v, float):
@@ -140,7 +192,7 @@ def _fmt(v: Any) -> str:
     if v is None:
         return "-"
     if isinstance(v, (list, dict)):
-        return json.dumps(v)[:60]
+        return json.dumps(_round(v))[:60]
     return str(v)
 
 
@@ -158,7 +210,8 @@ def _rich_table(report: Report, console: Console) -> None:
         t = Table(title=report.title, title_justify="left")
         cols = _columns(report.rows)
         for c in cols:
-            t.add_column(c, justify="right" if isinstance(report.rows[0].get(c), (int, float)) else "left")
+            t.add_column(c, justify="right" if isinstance(report.rows[0].get(c), (int, float)) else "left",
+                         overflow="fold")  # a narrow terminal wraps a cell, never cuts it
         for r in report.rows:
             t.add_row(*[_fmt(r.get(c)) for c in cols])
         console.print(t)
@@ -174,41 +227,51 @@ def _rich_table(report: Report, console: Console) -> None:
         console.print(f"[dim]{n}[/dim]")
 
 
-def _flat_rows(report: Report, multi: bool) -> list[dict]:
-    """Rows of a report and its sections; a ``table`` key tells them apart when there are several."""
-    out = [({"table": report.title} if multi else {}) | _plain_row(r) for r in report.rows]
-    if not report.rows and report.summary:
-        out.append(({"table": report.title} if multi else {}) | _plain_row(report.summary))
-    for s in report.sections:
-        out.extend(_flat_rows(s, True))
-    return out
+def records(report: Report) -> list[dict]:
+    """The one record type of ``jsonl`` / ``csv``: the report's rows (its summary when it has no rows).
+
+    Sections and the summary of a report with rows are only in ``--format json`` (one object), so a
+    stream never mixes record types: ``lt train eval RUN --format jsonl | jq '.few'`` prints one number.
+    """
+    if report.rows:
+        return [_plain_row(r) for r in report.rows]
+    return [_plain_row(report.summary)] if report.summary else []
 
 
-def render(report: Report, fmt: str | None = None) -> str:
-    """The report as text in ``fmt``; None picks ``table`` on a terminal, ``jsonl`` when piped."""
+def _table_width() -> int:
+    """The terminal's columns on a terminal; else $COLUMNS or
+    unlimited, so a table written to a file keeps its natural width."""
+    if sys.stdout.isatty():
+        return max(shutil.get_terminal_size((80, 24)).columns, 20)
+    env = os.environ.get("COLUMNS", "")
+    return int(env) if env.isdigit() and int(env) > 0 else 10_000
+
+
+def render(report: Report, fmt: str | None = None, width: int | None = None) -> str:
+    """The report as text in ``fmt``; None picks ``table`` on a terminal, ``jsonl`` when piped.
+
+    ``json`` keeps full float precision; ``table`` (4 significant digits) and ``csv`` (10) round for
+    reading. ``width``: table columns (default: the terminal's, see :func:`_table_width`).
+    """
     if fmt is None:
         fmt = "table" if sys.stdout.isatty() else "jsonl"
     if fmt == "json":
         return json.dumps(report.to_dict(), indent=2) + "\n"
-    multi = bool(report.sections)
     if fmt == "jsonl":
-        rows = _flat_rows(report, multi)
-        if report.rows and report.summary:
-            rows.append({"table": f"{report.title} summary"} | _plain_row(report.summary))
-        return "".join(json.dumps(r) + "\n" for r in rows)
+        return "".join(json.dumps(r) + "\n" for r in records(report))
     if fmt == "csv":
-        rows = _flat_rows(report, multi)
+        rows = records(report)
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=_columns(rows), lineterminator="\n")
         w.writeheader()
         for r in rows:
-            w.writerow({k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in r.items()})
+            w.writerow({k: _csv_value(v) for k, v in r.items()})
         return buf.getvalue()
     if fmt == "table":
         buf = io.StringIO()
-        console = Console(file=buf, force_terminal=sys.stdout.isatty(), width=max(100, Console().width))
+        console = Console(file=buf, force_terminal=sys.stdout.isatty(), width=width or _table_width())
         _rich_table(report, console)
-        return buf.getvalue()
+        return "".join(line.rstrip() + "\n" for line in buf.getvalue().splitlines())
     from .errors import LtError
 
     raise LtError(f"unknown format '{fmt}'; valid: {', '.join(FORMATS)}")
