@@ -54,7 +54,7 @@ WorkersOpt = Annotated[int, typer.Option("--workers", help="Processes computing 
 CacheOpt = Annotated[str, typer.Option("--cache-dir", help="Feature cache (keyed by file hash + parameters).")]
 NoCacheOpt = Annotated[bool, typer.Option("--cache/--no-cache", help="Read and write the feature cache.")]
 MaxBadOpt = Annotated[float, typer.Option("--max-bad", help="Stop when more than this fraction of files is bad.")]
-DEFAULT_CACHE = ".lt-cache/audio-features"
+DEFAULT_CACHE = "$LT_CACHE_DIR/audio-features"  # ~/.cache/lt when LT_CACHE_DIR is unset
 
 
 @app.command("features")

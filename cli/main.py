@@ -67,6 +67,10 @@ from . import registry as _registry  # noqa: E402
 app.add_typer(_registry.models_app, name="models", help="List model names and their torchvision weights (hub cache files).")
 app.command("datasets", help="List dataset names and the layout each expects under --data-root.")(_registry.datasets)
 
+from . import cache as _cache  # noqa: E402
+
+app.add_typer(_cache.app, name="cache", help="List and clear lt's caches ($LT_CACHE_DIR, default ~/.cache/lt).")
+
 
 def main() -> None:
     """Console entry point: usage errors become one ``Error:`` line with exit code 2.

@@ -52,7 +52,7 @@ InputSizeOpt = Annotated[Optional[int], typer.Option("--input-size", help="Noise
 GridOpt = Annotated[int, typer.Option("--grid", help="Grid steps per layer K (K+1 points a_k = k/K).")]
 WorstOpt = Annotated[bool, typer.Option("--worst-case/--no-worst-case", help="Distortion: max over images instead of mean.")]
 FastOpt = Annotated[bool, typer.Option("--fast/--no-fast", help="fx-split curve measurement (same numbers) or the plain loop.")]
-CacheOpt = Annotated[str, typer.Option("--cache-dir", help="Curves cache directory.")]
+CacheOpt = Annotated[str, typer.Option("--cache-dir", help="Curves cache directory ($LT_CACHE_DIR: ~/.cache/lt when unset).")]
 
 
 # For a run dir MODEL, flags not given default to what the run recorded (toolkit.engine.runs).
@@ -71,7 +71,7 @@ def run_cmd(ctx: typer.Context, model: ModelArg,
             finetune_epochs: Annotated[Optional[int], typer.Option("--finetune-epochs", help="Epochs after each step (default 1 if --iterations > 1, else 0).")] = None,
             finetune_lr: Annotated[float, typer.Option("--finetune-lr", help="SGD lr for fine-tuning (cosine).")] = 0.01,
             buckets: Annotated[int, typer.Option("--buckets", help="DP budget buckets (exact at >= survivors).")] = 10_000,
-            fast: FastOpt = True, cache_dir: CacheOpt = ".lt-cache/prune", out: OutOpt = None, force: ForceOpt = False,
+            fast: FastOpt = True, cache_dir: CacheOpt = "$LT_CACHE_DIR/prune", out: OutOpt = None, force: ForceOpt = False,
             data_root: DataRootOpt = None, download: DownloadOpt = False, device: DeviceOpt = None,
             seed: SeedOpt = None, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """Prune MODEL to --ratio zeros; writes the pruned checkpoint, masks, curves and plots to --out.
@@ -93,7 +93,7 @@ def run_cmd(ctx: typer.Context, model: ModelArg,
 def curves_cmd(ctx: typer.Context, model: ModelArg, weights: WeightsOpt = None, calib_data: CalibOpt = None,
                calib_size: CalibSizeOpt = 256, batch_size: BatchOpt = 64, input_size: InputSizeOpt = None,
                grid: GridOpt = 100, worst_case: WorstOpt = False, fast: FastOpt = True,
-               cache_dir: CacheOpt = ".lt-cache/prune", out: OutOpt = None, force: ForceOpt = False,
+               cache_dir: CacheOpt = "$LT_CACHE_DIR/prune", out: OutOpt = None, force: ForceOpt = False,
                data_root: DataRootOpt = None, download: DownloadOpt = False, device: DeviceOpt = None,
                seed: SeedOpt = None, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """Measure (or re-use) and cache the rate-distortion curves of MODEL."""

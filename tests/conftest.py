@@ -13,6 +13,19 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _lt_cache_dir(tmp_path_factory):
+    """The session's caches go to one temp folder ($LT_CACHE_DIR), never ~/.cache/lt (set before any
+    module fixture runs; a test that needs its own sets LT_CACHE_DIR with monkeypatch)."""
+    old = os.environ.get("LT_CACHE_DIR")
+    os.environ["LT_CACHE_DIR"] = str(tmp_path_factory.mktemp("lt-cache"))
+    yield
+    if old is None:
+        os.environ.pop("LT_CACHE_DIR", None)
+    else:
+        os.environ["LT_CACHE_DIR"] = old
+
+
 @pytest.fixture
 def runner():
     from typer.testing import CliRunner

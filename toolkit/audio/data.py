@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..engine.cache import cache_root, resolve_path
 from ..engine.errors import DataError, LtError, check
 from ..engine.report import log, warn
 from .features import DEFAULT_CACHE, FeatureParams, compute_many
@@ -56,7 +57,7 @@ def resolve_root(dataset: str, data_root: str | None, cache_dir: str | Path | No
     opts = {"subjects": subjects, "clips": clips, "seed": seed}  # written at 16 kHz, resampled on reading
     if data_root is not None:  # write the synthetic set into --data-root (once)
         return ensure_generated(data_root, **opts)
-    return synthetic_root(Path(cache_dir).parent if cache_dir else Path(".lt-cache"), **opts)
+    return synthetic_root(resolve_path(cache_dir).parent if cache_dir else cache_root(), **opts)
 
 
 def parse_drop(drop: Sequence[int] | None) -> list[int]:

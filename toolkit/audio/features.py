@@ -11,7 +11,7 @@ Kinds (defaults from the SSBPR method page; the paper itself benchmarks AST, so 
 
 The cache key is the SHA-256 of the file's bytes plus every parameter (clip and feature), so a
 changed file or a changed parameter misses the cache; entries are ``<key>.npy`` under
-``cache_dir`` (default ``.lt-cache/audio-features``), written atomically.
+``cache_dir`` (default ``$LT_CACHE_DIR/audio-features``, ``~/.cache/lt/audio-features``), written atomically.
 """
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ from typing import Sequence
 
 import numpy as np
 
+from ..engine.cache import resolve_path
 from ..engine.errors import check
 from ..engine.fingerprint import params_key
 from .io import BadClip, check_audio_params, load_clip
 
 KINDS = ("logmel", "mfcc", "stats")
-DEFAULT_CACHE = Path(".lt-cache") / "audio-features"
+DEFAULT_CACHE = "$LT_CACHE_DIR/audio-features"  # resolved at use (toolkit.engine.cache.resolve_path)
 CACHE_VERSION = 1
 
 
@@ -160,7 +161,7 @@ def compute_many(paths: Sequence[str], p: FeatureParams, *, workers: int = 1, ca
 
     check(workers >= 1, f"--workers must be >= 1 (got {workers})")
     p = p.resolved()
-    jobs = [(str(x), p, str(cache_dir) if cache_dir else None) for x in paths]
+    jobs = [(str(x), p, str(resolve_path(cache_dir)) if cache_dir else None) for x in paths]
     if workers == 1 or len(jobs) < 2:
         results = [_one(j) for j in progress(jobs, total=len(jobs), description=description)]
     else:

@@ -35,7 +35,7 @@ def _bundle(name: str, root: Path, fold: int, folds: int, split: str, sample_rat
 
 @register_dataset("ssbpr")
 def ssbpr(root=None, download=False, fold: int = 1, folds: int = 5, split: str = "subject", sample_rate: int = 16000,
-          duration: float = 2.0, split_seed: int = 0, cache_dir: str | None = ".lt-cache/audio-features") -> DataBundle:
+          duration: float = 2.0, split_seed: int = 0, cache_dir: str | None = "$LT_CACHE_DIR/audio-features") -> DataBundle:
     """The SSBPR snore set under ``root`` (released layout or CSV manifest); fold ``fold`` of ``folds``."""
     from ..audio.data import resolve_root
 
@@ -47,7 +47,7 @@ def ssbpr(root=None, download=False, fold: int = 1, folds: int = 5, split: str =
 @register_dataset("synthetic-snore")
 def synthetic_snore(root=None, download=False, fold: int = 1, folds: int = 4, split: str = "subject",
                     sample_rate: int = 16000, duration: float = 2.0, subjects: int = 8, clips: int = 5,
-                    split_seed: int = 0, cache_dir: str | None = ".lt-cache/audio-features") -> DataBundle:
+                    split_seed: int = 0, cache_dir: str | None = "$LT_CACHE_DIR/audio-features") -> DataBundle:
     """Generated snores (seeded, written as .wav in the released layout); fold ``fold`` of ``folds``."""
     from ..audio.data import resolve_root
 

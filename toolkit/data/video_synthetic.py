@@ -6,7 +6,7 @@ anticlockwise, blinking), darkened (``0.25 * x**3`` plus Gaussian noise, sigma 0
 losslessly (FFV1, PyAV) in the layout of the official repo (xuyu0010/ARID_v1, converted .avi):
 ``raw/data/Class/Class_<g>_1.avi``, ``raw/list_cvt/ARID_split{k}_{train,test}.txt`` and
 ``raw/list_cvt/mapping_table.txt`` under ``<root>/synthetic-dark-<hash>/`` (default root
-``.lt-cache``; ``--data-root`` is the folder it is written into). The tree is written into a temp
+``$LT_CACHE_DIR/synthetic-dark``; ``--data-root`` is the folder it is written into). The tree is written into a temp
 dir and renamed, so a half-written cache is never read.
 
     lt train video --dataset synthetic-dark --stream gamma --model tiny3d
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..engine.cache import cache_dir
 from ..engine.errors import check
 from ..engine.fingerprint import params_key
 from ..engine.report import log
@@ -128,7 +129,7 @@ def synthetic_dark(root=None, download=False, split: int = 1, frames: int = 8, i
                    size: int | None = None, stream: str = "rgb", gamma: float = 1.8, views: int = 3,
                    videos_per_class: int = 6, video_frames: int = 24, video_size: int = 32,
                    seed: int = 0, skip_bad: bool = False) -> DataBundle:
-    """Seeded dark motion clips in the ARID layout, cached under ``root`` (default ``.lt-cache``).
+    """Seeded dark motion clips in the ARID layout, cached under ``root`` (default ``$LT_CACHE_DIR/synthetic-dark``).
 
     Our defaults: 6 videos/class (4 train, 2 test), 24 frames of 32x32, clips of 8 frames at interval 2.
     ``lt train video --dataset synthetic-dark --model tiny3d --stream gamma``
@@ -140,7 +141,7 @@ def synthetic_dark(root=None, download=False, split: int = 1, frames: int = 8, i
     params = {"v": 2, "videos_per_class": videos_per_class, "video_frames": video_frames,
               "video_size": video_size, "seed": seed}
     key = params_key(params, 12)
-    dest = Path(root or ".lt-cache") / f"synthetic-dark-{key}"
+    dest = (Path(root) if root else cache_dir("synthetic-dark")) / f"synthetic-dark-{key}"
     if not (dest / MARKER).is_file():
         log(f"writing synthetic-dark videos to {dest}")
         generate_synthetic_dark(dest, videos_per_class, video_frames, video_size, seed)

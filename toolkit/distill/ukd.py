@@ -29,6 +29,8 @@ import torch
 from torch.utils.data import Dataset
 
 from ..data.video import STREAMS, VideoClipDataset
+from ..engine.cache import cache_dir as lt_cache_dir
+from ..engine.cache import resolve_path
 from ..engine.checkpoint import load_checkpoint
 from ..engine.device import resolve_device
 from ..engine.errors import LtError, check
@@ -218,7 +220,7 @@ def distill(*, teachers: list[str], student: str, mode: str = "ukd", dataset: st
     specs = read_teachers(teachers, teacher_streams, bundle.num_classes)
     cfg = video_train_config(epochs, batch_size, lr, weight_decay, scheduler, seed, workers)
     out_dir = prepare_out_dir(out, "distill", mode, force=force, resume=resume)
-    cdir = Path(cache_dir or Path(".lt-cache") / "ukd")
+    cdir = resolve_path(cache_dir) if cache_dir else lt_cache_dir("ukd")
     meta = {"dataset": dataset, "split": bundle.info.get("split"), "root": bundle.info.get("root")}
     test_table, _ = teacher_tables(specs, bundle.test, test_views, meta, cdir, dev, batch_size, workers, "test")
     if mode == "ukd":

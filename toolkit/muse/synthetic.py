@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..engine.cache import cache_dir
 from ..engine.errors import DataError
 from .layout import REACTION_LABELS, STRESS_DIMS
 
@@ -52,8 +53,7 @@ class SynthSpec:
 
 
 def default_cache(seed: int = 0) -> Path:
-    base = os.environ.get("LT_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "lt")
-    return Path(base) / "synthetic-muse" / f"seed{seed}"
+    return cache_dir("synthetic-muse") / f"seed{seed}"
 
 
 def _split(n: int) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..engine.cache import resolve_path
 from ..engine.errors import check
 from ..engine.report import Report, progress
 from ..engine.runs import prepare_out_dir
@@ -44,7 +45,7 @@ def curves_report(model: str, *, weights: str | None = None, calib_data: str | N
             for l, ly in enumerate(layers)]
     summary = {"model": model, "layers": len(layers), "grid": grid, "calibration": calib.spec["data"],
                "images": len(calib), "curves_from": source, "curve_seconds": round(secs, 3),
-               "fingerprint": fp[:16], "cache_dir": str(cache_dir) if cache_dir else None}
+               "fingerprint": fp[:16], "cache_dir": str(resolve_path(cache_dir)) if cache_dir else None}
     if out_dir is not None:
         from .plots import plot_curves
 

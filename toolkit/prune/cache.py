@@ -4,7 +4,7 @@ The file name comes from the calibration spec, grid, worst-case flag, iteration 
 fingerprint inside is a SHA-256 of the model's whole state dict (weights, masks as zeros, norm
 statistics) plus the same spec. A cache whose fingerprint differs (another model or other weights
 of the same architecture) is reported, recomputed and overwritten -- never silently reused.
-Default cache dir: ``.lt-cache/prune`` (our choice; ``make clean`` removes ``.lt-cache``);
+Default cache dir: ``$LT_CACHE_DIR/prune`` (``~/.cache/lt/prune``; see :mod:`toolkit.engine.cache`);
 ``lt prune ... --cache-dir DIR`` and ``lt prune curves MODEL`` use it.
 """
 
@@ -18,13 +18,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..engine.cache import resolve_path
 from ..engine.checkpoint import atomic_path
 from ..engine.fingerprint import params_key, state_fingerprint
 from ..engine.report import log, warn
 from .curves import fast_curves, plain_curves
 from .masks import Layer
 
-DEFAULT_CACHE_DIR = ".lt-cache/prune"
+DEFAULT_CACHE_DIR = "$LT_CACHE_DIR/prune"  # resolved at use (toolkit.engine.cache.resolve_path)
 
 
 def model_fingerprint(model: nn.Module, spec: dict) -> str:
@@ -35,7 +36,7 @@ def model_fingerprint(model: nn.Module, spec: dict) -> str:
 def cache_file(cache_dir: str | Path, arch: str, spec: dict) -> Path:
     key = params_key(spec, 16)
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in (arch or "model"))
-    return Path(cache_dir) / f"{safe}-{key}.pt"
+    return resolve_path(cache_dir) / f"{safe}-{key}.pt"
 
 
 def _read(path: Path) -> dict | None:
