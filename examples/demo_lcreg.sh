@@ -14,3 +14,10 @@ lt train lcreg --latent-k 16 --lambda0 0.5 "${COMMON[@]}" --out "$D/lcreg"
 echo "== re-evaluate the saved LCReg model (best epoch on val) on the test split"
 lt train eval "$D/lcreg" --dataset digits-lt --format table
 echo "per-class accuracy vs training count: $D/lcreg/per_class.png"
+echo "== the latent bank per epoch (metrics.csv): assignment entropy (uniform = log 16 = 2.77 nats), top assignment, latents in use"
+"${PYTHON:-python3}" - "$D/lcreg/metrics.csv" <<'EOF'
+import csv, sys
+for r in csv.DictReader(open(sys.argv[1])):
+    print(f"epoch {r['epoch']:>3}  entropy {float(r['assign_entropy']):.2f}  top {float(r['assign_top']):.2f}  "
+          f"perplexity {float(r['usage_perplexity']):.1f}  used {r['latents_used']}")
+EOF

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Compare long-tailed training objectives on the same data and seeds, one table of mean ± std:
 #   CE, Balanced Softmax, LDAM-DRW, plain ISDA (per-class Σ_y, CE, raw λ; the ISDA paper)
-#   and LCReg (latent bank K=16, latent-category covariances, Balanced Softmax).
+#   and LCReg (latent bank K=16, within-class latent-category covariances, Balanced Softmax).
+# For the paired comparison (differences to Balanced Softmax per seed, the LCReg ablations, the
+# bank's assignment figures) in one process, use: OMP_NUM_THREADS=1 python -m benchmarks.lcreg_compare
 # Data: digits-lt (embedded, no download), imbalance 30; model: MLP; test = balanced held-out split,
 # best epoch chosen on the balanced val split. Shot groups (digits-lt recipe): many > 60, few < 20.
 #
@@ -14,7 +16,7 @@ set -euo pipefail
 
 OUT=${OUT:-${DEMO_DIR:-runs/demo}/longtail_compare}
 SEEDS=${SEEDS:-"0 1 2 3 4"}
-EPOCHS=${EPOCHS:-15}
+EPOCHS=${EPOCHS:-30}  # the digits-lt recipe's
 IMBALANCE=${IMBALANCE:-30}
 PY=${PYTHON:-python3}
 COMMON=(--dataset digits-lt --imbalance "$IMBALANCE" --model mlp --epochs "$EPOCHS" --quiet --format json --force)

@@ -181,3 +181,14 @@ def test_cli_non_finite_loss_is_one_error_line(invoke, tmp_path):
     res = invoke("train", "lcreg", "--dataset", "digits-lt", "--model", "mlp", "--epochs", "2", "--latent-k", "4",
                  "--lr", "1e30", "--out", tmp_path / "run", "--quiet")
     assert_user_error(res, "at epoch 1", "lower --lr")
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--sharpness-weight", "-1"], "--sharpness-weight must be >= 0"),
+    (["--balance-weight", "nan"], "--balance-weight must be >= 0"),
+    (["--lambda0", "-inf"], "--lambda0 must be a finite number >= 0"),
+])
+def test_cli_bank_options_bad_input(invoke, tmp_path, args, fragment):
+    res = invoke("train", "lcreg", "--dataset", "digits-lt", *args, "--out", tmp_path / "run")
+    assert_user_error(res, fragment)
+    assert not (tmp_path / "run").exists()

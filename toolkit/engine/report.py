@@ -167,11 +167,11 @@ def _plain_row(r: dict) -> dict:
 
 
 def _csv_value(v: Any) -> Any:
-    """A CSV cell: floats to 10 significant digits (0.95, not 0.9500000000000001); lists/dicts as JSON."""
+    """A CSV cell: floats at full precision (shortest round-trip repr; CSV is read by programs); lists/dicts as JSON."""
     if isinstance(v, float):
-        return f"{v:.10g}"
+        return repr(v)
     if isinstance(v, (list, dict)):
-        return json.dumps(_round(v))
+        return json.dumps(v)
     return v
 
 
@@ -250,8 +250,8 @@ def _table_width() -> int:
 def render(report: Report, fmt: str | None = None, width: int | None = None) -> str:
     """The report as text in ``fmt``; None picks ``table`` on a terminal, ``jsonl`` when piped.
 
-    ``json`` keeps full float precision; ``table`` (4 significant digits) and ``csv`` (10) round for
-    reading. ``width``: table columns (default: the terminal's, see :func:`_table_width`).
+    ``json`` and ``csv`` keep full float precision (programs read them); ``table`` rounds to 4
+    significant digits for reading. ``width``: table columns (default: the terminal's, see :func:`_table_width`).
     """
     if fmt is None:
         fmt = "table" if sys.stdout.isatty() else "jsonl"

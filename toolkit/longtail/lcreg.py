@@ -68,7 +68,8 @@ class LCRegNet(nn.Module):
 
     The head is moved out of the backbone (its slot becomes ``nn.Identity``, so the backbone returns
     the feature f) into ``self.fc``. ``forward(x)`` gives logits; ``forward(x, parts=True)`` a dict
-    with ``logits``, ``h`` (classifier input), ``assign`` (B, K) and ``weight`` (the head's matrix).
+    with ``logits``, ``h`` (classifier input), ``f`` (backbone feature), ``assign`` (B, K) and ``weight``
+    (the head's matrix). ``assign_grad="bank"`` detaches f inside A (assignment terms move the bank only).
     Takes [0, 1] images like every lt model; ``arch='lcreg'`` rebuilds from checkpoints.
     """
 
