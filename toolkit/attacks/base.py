@@ -148,7 +148,7 @@ class Attack:
             self._gen = torch.Generator(device=images.device)
             self._gen.manual_seed(int(self.seed))
         try:
-            with _frozen(self.model):
+            with frozen(self.model):
                 self.true_labels = labels.detach().to(images.device)
                 y = self._aim(x0, self.true_labels, targets)
                 adv = x0.clone()
@@ -332,8 +332,8 @@ def attack_loss(z: torch.Tensor, y: torch.Tensor, name: str = "ce") -> torch.Ten
 
 
 @contextlib.contextmanager
-def _frozen(model: nn.Module):
-    """Eval mode and no parameter gradients during the attack; both restored afterwards."""
+def frozen(model: nn.Module):
+    """Eval mode and no parameter gradients during an attack; both restored afterwards."""
     modes = {m: m.training for m in model.modules()}
     flags = [(p, p.requires_grad) for p in model.parameters()]
     model.eval()

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.cache import cache_root
+from ..engine.cache import cache_root, marker_matches
 from ..engine.errors import check
 from ..engine.fingerprint import params_key
 
@@ -126,12 +126,8 @@ def ensure_generated(root: str | Path, **params) -> Path:
     params = {**DEFAULTS, **{k: v for k, v in params.items() if v is not None}}
     root, want = Path(root), {"layout": LAYOUT, **params}
     marker = root / DONE
-    if marker.is_file():
-        try:
-            if json.loads(marker.read_text()) == want:
-                return root
-        except json.JSONDecodeError:
-            pass
+    if marker_matches(marker, want):
+        return root
     if root.is_dir() and any(p.suffix.lower() == ".wav" for p in root.rglob("*")):
         raise DataError(f"'{root}' already holds .wav files but no matching synthetic-snore marker ({DONE}); "
                         f"synthetic-snore will not write into it (remove it or pick another --data-root)")

@@ -29,33 +29,16 @@ the input intersected with [0, 1]; the model is in eval mode with frozen paramet
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..attacks.base import frozen
 from ..engine.errors import check
 
 LOSSES = ("ce", "dlr", "margin")
-
-
-@contextlib.contextmanager
-def frozen(model: nn.Module):
-    """Eval mode and no parameter gradients while attacking; both restored afterwards."""
-    modes = {m: m.training for m in model.modules()}
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    model.eval()
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for m, training in modes.items():
-            m.training = training
-        for p, flag in flags:
-            p.requires_grad_(flag)
 
 
 def margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

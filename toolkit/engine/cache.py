@@ -20,6 +20,7 @@ when ``LT_CACHE_DIR`` is unset. ``lt cache list`` shows each kind's entries and 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -60,6 +61,14 @@ def resolve_path(path: str | os.PathLike) -> Path:
     if text == PREFIX or text.startswith(PREFIX + "/") or text.startswith(PREFIX + os.sep):
         return cache_root() / text[len(PREFIX):].lstrip("/" + os.sep)
     return Path(text).expanduser()
+
+
+def marker_matches(marker: Path, want: dict) -> bool:
+    """Whether a generated set's JSON marker file records exactly ``want`` (absent or unreadable: no)."""
+    try:
+        return json.loads(Path(marker).read_text()) == want
+    except (FileNotFoundError, json.JSONDecodeError):
+        return False
 
 
 def _check_kind(kind: str) -> None:

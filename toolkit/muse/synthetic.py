@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.cache import cache_dir
+from ..engine.cache import cache_dir, marker_matches
 from ..engine.errors import DataError
 from .layout import REACTION_LABELS, STRESS_DIMS
 
@@ -202,13 +202,9 @@ def ensure_synthetic(root: str | Path | None = None, spec: SynthSpec | None = No
     root = Path(root) if root else default_cache(spec.seed)
     marker = root / MARKER
     want = {"version": VERSION, **asdict(spec)}
-    if marker.is_file():
-        try:
-            if json.loads(marker.read_text()) == want:
-                return root
-        except json.JSONDecodeError:
-            pass
-    elif root.is_dir() and any(root.iterdir()):
+    if marker_matches(marker, want):
+        return root
+    if not marker.is_file() and root.is_dir() and any(root.iterdir()):
         raise DataError(f"'{root}' is not empty and holds no {MARKER}; synthetic-muse will not write into it "
                         f"(pick an empty --data-root or drop it to use the cache)")
     return write_synthetic(root, spec)
