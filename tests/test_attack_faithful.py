@@ -71,8 +71,10 @@ def ref_grad(net, x, y_true, aim, targeted, kappa=1.0, kw=1.0, tau=1.0, gamma=No
     return torch.autograd.grad(-cost if targeted else cost, x)[0]
 
 
-def ref_dta(net, x0, y, aim, targeted, eps, T, K, mu1, mu2, ms=None, **kw):
-    """DTA as in the authors' DTA.py: Σ m/K term by term, inner α·sign·a_t/K, outer α·sign·a_t."""
+def ref_dta(net, x0, y, aim, targeted, eps, T, K, mu1, mu2, ms=None, old_order=False, **kw):
+    """DTA as in the authors' DTA.py: Σ m/K term by term, inner α·sign·a_t/K, outer α·sign·a_t.
+
+    ``old_order``: accumulate Σm and divide by K once (our order before issue 14), for contrast."""
     alpha = eps / T
     adv, g = x0.clone(), torch.zeros_like(x0)
     for t in range(T):
@@ -81,9 +83,9 @@ def ref_dta(net, x0, y, aim, targeted, eps, T, K, mu1, mu2, ms=None, **kw):
         for _ in range(K):
             grad = ref_grad(net, xk + mu1 * alpha * m, y, aim, targeted, **kw)
             m = mu2 * m + norm(grad)
-            acc += m / K
+            acc += m if old_order else m / K
             xk = clip(xk + alpha * m.sign() * a_t / K, x0, eps)
-        g = acc + g * mu1
+        g = (acc / K if old_order else acc) + g * mu1
         adv = clip(adv + alpha * g.sign() * a_t, x0, eps)
     return adv
 
@@ -175,6 +177,8 @@ def test_dta_sum_of_m_over_k_where_the_order_matters(net):
     x, y = torch.rand(8, 3, 24, 24, generator=g), torch.randint(0, 10, (8,), generator=g)
     ours = get_attack("dta", net, eps=16 / 255, steps=6, inner_steps=6, inner_decay=0.9)(x, y)
     assert torch.equal(ours, ref_dta(net, x, y, y, False, 16 / 255, 6, 6, 1.0, 0.9))
+    old = ref_dta(net, x, y, y, False, 16 / 255, 6, 6, 1.0, 0.9, old_order=True)
+    assert not torch.equal(ours, old)  # this input tells the two orders apart
 
 
 def ref_vdta(net, x0, y, eps, T, K, N, beta, mu1=1.0, mu2=0.8):

@@ -219,6 +219,7 @@ def test_autoattack_and_every_white_box_attack_see_the_bpda_gradient():
     atk = make_autoattack(facm, 8 / 255, 4, seed=0)
     x = torch.rand(3, 3, 8, 8)
     w = torch.randn(3, 4)
+    assert len(atk._autoattack.attacks) == 4  # the standard version's four stages, none left unchecked
     for stage in atk._autoattack.attacks:  # APGD-CE, APGD-T, FAB-T, Square: the logits each stage differentiates
         xg = x.clone().requires_grad_(True)
         out = stage.get_logits(xg)

@@ -164,7 +164,8 @@ def test_bad_input_is_one_error_line(root, tmp_path):
     assert "applies to --task humor only" in _bad("--task", "reaction", "--balanced", "--data-root", root)
     assert "--time-mask must be in [0, 1)" in _bad("--time-mask", "1.5", "--data-root", root)
     assert "--hop-len" in _bad("--task", "stress", "--win-len", "10", "--hop-len", "20", "--data-root", root)
-    assert "needs at least two run dirs" in _bad("--late-fusion", str(tmp_path))
+    assert "needs at least two run dirs" in _bad("--late-fusion", str(tmp_path), "--out", tmp_path / "lf")
+    assert not (tmp_path / "lf").exists()  # a refused fusion makes no run dir
 
 
 @pytest.mark.slow

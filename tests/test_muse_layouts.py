@@ -39,10 +39,11 @@ def test_humor_counts_label_last_column_and_meta(tmp_path):
 
 
 def test_partition_read_by_position_not_by_name(tmp_path):
-    fx.write_stress(tmp_path / "a")
+    want = fx.write_stress(tmp_path / "a")
     fx.write_stress(tmp_path / "b", partition_header=("subject_code", "gender", "set"))
     a, b = load_muse(tmp_path / "a", "stress"), load_muse(tmp_path / "b", "stress")
     assert [[s.key for s in a.parts[p]] for p in a.parts] == [[s.key for s in b.parts[p]] for p in b.parts]
+    assert {p: len(v) for p, v in b.parts.items()} == want["subjects"]
 
 
 def test_reaction_file_id_feature_files_load(tmp_path):

@@ -132,8 +132,14 @@ def _apply_fusion(task: str, models: list | None, preds: list[np.ndarray]) -> np
     return np.stack(cols, 1)
 
 
-def late_fusion(runs: list[str], fusion: str, out_dir: Path, task: str | None = None) -> Report:
-    """Fuse the devel/test predictions of trained runs (same task, same rows); write fused test files."""
+def late_fusion(runs: list[str], fusion: str, out: str | Path | None, task: str | None = None,
+                force: bool = False) -> Report:
+    """Fuse the devel/test predictions of trained runs (same task, same rows); write fused test files.
+
+    The run dir ``out`` is made only once the runs are known to be fusable (a bad call leaves nothing).
+    """
+    from ..engine.runs import prepare_out_dir
+
     if len(runs) < 2:
         raise LtError("--late-fusion needs at least two run dirs, comma-separated")
     if fusion not in FUSIONS:
@@ -142,6 +148,7 @@ def late_fusion(runs: list[str], fusion: str, out_dir: Path, task: str | None = 
     task = loaded[0][0]
     if any(t != task for t, _ in loaded):
         raise LtError("--late-fusion: the runs are of different tasks")
+    out_dir = prepare_out_dir(out, "train", "muse-fusion", force=force)
     rows, notes, summary = [{"run": r} for r in runs] + [{"run": f"fused ({fusion})"}], [], {}
     for dev_name, test_name in zip(_files(task, "devel"), _files(task, "test")):
         key = {"humor": "auc", "reaction": "pearson"}.get(task) or dev_name[len("predictions_devel_"):-len(".csv")]

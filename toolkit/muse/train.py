@@ -322,7 +322,7 @@ def train_muse(task: str, *, dataset: str = "muse", data_root: str | None = None
     if late:
         if task not in TASKS:
             raise LtError(f"unknown task '{task}'; valid: {', '.join(TASKS)}")
-        return late_fusion(late, fusion, prepare_out_dir(out, "train", "muse-fusion", force=force), task)
+        return late_fusion(late, fusion, out, task, force=force)
     o = MuseOptions(task, model, loss, epochs, batch_size, lr, weight_decay, seeds, seed, d_model, layers,
                     win_len, hop_len, noise, time_mask, balanced, targets).validate()
     if task == "stress":
