@@ -1,4 +1,9 @@
-"""Shared CLI plumbing: common options, global-option fallback, error handling, output.
+"""Shared CLI plumbing: the flag vocabulary, deprecated spellings, run options, error handling, output.
+
+One meaning per flag name across the whole tree: every flag that more than one command takes is
+declared here once (:data:`VOCAB`, built with :func:`opt`), and ``tests/test_vocabulary.py`` walks
+the Typer tree and fails when a flag name has two types or two meanings. Old spellings keep working
+for one release through :data:`DEPRECATED` (rewritten by :class:`LtCommand`, with one line on stderr).
 
 Only typer and the standard library are imported at module top (``lt --help`` stays fast).
 """
@@ -11,6 +16,7 @@ from enum import Enum
 from typing import Annotated, Any, Callable, Optional
 
 import typer
+from typer.core import TyperCommand
 
 
 class Fmt(str, Enum):
@@ -20,19 +26,144 @@ class Fmt(str, Enum):
     csv = "csv"
 
 
-DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="auto|cpu|cuda|cuda:N|mps (default: global --device, auto)")]
-SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed (default: global --seed, 0).")]
-FormatOpt = Annotated[Optional[Fmt], typer.Option("--format", "-f", help="Output: table on a terminal, jsonl when piped.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Silence progress and logs on stderr.")]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Write into an existing, non-empty --out.")]
-OutOpt = Annotated[Optional[str], typer.Option("--out", help="Run dir (default runs/<group>-<method>-<time>).")]
-DataRootOpt = Annotated[Optional[str], typer.Option("--data-root", help="Where the real dataset lives.")]
-DownloadOpt = Annotated[bool, typer.Option("--download", help="Allow torchvision to download the dataset.")]
+# ------------------------------------------------------------------------------------------------
+# The vocabulary: flag -> (value type, its one meaning). A command's help for the flag is the meaning
+# followed by the command's own detail (choices, default, units), see opt().
+VOCAB: dict[str, tuple[type, str]] = {
+    # what to run on
+    "--dataset": (str, "Dataset: a registered name (see `lt datasets`)."),
+    "--data-root": (str, "Folder the dataset is read from."),
+    "--download": (bool, "Allow torchvision to download the dataset (never by default)."),
+    "--model": (str, "Architecture name (see `lt models`)."),
+    "--weights": (str, "Initial weights: a torchvision weights name (read from the hub cache, never downloaded) "
+                       "or a file."),
+    "--num-classes": (int, "Classes of named models."),
+    "--image-size": (int, "Image side in pixels."),
+    "--limit": (int, "Use only the first N examples."),
+    "--features": (str, "Features to compute or read."),
+    "--workers": (int, "Worker processes for data loading or feature extraction."),
+    "--skip-bad": (bool, "Skip (and count) unreadable inputs instead of failing."),
+    "--cache-dir": (str, "Cache folder (LT_CACHE_DIR defaults to ~/.cache/lt)."),
+    # training recipe
+    "--epochs": (int, "Training epochs."),
+    "--batch-size": (int, "Samples per batch (per process under torchrun)."),
+    "--lr": (float, "Peak learning rate."),
+    "--weight-decay": (float, "Weight decay."),
+    "--optimizer": (str, "Optimizer: sgd|adam|adamw."),
+    "--scheduler": (str, "Learning-rate schedule: cosine|multistep|none."),
+    "--loss": (str, "Loss function."),
+    "--balanced": (bool, "Class-balanced sampling."),
+    "--tau": (float, "Softmax temperature τ (logits are divided by τ)."),
+    "--hop-length": (int, "Hop between successive analysis windows."),
+    # attacks
+    "--eps": (str, "L-inf budget in (0, 1]: a number or a fraction such as 8/255."),
+    "--alpha": (str, "Attack step size: a number or a fraction such as 1.6/255."),
+    "--steps": (int, "Attack iterations."),
+    "--surrogate": (str, "Model the adversarial examples are crafted on: a model name, checkpoint or run dir."),
+    # run control
+    "--out": (str, "Run dir (default runs/<group>-<method>-<time>)."),
+    "--force": (bool, "Write into an existing, non-empty --out."),
+    "--resume": (bool, "Continue the run in --out where its checkpoints left off (the same options; bit-exact "
+                       "with --deterministic)."),
+    "--deterministic": (bool, "Deterministic kernels (slower; bit-exact resume)."),
+    "--config": (str, "Replay a run: its config.json (or a JSON object of options); flags given here override it."),
+    "--print-config": (bool, "Print the resolved config (JSON, stdout) and exit without running."),
+    "--device": (str, "auto|cpu|cuda|cuda:N|mps (default: the global --device, auto)."),
+    "--seed": (int, "Random seed (default: the global --seed, 0)."),
+    "--format": (Fmt, "Output: table|json|jsonl|csv (default: table on a terminal, jsonl when piped)."),
+    "--quiet": (bool, "Silence progress and logs on stderr."),
+}
+
+# Old spellings, rewritten to the current flag for one release (with a line on stderr). Keys: "*" for
+# every command, else the command path ("train video"). A rewrite applies only where the old flag is
+# not itself an option of the command.
+DEPRECATED: dict[str, dict[str, str]] = {
+    "*": {"--attack-steps": "--steps", "--n": "--limit", "--size": "--image-size", "--input-size": "--image-size",
+          "--hop-len": "--hop-length", "--win-len": "--win-length", "--calib-data": "--dataset",
+          "--data": "--dataset"},
+    "train lcreg": {"--combine": "--head-input"},
+    "train video": {"--split": "--official-split", "--views": "--test-views"},
+    "distill kd": {"--alpha": "--ce-weight", "--split": "--official-split"},
+    "distill ukd": {"--alpha": "--ce-weight", "--split": "--official-split"},
+    "defend facm": {"--layers": "--feature-layers", "--latent": "--latent-dim"},
+    "audio features": {"--kind": "--features"},
+    "audio ssbpr train": {"--split": "--cv"},
+    "audio ssbpr predict": {"--model": "--checkpoint"},
+    "prune run": {"--fast": "--fx-split", "--no-fast": "--no-fx-split"},
+    "prune curves": {"--fast": "--fx-split", "--no-fast": "--no-fx-split"},
+}
+REMOVED_IN = "0.3"
+
+
+def opt(decls: str, detail: str = "", *more: str, **kwargs: Any) -> Any:
+    """A ``typer.Option`` for a vocabulary flag: help = its meaning + ``detail``.
+
+    ``decls`` is the flag as typer takes it (``"--balanced/--no-balanced"``); ``more`` adds short
+    names (``"-f"``). A flag missing from :data:`VOCAB` is a programming error.
+    """
+    name = decls.split("/")[0]
+    if name not in VOCAB:
+        raise KeyError(f"{name} is not in cli.common.VOCAB; add its one meaning there")
+    meaning = VOCAB[name][1]
+    return typer.Option(decls, *more, help=f"{meaning} {detail}".strip(), **kwargs)
+
+
+def deprecated_rewrite(command: str, args: list[str], current: set[str]) -> tuple[list[str], list[str]]:
+    """``args`` with deprecated flags replaced by their current names; and one warning per rewrite."""
+    table = {**DEPRECATED["*"], **DEPRECATED.get(command, {})}
+    out, warnings = [], []
+    for i, arg in enumerate(args):
+        if arg == "--":  # everything after is positional
+            return out + args[i:], warnings
+        flag, sep, value = arg.partition("=")
+        new = table.get(flag)
+        if new is not None and flag not in current and new in current:
+            warnings.append(f"lt {command}: '{flag}' is deprecated, use '{new}' (the old spelling goes in lt "
+                            f"{REMOVED_IN})")
+            arg = new + sep + value
+        out.append(arg)
+    return out, warnings
+
+
+class LtCommand(TyperCommand):
+    """A Typer command that accepts the deprecated spellings of its flags (see :data:`DEPRECATED`)."""
+
+    def parse_args(self, ctx, args):
+        current = {o for p in self.params for o in (*p.opts, *getattr(p, "secondary_opts", ()))}
+        args, warnings = deprecated_rewrite(" ".join(_command_of(ctx)), list(args), current)
+        for w in warnings:
+            sys.stderr.write(w + "\n")
+        return super().parse_args(ctx, args)
+
+
+class LtTyper(typer.Typer):
+    """``typer.Typer`` whose commands are :class:`LtCommand` (deprecated spellings accepted)."""
+
+    def command(self, name: Optional[str] = None, *, cls: Any = None, **kwargs: Any):
+        return super().command(name, cls=cls or LtCommand, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------------
+# Options every command of a kind shares.
+DeviceOpt = Annotated[Optional[str], opt("--device")]
+SeedOpt = Annotated[Optional[int], opt("--seed")]
+FormatOpt = Annotated[Optional[Fmt], opt("--format", "", "-f")]
+QuietOpt = Annotated[bool, opt("--quiet", "", "-q")]
+ForceOpt = Annotated[bool, opt("--force")]
+OutOpt = Annotated[Optional[str], opt("--out")]
+ResumeOpt = Annotated[bool, opt("--resume")]
+DeterministicOpt = Annotated[bool, opt("--deterministic")]
+DataRootOpt = Annotated[Optional[str], opt("--data-root")]
+DownloadOpt = Annotated[bool, opt("--download")]
 
 # Options never replayed from a --config file (they say how to run, not what the run is); mirrors
 # toolkit.engine.lifecycle.RUN_CONTROL, kept here so that parsing imports no torch.
 _NOT_REPLAYED = frozenset({"config", "print_config", "force", "resume", "quiet", "fmt", "format", "device",
                            "workers", "num_workers"})
+
+
+# Recorded by the lifecycle for every run, whether or not the command has the flag.
+_ALWAYS_RECORDED = frozenset({"seed", "deterministic"})
 
 
 def _command_of(ctx: typer.Context) -> list[str]:
@@ -62,6 +193,25 @@ def _read_config_file(path: str) -> dict:
     return cfg
 
 
+def _param_names(ctx: typer.Context, command: list[str]) -> dict[str, Any]:
+    """Option key -> parameter, also under the parameter names of deprecated spellings."""
+    params = {p.name: p for p in ctx.command.params}
+    by_flag = {o: p for p in ctx.command.params for o in getattr(p, "opts", ())}
+    table = {**DEPRECATED["*"], **DEPRECATED.get(" ".join(command), {})}
+    for old, new in table.items():
+        key = old.lstrip("-").replace("-", "_")
+        if key not in params and new in by_flag:
+            params[key] = by_flag[new]
+    return params
+
+
+def _cli_value(param: Any, value: Any) -> Any:
+    """A resolved value in the form the option parses: lists back to ``a,b,c`` for text options."""
+    if isinstance(value, list) and not getattr(param, "multiple", False) and getattr(param, "nargs", 1) == 1:
+        return ",".join(str(v) for v in value)
+    return value
+
+
 def apply_config(ctx: typer.Context, value: Optional[str]) -> Optional[str]:
     """Eager ``--config FILE`` callback: the file's options become this command's defaults.
 
@@ -80,20 +230,21 @@ def apply_config(ctx: typer.Context, value: Optional[str]) -> Optional[str]:
         options = cfg
     if not isinstance(options, dict):
         fail(f"--config '{value}': 'resolved' must be a JSON object of options")
-    known = {p.name for p in ctx.command.params}
-    for key in options:
-        if key not in known:
+    params = _param_names(ctx, command)
+    replay = {}
+    for key, v in options.items():
+        if key in _ALWAYS_RECORDED and key not in params:
+            continue
+        if key not in params:
             fail(f"--config '{value}': unknown option '{key}' for 'lt {' '.join(command)}'")
-    replay = {k: v for k, v in options.items() if k not in _NOT_REPLAYED and v is not None}
+        if key not in _NOT_REPLAYED and v is not None:
+            replay[params[key].name] = _cli_value(params[key], v)
     ctx.default_map = {**(ctx.default_map or {}), **replay}
     return value
 
 
-ConfigOpt = Annotated[Optional[str], typer.Option(
-    "--config", is_eager=True, callback=apply_config, metavar="FILE",
-    help="Replay a run: a config.json (or a JSON object of options); flags given here override it.")]
-PrintConfigOpt = Annotated[bool, typer.Option(
-    "--print-config", help="Print the resolved config (JSON, stdout) and exit without running.")]
+ConfigOpt = Annotated[Optional[str], opt("--config", "", is_eager=True, callback=apply_config, metavar="FILE")]
+PrintConfigOpt = Annotated[bool, opt("--print-config")]
 
 
 def globals_of(ctx: typer.Context | None) -> dict:
@@ -146,10 +297,12 @@ def fail(message: str, code: int = 2) -> None:
 def run(ctx: typer.Context | None, fn: Callable[..., Any], opts: dict, **kwargs: Any) -> Any:
     """Call one toolkit function and print its Report; LtError -> ``Error:`` line, exit code 2.
 
-    ``opts`` comes from :func:`resolve`; its device/seed are passed on when ``fn`` takes them.
+    ``opts`` comes from :func:`resolve`. The command's parsed options are handed to the run lifecycle
+    (``config.json``, ``--print-config``); a run dir this call created and left holding nothing but its
+    config is removed when the call fails, so the same command can simply be run again.
     """
     from toolkit.engine.errors import LtError
-    from toolkit.engine.lifecycle import ConfigPrinted, cli_context, reset_cli_context
+    from toolkit.engine.lifecycle import ConfigPrinted, cli_context, discard_failed_run, reset_cli_context
     from toolkit.engine.report import emit, set_quiet
 
     set_quiet(opts.get("quiet", False))
@@ -164,11 +317,16 @@ def run(ctx: typer.Context | None, fn: Callable[..., Any], opts: dict, **kwargs:
         sys.stdout.write(json.dumps(printed.config, indent=2) + "\n")
         return None
     except LtError as e:
+        discard_failed_run()
         if debug:
             raise
         fail(str(e), getattr(e, "exit_code", 2))
     except KeyboardInterrupt:
+        discard_failed_run()
         fail("interrupted", 130)
+    except BaseException:
+        discard_failed_run()
+        raise
     finally:
         reset_cli_context(token)
     if result is not None and hasattr(result, "to_dict"):

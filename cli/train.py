@@ -9,10 +9,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import (DataRootOpt, DeviceOpt, DownloadOpt, ForceOpt, FormatOpt, OutOpt, QuietOpt, SeedOpt,
-                     resolve, run)
+from .common import (ConfigOpt, DataRootOpt, DeterministicOpt, DeviceOpt, DownloadOpt, ForceOpt, FormatOpt, LtTyper,
+                     OutOpt, PrintConfigOpt, QuietOpt, ResumeOpt, SeedOpt, fail, opt, resolve, run, split_list)
 
-app = typer.Typer(help="Train models.", no_args_is_help=True)
+app = LtTyper(help="Train models.", no_args_is_help=True)
 
 
 class Shots(str, Enum):
@@ -26,38 +26,66 @@ class Amp(str, Enum):
     off = "off"
 
 
+def recipe_defaults(field: str) -> str:
+    """``"Default: the recipe's (cifar-lt 200, imagenet-lt 90, ...)."`` for a recipe field (pure data, no torch)."""
+    from toolkit.longtail.recipes import RECIPES
+
+    def show(v):
+        return ",".join(map(str, v)) if isinstance(v, tuple) else ("none" if v in (None, ()) else v)
+
+    return "Default: the recipe's (" + ", ".join(f"{n} {show(getattr(r, field))}" for n, r in RECIPES.items()) + ")."
+
+
 # Options shared by every long-tailed training command (ce, lcreg): recipe fields and run control.
-RecipeOpt = Annotated[Optional[str], typer.Option("--recipe", help="cifar-lt|imagenet-lt|places-lt|inat2018|digits-lt (default: the dataset's).")]
-ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Model name (default: the recipe's), e.g. resnet32, resnext50_32x4d.")]
-WeightsOpt = Annotated[Optional[str], typer.Option("--weights", help="torchvision weights name or a file (default: random init).")]
-EpochsOpt = Annotated[Optional[int], typer.Option("--epochs", help="Epochs (default: the recipe's).")]
-BatchOpt = Annotated[Optional[int], typer.Option("--batch-size", help="Batch size per process (default: the recipe's).")]
-LrOpt = Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate (default: the recipe's).")]
-WdOpt = Annotated[Optional[float], typer.Option("--weight-decay", help="Weight decay (default: the recipe's).")]
-SchedOpt = Annotated[Optional[str], typer.Option("--scheduler", help="cosine|multistep|none (default: the recipe's).")]
-WarmupOpt = Annotated[Optional[int], typer.Option("--warmup-epochs", help="Linear warm-up epochs (default: the recipe's).")]
-ImbalanceOpt = Annotated[Optional[float], typer.Option("--imbalance", help="Imbalance factor n_max/n_min (-LT sets; default: the dataset's).")]
-SkipBadOpt = Annotated[bool, typer.Option("--skip-bad", help="Skip (and count) unreadable images instead of failing.")]
-ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the run in --out exactly where its last.pt left off.")]
-DeterministicOpt = Annotated[bool, typer.Option("--deterministic", help="Deterministic kernels (slower; exact resume).")]
+RecipeOpt = Annotated[Optional[str], typer.Option("--recipe", help="Training recipe: cifar-lt|imagenet-lt|places-lt|inat2018|digits-lt (default: the dataset's); every field below overrides it.")]
+ModelOpt = Annotated[Optional[str], opt("--model", recipe_defaults("model"))]
+WeightsOpt = Annotated[Optional[str], opt("--weights", "Default: random init (places-lt needs weights).")]
+EpochsOpt = Annotated[Optional[int], opt("--epochs", recipe_defaults("epochs"))]
+BatchOpt = Annotated[Optional[int], opt("--batch-size", recipe_defaults("batch_size"))]
+LrOpt = Annotated[Optional[float], opt("--lr", recipe_defaults("lr"))]
+WdOpt = Annotated[Optional[float], opt("--weight-decay", recipe_defaults("weight_decay"))]
+SchedOpt = Annotated[Optional[str], opt("--scheduler", recipe_defaults("scheduler"))]
+WarmupOpt = Annotated[Optional[int], typer.Option("--warmup-epochs", help="Linear warm-up epochs. " + recipe_defaults("warmup_epochs"))]
+MilestonesOpt = Annotated[Optional[str], typer.Option("--milestones", help="Multistep lr epochs, e.g. 160,180. " + recipe_defaults("milestones"))]
+FactorsOpt = Annotated[Optional[str], typer.Option("--lr-factors", help="lr multiplier from each milestone on, e.g. 0.01,0.0001. " + recipe_defaults("lr_factors"))]
+MomentumOpt = Annotated[Optional[float], typer.Option("--momentum", help="SGD momentum. " + recipe_defaults("momentum"))]
+ImbalanceOpt = Annotated[Optional[float], typer.Option("--imbalance", help="Imbalance factor n_max/n_min of -LT sets (default: the dataset's).")]
+SkipBadOpt = Annotated[bool, opt("--skip-bad")]
 AmpOpt = Annotated[Amp, typer.Option("--amp", help="Mixed precision: auto = on CUDA only.")]
 ClipOpt = Annotated[float, typer.Option("--grad-clip", help="Clip the gradient norm (0 = off).")]
-WorkersOpt = Annotated[int, typer.Option("--workers", help="DataLoader worker processes.")]
+WorkersOpt = Annotated[int, opt("--workers")]
 ShotsOpt = Annotated[Shots, typer.Option("--shots", help="Shot groups: decoupling (many>100, few<20) or oltr (>=100, <=20).")]
-ManyOpt = Annotated[Optional[int], typer.Option("--many", help="Many-shot threshold (default: the recipe's).")]
-FewOpt = Annotated[Optional[int], typer.Option("--few", help="Few-shot threshold (default: the recipe's).")]
+ManyOpt = Annotated[Optional[int], typer.Option("--many", help="Many-shot threshold. " + recipe_defaults("shot_many"))]
+FewOpt = Annotated[Optional[int], typer.Option("--few", help="Few-shot threshold. " + recipe_defaults("shot_few"))]
+
+
+def numbers(text: Optional[str], kind: type, flag: str) -> Optional[tuple]:
+    """``"160,180"`` -> (160, 180); None stays None; a bad entry is one ``Error:`` line."""
+    if text is None:
+        return None
+    try:
+        return tuple(kind(v) for v in split_list(text))
+    except ValueError:
+        fail(f"{flag} must be a comma-separated list of numbers (got '{text}')")
+        raise  # unreachable
 
 
 def longtail_run(ctx: typer.Context, *, dataset: str, method: str, loss: str, recipe, model, weights, epochs,
-                 batch_size, lr, weight_decay, scheduler, warmup_epochs, imbalance, data_root, download, skip_bad,
-                 out, force, resume, deterministic, amp, grad_clip, workers, shots, many, few, device, seed, fmt,
-                 quiet, loss_options: dict | None = None):
-    """Collect the shared long-tail flags into a ``LongtailRun`` (imported lazily) and the output opts."""
+                 batch_size, lr, weight_decay, scheduler, warmup_epochs, milestones, lr_factors, momentum, imbalance,
+                 data_root, download, skip_bad, out, force, resume, deterministic, amp, grad_clip, workers, shots,
+                 many, few, device, seed, fmt, quiet, loss_options: dict | None = None, **_ignored):
+    """Collect the shared long-tail flags into a ``LongtailRun`` (imported lazily) and the output opts.
+
+    ``_ignored`` takes the options the lifecycle reads from the command's context (``config``,
+    ``print_config``) and the method's own, so a command can pass ``**ctx.params``.
+    """
     from toolkit.longtail.train import LongtailRun
 
     opts = resolve(ctx, device, seed, fmt, quiet)
     overrides = {"model": model, "weights": weights, "epochs": epochs, "batch_size": batch_size, "lr": lr,
-                 "weight_decay": weight_decay, "scheduler": scheduler, "warmup_epochs": warmup_epochs}
+                 "weight_decay": weight_decay, "scheduler": scheduler, "warmup_epochs": warmup_epochs,
+                 "milestones": numbers(milestones, int, "--milestones"),
+                 "lr_factors": numbers(lr_factors, float, "--lr-factors"), "momentum": momentum}
     spec = LongtailRun(dataset=dataset, method=method, loss=loss, recipe=recipe, overrides=overrides,
                        loss_options=loss_options or {}, data_root=data_root, download=download, imbalance=imbalance,
                        skip_bad=skip_bad, out=out, force=force, resume=resume, device=opts["device"],
@@ -68,39 +96,34 @@ def longtail_run(ctx: typer.Context, *, dataset: str, method: str, loss: str, re
 
 @app.command("ce")
 def ce(ctx: typer.Context,
-       dataset: Annotated[str, typer.Option("--dataset", help="digits-lt, cifar10-lt, cifar100-lt, imagenet-lt, places-lt, inat2018, ...")] = "digits-lt",
-       loss: Annotated[str, typer.Option("--loss", help="ce|balanced-softmax|ldam-drw (see toolkit.longtail.losses).")] = "ce",
+       dataset: Annotated[str, opt("--dataset", "digits-lt, cifar10-lt, cifar100-lt, imagenet-lt, places-lt, inat2018, ...")] = "digits-lt",
+       loss: Annotated[str, opt("--loss", "ce|balanced-softmax|ldam-drw|isda.")] = "ce",
        recipe: RecipeOpt = None, model: ModelOpt = None, weights: WeightsOpt = None, epochs: EpochsOpt = None,
        batch_size: BatchOpt = None, lr: LrOpt = None, weight_decay: WdOpt = None, scheduler: SchedOpt = None,
-       warmup_epochs: WarmupOpt = None, imbalance: ImbalanceOpt = None, data_root: DataRootOpt = None,
+       warmup_epochs: WarmupOpt = None, milestones: MilestonesOpt = None, lr_factors: FactorsOpt = None,
+       momentum: MomentumOpt = None, imbalance: ImbalanceOpt = None, data_root: DataRootOpt = None,
        download: DownloadOpt = False, skip_bad: SkipBadOpt = False, out: OutOpt = None, force: ForceOpt = False,
        resume: ResumeOpt = False, deterministic: DeterministicOpt = False, amp: AmpOpt = Amp.auto,
        grad_clip: ClipOpt = 0.0, workers: WorkersOpt = 0, shots: ShotsOpt = Shots.decoupling, many: ManyOpt = None,
-       few: FewOpt = None, device: DeviceOpt = None, seed: SeedOpt = None, fmt: FormatOpt = None,
-       quiet: QuietOpt = False) -> None:
+       few: FewOpt = None, config: ConfigOpt = None, print_config: PrintConfigOpt = False,
+       device: DeviceOpt = None, seed: SeedOpt = None, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """Train a classifier with a long-tailed baseline loss; print overall/many/medium/few top-1.
 
     Example: lt train ce --dataset digits-lt --model resnet32 --loss balanced-softmax --epochs 30 --out runs/bs
     """
     from toolkit.longtail.train import train_longtail
 
-    spec, opts = longtail_run(ctx, dataset=dataset, method="ce", loss=loss, recipe=recipe, model=model,
-                              weights=weights, epochs=epochs, batch_size=batch_size, lr=lr,
-                              weight_decay=weight_decay, scheduler=scheduler, warmup_epochs=warmup_epochs,
-                              imbalance=imbalance, data_root=data_root, download=download, skip_bad=skip_bad,
-                              out=out, force=force, resume=resume, deterministic=deterministic, amp=amp,
-                              grad_clip=grad_clip, workers=workers, shots=shots, many=many, few=few, device=device,
-                              seed=seed, fmt=fmt, quiet=quiet)
+    spec, opts = longtail_run(ctx, method="ce", **ctx.params)
     run(ctx, train_longtail, opts, run=spec)
 
 
 @app.command("eval")
 def eval_(ctx: typer.Context,
           checkpoint: Annotated[str, typer.Argument(help="A checkpoint file or a run dir.")],
-          dataset: Annotated[Optional[str], typer.Option("--dataset", help="Dataset whose test split to evaluate on (default: the run's, from its config.json; else digits-lt).")] = None,
-          split: Annotated[str, typer.Option("--split", help="test|val")] = "test",
+          dataset: Annotated[Optional[str], opt("--dataset", "Its test split is evaluated (default: the run's, from its config.json; else digits-lt).")] = None,
+          split: Annotated[str, typer.Option("--split", help="Partition to evaluate: test|val.")] = "test",
           imbalance: ImbalanceOpt = None, data_root: DataRootOpt = None, download: DownloadOpt = False,
-          batch_size: Annotated[int, typer.Option("--batch-size")] = 256, shots: ShotsOpt = Shots.decoupling,
+          batch_size: Annotated[int, opt("--batch-size")] = 256, shots: ShotsOpt = Shots.decoupling,
           many: ManyOpt = None, few: FewOpt = None, device: DeviceOpt = None, fmt: FormatOpt = None,
           quiet: QuietOpt = False) -> None:
     """Evaluate a saved model: overall/many/medium/few top-1 (training counts from the dataset).

@@ -77,17 +77,18 @@ Example: lt train lcreg --dataset digits-lt --model mlp --epochs 20 --latent-k 1
 
 def register(app: typer.Typer) -> None:
     """Add the ``lcreg`` command to the ``lt train`` group."""
-    from .common import DataRootOpt, DeviceOpt, DownloadOpt, ForceOpt, FormatOpt, OutOpt, QuietOpt, SeedOpt, run
-    from .train import (AmpOpt, BatchOpt, ClipOpt, DeterministicOpt, EpochsOpt, FewOpt, ImbalanceOpt, LrOpt, ManyOpt,
-                        ModelOpt, RecipeOpt, ResumeOpt, SchedOpt, ShotsOpt, SkipBadOpt, WarmupOpt, WdOpt, WeightsOpt,
-                        WorkersOpt, Amp, Shots, longtail_run)
+    from .common import (ConfigOpt, DataRootOpt, DeterministicOpt, DeviceOpt, DownloadOpt, ForceOpt, FormatOpt, OutOpt,
+                         PrintConfigOpt, QuietOpt, ResumeOpt, SeedOpt, opt, run)
+    from .train import (AmpOpt, BatchOpt, ClipOpt, EpochsOpt, FactorsOpt, FewOpt, ImbalanceOpt, LrOpt, ManyOpt,
+                        MilestonesOpt, ModelOpt, MomentumOpt, RecipeOpt, SchedOpt, ShotsOpt, SkipBadOpt, WarmupOpt,
+                        WdOpt, WeightsOpt, WorkersOpt, Amp, Shots, longtail_run)
 
     @app.command("lcreg", help=HELP)
     def lcreg(ctx: typer.Context,
-              dataset: Annotated[str, typer.Option("--dataset", help="digits-lt, cifar10-lt, cifar100-lt, imagenet-lt, places-lt, inat2018.")] = "digits-lt",
+              dataset: Annotated[str, opt("--dataset", "digits-lt, cifar10-lt, cifar100-lt, imagenet-lt, places-lt, inat2018.")] = "digits-lt",
               latent_k: Annotated[int, typer.Option("--latent-k", help="K latent categories in the bank (0: no bank, one global covariance).")] = 64,
-              tau: Annotated[float, typer.Option("--tau", help="Assignment temperature of softmax(cos(f, M)/tau).")] = 0.05,
-              combine: Annotated[Combine, typer.Option("--combine", help="Classifier input h = f + l (add) or f and l concatenated (concat).")] = Combine.add,
+              tau: Annotated[float, opt("--tau", "Here: of the latent assignment softmax(cos(f, M)/τ).")] = 0.05,
+              head_input: Annotated[Combine, typer.Option("--head-input", help="Classifier input h = f + l (add) or f and l concatenated (concat).")] = Combine.add,
               assign_metric: Annotated[AssignMetric, typer.Option("--assign-metric", help="Similarity of f to the bank rows.")] = AssignMetric.cosine,
               lambda0: Annotated[Optional[float], typer.Option("--lambda0", help="Augmentation strength λ₀ >= 0 (λ = λ₀·epoch/epochs; default 0.5, 7.5 for imagenet-lt/places-lt/inat2018).")] = None,
               cov_groups: Annotated[CovGroups, typer.Option("--cov-groups", help="latent: Σ(x) = Σ_k A_k Σ_k (LCReg); class: Σ_y (plain ISDA).")] = CovGroups.latent,
@@ -103,42 +104,19 @@ def register(app: typer.Typer) -> None:
               assign_grad: Annotated[AssignGrad, typer.Option("--assign-grad", help="bank: assignment terms move the bank only (features detached); all: also the backbone.")] = AssignGrad.bank,
               recipe: RecipeOpt = None, model: ModelOpt = None, weights: WeightsOpt = None, epochs: EpochsOpt = None,
               batch_size: BatchOpt = None, lr: LrOpt = None, weight_decay: WdOpt = None, scheduler: SchedOpt = None,
-              warmup_epochs: WarmupOpt = None,
-              milestones: Annotated[Optional[str], typer.Option("--milestones", help="Multistep lr epochs, e.g. 160,180 (default: the recipe's).")] = None,
-              lr_factors: Annotated[Optional[str], typer.Option("--lr-factors", help="lr multiplier from each milestone on, e.g. 0.01,0.0001.")] = None,
-              momentum: Annotated[Optional[float], typer.Option("--momentum", help="SGD momentum (default: the recipe's).")] = None,
-              imbalance: ImbalanceOpt = None, data_root: DataRootOpt = None, download: DownloadOpt = False,
-              skip_bad: SkipBadOpt = False, out: OutOpt = None, force: ForceOpt = False, resume: ResumeOpt = False,
-              deterministic: DeterministicOpt = False, amp: AmpOpt = Amp.auto, grad_clip: ClipOpt = 0.0,
-              workers: WorkersOpt = 0, shots: ShotsOpt = Shots.decoupling, many: ManyOpt = None, few: FewOpt = None,
+              warmup_epochs: WarmupOpt = None, milestones: MilestonesOpt = None, lr_factors: FactorsOpt = None,
+              momentum: MomentumOpt = None, imbalance: ImbalanceOpt = None, data_root: DataRootOpt = None,
+              download: DownloadOpt = False, skip_bad: SkipBadOpt = False, out: OutOpt = None, force: ForceOpt = False,
+              resume: ResumeOpt = False, deterministic: DeterministicOpt = False, amp: AmpOpt = Amp.auto,
+              grad_clip: ClipOpt = 0.0, workers: WorkersOpt = 0, shots: ShotsOpt = Shots.decoupling,
+              many: ManyOpt = None, few: FewOpt = None, config: ConfigOpt = None, print_config: PrintConfigOpt = False,
               device: DeviceOpt = None, seed: SeedOpt = None, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
         from toolkit.longtail.lcreg import train_lcreg
 
-        spec, opts = longtail_run(ctx, dataset=dataset, method="lcreg", loss=rebalance.value, recipe=recipe, model=model,
-                                  weights=weights, epochs=epochs, batch_size=batch_size, lr=lr,
-                                  weight_decay=weight_decay, scheduler=scheduler, warmup_epochs=warmup_epochs,
-                                  imbalance=imbalance, data_root=data_root, download=download, skip_bad=skip_bad,
-                                  out=out, force=force, resume=resume, deterministic=deterministic, amp=amp,
-                                  grad_clip=grad_clip, workers=workers, shots=shots, many=many, few=few,
-                                  device=device, seed=seed, fmt=fmt, quiet=quiet)
-        spec.overrides.update(milestones=_numbers(milestones, int, "--milestones"),
-                              lr_factors=_numbers(lr_factors, float, "--lr-factors"), momentum=momentum)
-        run(ctx, train_lcreg, opts, run=spec, latent_k=latent_k, tau=tau, combine=combine.value,
+        spec, opts = longtail_run(ctx, method="lcreg", loss=rebalance.value, **ctx.params)
+        run(ctx, train_lcreg, opts, run=spec, latent_k=latent_k, tau=tau, combine=head_input.value,
             assign_metric=assign_metric.value, lambda0=lambda0, cov_groups=cov_groups.value,
             covariance=covariance.value, cov_budget_mb=cov_budget_mb, lambda_norm=lambda_norm.value,
             rebalance=rebalance.value, diversity_weight=diversity_weight, balance_weight=balance_weight,
             sharpness_weight=sharpness_weight, cov_center=cov_center.value, bank_init=bank_init.value,
             assign_grad=assign_grad.value)
-
-
-def _numbers(text: Optional[str], kind: type, flag: str) -> Optional[tuple]:
-    """``"160,180"`` -> (160, 180); None stays None; a bad entry is one ``Error:`` line."""
-    if text is None:
-        return None
-    from .common import fail, split_list
-
-    try:
-        return tuple(kind(v) for v in split_list(text))
-    except ValueError:
-        fail(f"{flag} must be a comma-separated list of numbers (got '{text}')")
-        raise  # unreachable

@@ -121,11 +121,21 @@ def test_resume_errors(invoke, tmp_path):
     assert_user_error(invoke("train", "ce", *FAST, "--resume"), "--resume needs --out")
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "x").write_text("")
-    assert_user_error(invoke("train", "ce", *FAST, "--out", tmp_path / "r", "--resume"), "no last.pt")
+    assert_user_error(invoke("train", "ce", *FAST, "--out", tmp_path / "r", "--resume"), "holds no run to continue")
     foreign = tmp_path / "f"
     foreign.mkdir()
     torch.save({"weights": torch.zeros(1)}, foreign / "last.pt")
-    assert_user_error(invoke("train", "ce", *FAST, "--out", foreign, "--resume"), "not an lt checkpoint")
+    assert_user_error(invoke("train", "ce", *FAST, "--out", foreign, "--resume"), "holds no config.json")
+
+
+def test_resume_refuses_a_foreign_checkpoint_in_its_run(invoke, trained, tmp_path):
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(trained[0], out)
+    torch.save({"weights": torch.zeros(1)}, out / "last.pt")
+    assert_user_error(invoke("train", "ce", "--dataset", "digits-lt", *FAST, "--epochs", "2", "--out", out, "--resume"),
+                      "not an lt checkpoint")
 
 
 def test_eval_refuses_missing_and_code_pickling_checkpoints(invoke, tmp_path):
@@ -140,9 +150,15 @@ def test_resume_continues_a_finished_run(invoke, trained, tmp_path):
 
     out = tmp_path / "cont"
     shutil.copytree(trained[0], out)
-    res = invoke("train", "ce", "--dataset", "digits-lt", *FAST, "--epochs", "3", "--out", out, "--resume")
-    assert res.exit_code == 0, res.output
-    assert len((out / "metrics.csv").read_text().strip().splitlines()) == 1 + 3
+    before = (out / "metrics.csv").read_text()
+    # more epochs is another run: --resume refuses and names the option
+    assert_user_error(invoke("train", "ce", "--dataset", "digits-lt", *FAST, "--epochs", "3", "--out", out, "--resume"),
+                      "option 'epochs' is 2", "but 3 now")
+    res = invoke("train", "ce", "--dataset", "digits-lt", *FAST, "--epochs", "2", "--out", out, "--resume",
+                 "--format", "json")
+    assert res.exit_code == 0, res.output  # nothing left to train: the finished run is evaluated again
+    assert json.loads(res.stdout)["rows"][0]["top1"] == trained[1]["rows"][0]["top1"]
+    assert (out / "metrics.csv").read_text() == before
 
 
 def test_models_lists_lt_and_torchvision_names(invoke):

@@ -195,7 +195,7 @@ def test_end_to_end_digits_lt_beats_chance_and_evaluates(invoke, tmp_path):
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert len(metrics["per_class"]) == 10 and (tmp_path / "run" / "per_class.png").stat().st_size > 0
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert config["run"]["loss_options"]["latent_k"] == 8 and config["run"]["loss_options"]["lambda0"] == 0.5
+    assert config["resolved"]["latent_k"] == 8 and config["resolved"]["lambda0"] == 0.5
     history = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
     assert len(history) == 7 and all(k in history[0] for k in ("many", "medium", "few", "top1"))
     ev = invoke("train", "eval", tmp_path / "run", "--dataset", "digits-lt", "--format", "json", "--quiet")

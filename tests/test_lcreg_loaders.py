@@ -75,8 +75,8 @@ def test_lcreg_trains_on_official_format_fixture(invoke, tmp_path, dataset):
     assert rep["dataset"] == dataset and rep["method"] == "lcreg"
     assert rep["selected_on"] == ("test" if dataset == "inat2018" else "val")   # iNat has no val split
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert config["train_counts"] == list(TRAIN_PER_CLASS)
-    assert config["recipe"]["name"] == dataset and config["run"]["loss_options"]["lambda0"] == 0.5
+    assert config["info"]["train_counts"] == list(TRAIN_PER_CLASS)
+    assert config["resolved"]["recipe"] == dataset and config["resolved"]["lambda0"] == 0.5
     ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert ckpt["arch"] == "lcreg" and ckpt["objective"]["stats"]["count"].sum().item() == pytest.approx(7.0)
     assert len(json.loads((tmp_path / "run" / "metrics.json").read_text())["per_class"]) == 3

@@ -111,7 +111,7 @@ def test_prune_of_a_pruned_run_follows_its_source(run_dir, tmp_path):
     write_json(tmp_path / "p" / "config.json", {"model": str(run_dir), "calib": {"data": "noise", "input_size": 32}})
     assert recorded_data(tmp_path / "p")[0]["dataset"] == "digits-lt"
     write_json(tmp_path / "p" / "config.json", {"model": "resnet18", "calib": {"data": "noise", "input_size": 64}})
-    assert recorded_data(tmp_path / "p")[0] == {"input_size": 64}
+    assert recorded_data(tmp_path / "p")[0] == {"image_size": 64}
 
 
 def test_facm_run_takes_its_root_from_the_backbone_run(tmp_path):

@@ -22,6 +22,26 @@ Every ``lt`` command that trains or writes results goes through :func:`start_run
 stops at step 4: :func:`start_run` raises :class:`ConfigPrinted` with the config instead of writing it,
 and the CLI prints it on stdout.
 
+Resume: ``--resume`` continues the run in ``--out``; :meth:`Run.resume_from` gives the ``last.pt`` to
+continue (of the run, or of one of its sub-runs such as a MuSe seed or an SSBPR fold), ``None`` where
+that part has not started yet. Every model a run trains is fitted with ``run_config=run.config``, so its
+checkpoints carry the same config as ``config.json``.
+
+A run dir this call created and that still holds nothing but ``config.json`` when the command fails
+is removed again (:func:`discard_failed_run`, called by the CLI), so a mistyped model name does not
+leave a folder that the corrected command would refuse to write into.
+
+Typical use (the toolkit side of ``lt train mdl``)::
+
+    run = start_run(("train", "mdl"), out=out, force=force, resume=resume, device=device, seed=seed,
+                    deterministic=deterministic, resolved={"epochs": epochs, ...})
+    bundle = get_dataset(...)
+    run.update_info(num_classes=bundle.num_classes)
+    run.reseed()                                   # the same initial weights on every rank
+    res = fit(model, ..., device=run.device, out_dir=run.out_dir, resume=run.resume_from(),
+              run_config=run.config)
+    run.finish({"top1": ...})
+
 The CLI layer (``cli/common.py``) hands the options of the command being run to this module through
 :func:`cli_context`; a library caller passes ``resolved`` itself.
 """
@@ -52,6 +72,7 @@ class _CliState:
 
 
 _CLI: contextvars.ContextVar[_CliState | None] = contextvars.ContextVar("lt_cli_state", default=None)
+_CURRENT: contextvars.ContextVar["Run | None"] = contextvars.ContextVar("lt_current_run", default=None)
 
 
 class ConfigPrinted(Exception):
@@ -103,7 +124,7 @@ def build_config(command: tuple[str, ...], resolved: dict[str, Any], info: dict[
     base = dict(state.params) if state is not None and tuple(state.command) == tuple(command) else {}
     merged = {k: v for k, v in {**base, **resolved}.items() if k not in ("config", "print_config")}
     return {"command": list(command), "argv": list(sys.argv), "toolkit_version": toolkit_version(),
-            "torch_version": torch.__version__, "resolved": plain(merged),
+            "torch_version": str(torch.__version__), "resolved": plain(merged),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "info": plain(info or {})}
 
 
@@ -144,6 +165,25 @@ class Run:
     device: Any
     config: dict
     resume: bool = False
+    seed: int = 0
+    deterministic: bool = False
+    fresh: bool = False  # the dir was created (or was empty) for this run
+
+    def reseed(self, offset: int = 0) -> None:
+        """Seed every RNG with ``seed + offset`` on every rank (before building a model: same initial weights)."""
+        from .seed import seed_everything
+
+        seed_everything(self.seed + offset, self.deterministic)
+
+    def resume_from(self, sub: str | os.PathLike | None = None) -> Path | None:
+        """The ``last.pt`` to continue (``out_dir/sub/last.pt`` for a sub-run), or None: not resuming, or
+        that part had not saved a checkpoint yet (it starts from scratch, as the uninterrupted run did)."""
+        from .checkpoint import LAST
+
+        if not self.resume or self.out_dir is None:
+            return None
+        path = self.out_dir / sub / LAST if sub is not None else self.out_dir / LAST
+        return path if path.is_file() else None
 
     @property
     def is_main(self) -> bool:
@@ -173,6 +213,8 @@ class Run:
 
         if metrics is not None:
             self.write_json("metrics.json", plain(metrics))
+        if _CURRENT.get() is self:
+            _CURRENT.set(None)
         D.cleanup()
 
 
@@ -187,7 +229,7 @@ def start_run(command: tuple[str, ...] | list[str], *, out: str | os.PathLike | 
     from .seed import seed_everything
 
     command = tuple(command)
-    config = build_config(command, dict(resolved or {}), info)
+    config = build_config(command, {**dict(resolved or {}), "seed": seed, "deterministic": deterministic}, info)
     state = _CLI.get()
     if state is not None and state.print_config:
         raise ConfigPrinted(config)
@@ -196,24 +238,30 @@ def start_run(command: tuple[str, ...] | list[str], *, out: str | os.PathLike | 
     dev = resolve_device(device)
     D.init_distributed(dev)
     seed_everything(seed + D.rank(), deterministic)
-    out_dir = None
+    out_dir, fresh = None, False
     if writes:
-        out_dir = _prepare_on_rank0(out, command, force, resume, config, prepare_out_dir)
-    run = Run(command, out_dir, dev, config, resume=resume)
-    if not resume:
+        out_dir, fresh = _prepare_on_rank0(out, command, force, resume, config, prepare_out_dir)
+    run = Run(command, out_dir, dev, config, resume=resume, seed=seed, deterministic=deterministic, fresh=fresh)
+    if resume:
+        from .report import log
+
+        log(f"resuming the run in {out_dir}")
+    else:
         run.write_json("config.json", config)
+    _CURRENT.set(run)
     return run
 
 
-def _prepare_on_rank0(out, command, force, resume, config, prepare_out_dir) -> Path:
+def _prepare_on_rank0(out, command, force, resume, config, prepare_out_dir) -> tuple[Path, bool]:
     """Rank 0 prepares (and checks) the run dir; every rank learns its path, or rank 0's error."""
     import torch
 
     from . import distributed as D
 
-    path, error = None, None
+    path, error, fresh = None, None, False
     if D.is_main():
         try:
+            fresh = not resume and not (out and Path(out).is_dir() and any(Path(out).iterdir()))
             path = prepare_out_dir(out, command[0], "-".join(command[1:]) or "run", force=force, resume=resume)
             if resume:
                 check_resume_agrees(path, config)
@@ -225,8 +273,29 @@ def _prepare_on_rank0(out, command, force, resume, config, prepare_out_dir) -> P
         path, error = (Path(box[0]) if box[0] else None), box[1]
     if error is not None:
         raise LtError(error)
-    return Path(path)
+    return Path(path), fresh
+
+
+def discard_failed_run() -> None:
+    """After a failed command: remove the run dir it created if that holds nothing but ``config.json``.
+
+    Rank 0 only; a dir that held anything before, or that got a checkpoint, a log or an output, stays.
+    """
+    import shutil
+
+    from . import distributed as D
+
+    run = _CURRENT.get()
+    _CURRENT.set(None)
+    if run is None or not run.fresh or run.out_dir is None or not D.is_main():
+        return
+    try:
+        names = {p.name for p in run.out_dir.iterdir()}
+    except OSError:
+        return
+    if names <= {"config.json"}:
+        shutil.rmtree(run.out_dir, ignore_errors=True)
 
 
 __all__ = ["CONFIG_KEYS", "ConfigPrinted", "Run", "build_config", "check_resume_agrees", "cli_context",
-           "first_difference", "plain", "reset_cli_context", "start_run"]
+           "discard_failed_run", "first_difference", "plain", "reset_cli_context", "start_run"]

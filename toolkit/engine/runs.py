@@ -23,17 +23,18 @@ def default_out(group: str, method: str) -> Path:
 
 def prepare_out_dir(out: str | os.PathLike | None, group: str, method: str, *,
                     force: bool = False, resume: bool = False) -> Path:
-    """Create the run dir. An existing non-empty dir is refused unless ``force`` or a resumable ``resume``."""
+    """Create the run dir. An existing non-empty dir is refused unless ``force``; ``resume`` needs a run
+    there (its ``config.json``, or a ``last.pt``)."""
     path = Path(out) if out else default_out(group, method)
     if path.exists() and not path.is_dir():
         raise LtError(f"--out '{path}' exists and is not a directory")
-    if path.is_dir() and any(path.iterdir()):
-        if resume:
-            if not (path / LAST).is_file():
-                raise LtError(f"--resume: '{path}' holds no {LAST} to resume from")
-        elif not force:
-            hint = ", or --resume to continue its run" if (path / LAST).is_file() else ""
-            raise LtError(f"--out '{path}' exists and is not empty; pass --force to write into it{hint}")
+    resumable = (path / "config.json").is_file() or (path / LAST).is_file()
+    if resume:
+        if not resumable:
+            raise LtError(f"--resume: '{path}' holds no run to continue (no config.json or {LAST})")
+    elif path.is_dir() and any(path.iterdir()) and not force:
+        hint = ", or --resume to continue its run" if resumable else ""
+        raise LtError(f"--out '{path}' exists and is not empty; pass --force to write into it{hint}")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -72,12 +73,13 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 # --- Runs remember their data -------------------------------------------------------------------
-# What a run records about its data, per command that writes config.json (key -> value):
-#   lt train ce/lcreg:   run.dataset, run.data_root, run.imbalance, len(train_counts) classes
-#   lt train video, lt distill:   data.dataset, data.data_root
-#   lt train mdl:        dataset, data_root;   lt defend facm: dataset (root: from its --backbone run)
-#   lt prune:            calib.data + data_root (noise: its MODEL run's data), else calib.input_size
-DATA_KEYS = ("dataset", "data_root", "imbalance", "input_size", "num_classes")
+# A run's config.json (the one schema, toolkit.engine.lifecycle) records its data as the resolved
+# options dataset, data_root, imbalance, image_size and info.num_classes. A run made from another run
+# (lt prune MODEL, lt defend facm --backbone) completes what it lacks from that run when both name the
+# same dataset; prune's noise calibration takes its MODEL run's data. Configs written before the one
+# schema (lt 0.1.0 run dirs) are still read by _legacy_data_of.
+DATA_KEYS = ("dataset", "data_root", "imbalance", "image_size", "num_classes")
+SOURCE_KEYS = ("model", "backbone", "surrogate")
 _FOLLOW_DEPTH = 3
 
 
@@ -110,9 +112,22 @@ def recorded_data(spec: str | os.PathLike, depth: int = 0) -> tuple[dict[str, An
 
 
 def _data_of(cfg: Any, depth: int) -> dict[str, Any]:
-    """Data settings out of one config (the formats in the table above)."""
+    """Data settings out of one config (see the note above DATA_KEYS)."""
     if not isinstance(cfg, dict):
         return {}
+    if not isinstance(cfg.get("resolved"), dict):
+        return _legacy_data_of(cfg, depth)
+    r, info = cfg["resolved"], cfg.get("info") if isinstance(cfg.get("info"), dict) else {}
+    own = {"dataset": r.get("dataset"), "data_root": r.get("data_root"), "imbalance": r.get("imbalance"),
+           "image_size": r.get("image_size"), "num_classes": info.get("num_classes")}
+    source = next((found for key in SOURCE_KEYS if (found := _follow(r.get(key), depth))), {})
+    if own["dataset"] in (None, "noise"):
+        return source if source.get("dataset") else {"image_size": own["image_size"]}
+    return _same_dataset(own, source)
+
+
+def _legacy_data_of(cfg: dict, depth: int) -> dict[str, Any]:
+    """Data settings of a config written before the one schema (lt 0.1.0)."""
     if isinstance(cfg.get("prune"), dict):  # a pruned checkpoint's embedded config
         cfg = cfg["prune"]
     run, data, calib = (cfg.get(k) if isinstance(cfg.get(k), dict) else None for k in ("run", "data", "calib"))
@@ -125,7 +140,7 @@ def _data_of(cfg: Any, depth: int) -> dict[str, Any]:
     if calib is not None:
         source = _follow(cfg.get("model"), depth)
         if calib.get("data") in (None, "noise"):
-            return source if source.get("dataset") else {"input_size": calib.get("input_size")}
+            return source if source.get("dataset") else {"image_size": calib.get("input_size")}
         return _same_dataset({"dataset": calib["data"], "data_root": cfg.get("data_root")}, source)
     if cfg.get("dataset"):
         out = {"dataset": cfg["dataset"], "data_root": cfg.get("data_root")}

@@ -328,8 +328,9 @@ def train_lcreg(run, latent_k: int = 64, tau: float = 0.05, combine: str = "add"
                 cov_center: str = "class", bank_init: str = "features", assign_grad: str = "bank"):
     """Train LCReg per ``run`` (a :class:`toolkit.longtail.train.LongtailRun`) through ``train_longtail``.
 
-    All LCReg options are validated before any data is read and recorded in ``config.json`` (as the
-    run's ``loss_options``). ``lambda0=None`` takes :func:`default_lambda0` of the resolved recipe.
+    All LCReg options are validated before any data is read and recorded in ``config.json`` under
+    their command-line names (``resolved``; ``combine`` is ``--head-input`` there). ``lambda0=None``
+    takes :func:`default_lambda0` of the resolved recipe.
     Returns the test Report (overall / many / medium / few top-1, best epoch on val where it exists).
 
         lt train lcreg --dataset digits-lt --epochs 30 --latent-k 16 --out runs/lcreg
@@ -369,5 +370,6 @@ def train_lcreg(run, latent_k: int = 64, tau: float = 0.05, combine: str = "add"
             f"of d={st.dim}: statistics {statistics_bytes(obj.covariance, st.groups, st.dim) / 2**20:.2f} MiB")
         return obj
 
-    spec = replace(run, method="lcreg", loss=rebalance, loss_options={**model_opts, **obj_opts})
+    cli_names = {**{("head_input" if k == "combine" else k): v for k, v in model_opts.items()}, **obj_opts}
+    spec = replace(run, method="lcreg", loss=rebalance, loss_options={**model_opts, **obj_opts}, options=cli_names)
     return train_longtail(spec, objective_factory=objective_factory, model_factory=model_factory)

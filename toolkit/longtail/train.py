@@ -2,9 +2,10 @@
 
 ``train_longtail`` builds data, model and objective from a recipe plus overrides, runs the engine
 loop, selects the best epoch on val (or on test when the dataset has no val split — reported as
-``selected_on``), evaluates it on test, and writes ``config.json``, ``metrics.json`` (overall, shot
-groups, per-class accuracy, history), ``metrics.csv``, ``best.pt``/``last.pt`` and
-``per_class.png`` into the run dir.
+``selected_on``), evaluates it on test, and writes ``config.json`` (the run lifecycle's one schema:
+every recipe value resolved), ``metrics.json`` (overall, shot groups, per-class accuracy),
+``metrics.csv``, ``best.pt``/``last.pt`` and ``per_class.png`` into the run dir. It runs unchanged
+under ``torchrun`` and continues exactly with ``--resume``.
 
     lt train ce --dataset digits-lt --model resnet32 --loss balanced-softmax --epochs 30 --out runs/bs
     lt train eval runs/bs --dataset digits-lt
@@ -12,7 +13,7 @@ groups, per-class accuracy, history), ``metrics.csv``, ``best.pt``/``last.pt`` a
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,8 +27,7 @@ from ..engine.errors import LtError, check
 from ..engine.loop import Objective, TrainConfig, evaluate, fit, load_best_into, make_loader
 from ..engine.metrics import longtail_metrics
 from ..engine.report import Report, log
-from ..engine.runs import prepare_out_dir, write_json
-from ..engine.seed import seed_everything
+from ..engine.lifecycle import start_run
 from ..models import get_model, load_model
 from .losses import get_loss
 from .recipes import Recipe, get_recipe
@@ -39,7 +39,11 @@ ModelFactory = Callable[[DataBundle, Recipe], nn.Module]
 
 @dataclass
 class LongtailRun:
-    """What to train. ``overrides`` are recipe fields given on the command line (None = recipe's)."""
+    """What to train. ``overrides`` are recipe fields given on the command line (None = recipe's).
+
+    ``options`` are the method's own options under their command-line names (``lt train ce``:
+    ``loss``; ``lt train lcreg``: ``rebalance``, ``latent_k``, ...), recorded in ``config.json``.
+    """
 
     dataset: str
     method: str = "ce"
@@ -47,6 +51,7 @@ class LongtailRun:
     recipe: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     loss_options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
     data_root: str | None = None
     download: bool = False
     imbalance: float | None = None
@@ -84,16 +89,17 @@ def _train_config(run: LongtailRun, recipe: Recipe) -> TrainConfig:
                        amp=run.amp, num_workers=run.workers, seed=run.seed, deterministic=run.deterministic).validate()
 
 
-def _out_dir(run: LongtailRun) -> Path | None:
-    """Rank 0 prepares the run dir; every rank learns its path."""
-    if run.resume and not run.out:
-        raise LtError("--resume needs --out DIR (the run to continue)")
-    path = prepare_out_dir(run.out, "train", run.method, force=run.force, resume=run.resume) if D.is_main() else None
-    if D.is_distributed():
-        box = [str(path) if path else None]
-        torch.distributed.broadcast_object_list(box, src=0)
-        path = Path(box[0])
-    return path
+RECIPE_FIELDS = ("model", "weights", "epochs", "batch_size", "lr", "weight_decay", "scheduler", "warmup_epochs",
+                 "milestones", "lr_factors", "momentum")
+
+
+def _resolved(run: LongtailRun, recipe: Recipe) -> dict[str, Any]:
+    """The run's options under their command-line names, recipe values resolved (config.json)."""
+    many, few = run.shot_many or recipe.shot_many, run.shot_few or recipe.shot_few
+    return {"dataset": run.dataset, **({"loss": run.loss} if run.method == "ce" else {}), **run.options,
+            "recipe": recipe.name, **{k: getattr(recipe, k) for k in RECIPE_FIELDS}, "imbalance": run.imbalance,
+            "data_root": run.data_root, "download": run.download, "skip_bad": run.skip_bad, "out": run.out,
+            "amp": run.amp, "grad_clip": run.grad_clip, "shots": run.shot_convention, "many": many, "few": few}
 
 
 def train_longtail(run: LongtailRun, objective_factory: ObjectiveFactory | None = None,
@@ -103,38 +109,32 @@ def train_longtail(run: LongtailRun, objective_factory: ObjectiveFactory | None 
     if recipe.requires_weights and not recipe.weights:
         raise LtError(f"recipe '{recipe.name}' fine-tunes from pretrained weights: pass --weights "
                       f"(a torchvision weights name such as IMAGENET1K_V1, or a file); refusing a random init")
-    device = resolve_device(run.device)
-    D.init_distributed(device)
-    seed_everything(run.seed + D.rank(), run.deterministic)
     cfg = _train_config(run, recipe)
+    lrun = start_run(("train", run.method), out=run.out, force=run.force, resume=run.resume, device=run.device,
+                     seed=run.seed, deterministic=run.deterministic, resolved=_resolved(run, recipe))
     bundle = load_bundle(run.dataset, run.data_root, run.download, run.imbalance, run.skip_bad)
-    many, few = run.shot_many or recipe.shot_many, run.shot_few or recipe.shot_few
+    many, few = lrun.resolved["many"], lrun.resolved["few"]
     metrics_fn = longtail_metrics(bundle.train_counts, run.shot_convention, many, few)
-    seed_everything(run.seed, run.deterministic)  # identical initial weights on every rank
+    lrun.update_info(num_classes=bundle.num_classes, train_counts=bundle.train_counts, dataset_info=bundle.info)
+    lrun.reseed()  # identical initial weights on every rank
     if model_factory is not None:
         model = model_factory(bundle, recipe)
     else:
-        loss_cls_needs_norm = run.loss == "ldam-drw"
         model = get_model(recipe.model, bundle.num_classes, weights=recipe.weights,
-                          **({"normed_head": True} if loss_cls_needs_norm else {}))
+                          **({"normed_head": True} if run.loss == "ldam-drw" else {}))
     objective = (objective_factory(bundle, recipe, model) if objective_factory is not None
                  else get_loss(run.loss, bundle.train_counts, recipe.epochs, **run.loss_options))
-    out_dir = _out_dir(run)
-    config = {"run": asdict(run), "recipe": asdict(recipe), "dataset_info": bundle.info,
-              "train_counts": bundle.train_counts, "shots": {"convention": run.shot_convention, "many": many, "few": few}}
-    if D.is_main():
-        write_json(out_dir / "config.json", config)
     eval_set = bundle.val if bundle.val is not None else bundle.test
     log(f"training {recipe.model} with {run.method}/{run.loss} on {run.dataset} "
-        f"({len(bundle.train)} train images, {bundle.num_classes} classes) on {device}")
-    result = fit(model, bundle.train, eval_set, cfg=cfg, device=device, objective=objective,
-                 metrics_fn=_with_objective_metrics(metrics_fn, objective),
-                 out_dir=out_dir, resume=out_dir if run.resume else None, run_config=config)
-    load_best_into(model, out_dir)
+        f"({len(bundle.train)} train images, {bundle.num_classes} classes) on {lrun.device}")
+    result = fit(model, bundle.train, eval_set, cfg=cfg, device=lrun.device, objective=objective,
+                 metrics_fn=_with_objective_metrics(metrics_fn, objective), out_dir=lrun.out_dir,
+                 resume=lrun.resume_from(), run_config=lrun.config)
+    load_best_into(model, lrun.out_dir)
     selected_on = "val" if bundle.val is not None else "test"
-    final = _evaluate_split(model, bundle, device, metrics_fn, cfg)
-    report = _final_report(run, recipe, bundle, final, result.best_epoch, selected_on, out_dir, config)
-    D.cleanup()
+    final = _evaluate_split(model, bundle, lrun.device, metrics_fn, cfg)
+    report, metrics = _final_report(run, recipe, bundle, final, result.best_epoch, selected_on, lrun.out_dir)
+    lrun.finish(metrics)
     return report
 
 
@@ -154,7 +154,8 @@ def _evaluate_split(model: nn.Module, bundle: DataBundle, device: torch.device, 
 
 
 def _final_report(run: LongtailRun, recipe: Recipe, bundle: DataBundle, final: dict, best_epoch: int | None,
-                  selected_on: str, out_dir: Path | None, config: dict) -> Report:
+                  selected_on: str, out_dir: Path | None) -> tuple[Report, dict]:
+    """The test report, and the run's metrics.json content (the per-class plot is written here too)."""
     row = {"split": "test", "top1": final["top1"], "many": final["many"], "medium": final["medium"],
            "few": final["few"], "top5": final["top5"]}
     summary = {"dataset": run.dataset, "method": run.method, "loss": run.loss, "model": recipe.model,
@@ -164,12 +165,11 @@ def _final_report(run: LongtailRun, recipe: Recipe, bundle: DataBundle, final: d
     if out_dir is not None and D.is_main():
         from ..engine.plots import plot_per_class
 
-        write_json(out_dir / "metrics.json", {**row, "per_class": final["per_class"], "best_epoch": best_epoch,
-                                              "selected_on": selected_on, "shot_groups": final["shot_groups"],
-                                              "train_counts": bundle.train_counts})
         plot_per_class(out_dir / "per_class.png", bundle.train_counts, final["per_class"],
                        title=f"{run.method} on {run.dataset}")
-    return Report(title=f"{run.method} ({run.loss}) on {run.dataset}: test top-1", rows=[row], summary=summary)
+    metrics = {**row, "per_class": final["per_class"], "best_epoch": best_epoch, "selected_on": selected_on,
+               "shot_groups": final["shot_groups"], "train_counts": bundle.train_counts}
+    return Report(title=f"{run.method} ({run.loss}) on {run.dataset}: test top-1", rows=[row], summary=summary), metrics
 
 
 def evaluate_checkpoint(checkpoint: str, dataset: str, data_root: str | None = None, download: bool = False,

@@ -1,0 +1,152 @@
+"""Every training command on the one run lifecycle: distributed (torchrun, 2 CPU processes, gloo),
+resumable (Ctrl-C then --resume gives the weights of an uninterrupted run, deterministic mode), and
+replayable (--config of a run reproduces its metrics).
+
+A command joins by adding its tiny, seeded argument list to TRAINERS: every test here runs for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from toolkit.engine.checkpoint import load_checkpoint
+
+ROOT = Path(__file__).parents[1]
+
+# command -> arguments of a tiny run (>= 2 epochs, so that an interrupt at epoch 2 leaves one to resume)
+TRAINERS: dict[str, list[str]] = {
+    "train ce": ["train", "ce", "--dataset", "digits-lt", "--model", "mlp", "--epochs", "2", "--batch-size", "64"],
+    "train lcreg": ["train", "lcreg", "--dataset", "digits-lt", "--model", "mlp", "--epochs", "2", "--batch-size", "64",
+                    "--latent-k", "4"],
+}
+# Figures that measure time or memory, not the result: left out when two runs are compared.
+TIMING = ("seconds", "per_s", "peak_mem", "time", "created", "wall")
+
+
+def _run(invoke, args: list[str], out: Path, *extra: str):
+    return invoke(*args, "--out", out, "--deterministic", "--quiet", "--format", "json", *extra)
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    """Each command once, uninterrupted (module scope: shared by the tests below)."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    done: dict[str, tuple[Path, dict]] = {}
+
+    def get(name: str) -> tuple[Path, dict]:
+        if name not in done:
+            out = tmp_path_factory.mktemp("straight") / name.replace(" ", "-")
+            args = [*TRAINERS[name], "--out", str(out), "--deterministic", "--quiet", "--format", "json"]
+            res = CliRunner().invoke(app, args, catch_exceptions=False)
+            assert res.exit_code == 0, res.output
+            done[name] = (out, json.loads(res.stdout))
+        return done[name]
+
+    return get
+
+
+def _checkpoints(out: Path) -> dict[str, dict]:
+    return {str(p.relative_to(out)): load_checkpoint(p)["state_dict"] for p in sorted(out.rglob("last.pt"))}
+
+
+def _results(obj):
+    """A report or metrics dict without its timing figures (run dirs differ too: 'out' dropped)."""
+    if isinstance(obj, dict):
+        return {k: _results(v) for k, v in obj.items() if k != "out" and not any(t in k for t in TIMING)}
+    if isinstance(obj, list):
+        return [_results(v) for v in obj]
+    return obj
+
+
+def _shape(report: dict) -> tuple:
+    rows = report.get("rows") or []
+    return tuple(sorted(k for k in report if k != "title")), tuple(sorted(rows[0])) if rows else ()
+
+
+@pytest.fixture
+def interrupt_at(monkeypatch):
+    """Simulate Ctrl-C once, when the engine loop starts epoch ``epoch`` (0-based) of any fit."""
+    from toolkit.engine import loop
+
+    def arm(epoch: int) -> None:
+        original, fired = loop.Trainer.train_epoch, []
+
+        def train_epoch(self, e):
+            if e == epoch and not fired:
+                fired.append(e)
+                raise KeyboardInterrupt
+            return original(self, e)
+
+        monkeypatch.setattr(loop.Trainer, "train_epoch", train_epoch)
+
+    return arm
+
+
+@pytest.mark.parametrize("name", list(TRAINERS))
+def test_resume_after_interrupt_equals_uninterrupted(name, straight, invoke, interrupt_at, tmp_path):
+    ref_dir, ref_report = straight(name)
+    out = tmp_path / "run"
+    interrupt_at(1)
+    res = _run(invoke, TRAINERS[name], out)
+    assert res.exit_code == 130, res.output
+    assert "--resume" in res.stderr and (out / "config.json").is_file()
+    res = _run(invoke, TRAINERS[name], out, "--resume")
+    assert res.exit_code == 0, res.output
+    ref, got = _checkpoints(ref_dir), _checkpoints(out)
+    assert ref and list(ref) == list(got)
+    for where in ref:
+        for key, tensor in ref[where].items():
+            assert torch.equal(tensor, got[where][key]), (where, key)
+    assert _results(json.loads(res.stdout)) == _results(ref_report)
+
+
+@pytest.mark.parametrize("name", list(TRAINERS))
+def test_config_replays_the_run(name, straight, invoke, tmp_path):
+    ref_dir, ref_report = straight(name)
+    config = json.loads((ref_dir / "config.json").read_text())
+    assert config["command"] == TRAINERS[name][:len(config["command"])] and config["resolved"]["deterministic"]
+    res = invoke(*config["command"], "--config", ref_dir / "config.json", "--out", tmp_path / "again",
+                 "--quiet", "--format", "json")
+    assert res.exit_code == 0, res.output
+    assert _results(json.loads(res.stdout)) == _results(ref_report)
+    again = json.loads((tmp_path / "again" / "config.json").read_text())
+    assert _results({**again["resolved"], "out": None}) == _results({**config["resolved"], "out": None})
+
+
+@pytest.mark.parametrize("name", list(TRAINERS))
+def test_print_config_runs_nothing(name, invoke, tmp_path):
+    res = invoke(*TRAINERS[name], "--out", tmp_path / "p", "--print-config")
+    assert res.exit_code == 0, res.output
+    config = json.loads(res.stdout)
+    assert config["command"] == TRAINERS[name][:len(config["command"])]
+    assert all(v is not None for k, v in config["resolved"].items() if k in ("epochs", "lr", "batch_size"))
+    assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(TRAINERS))
+def test_torchrun_two_cpu_processes(name, straight, tmp_path):
+    out = tmp_path / "ddp"
+    port = str(29600 + sorted(TRAINERS).index(name))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", port,
+           "-m", "cli", *TRAINERS[name], "--device", "cpu", "--out", str(out), "--quiet", "--format", "json"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    report = json.loads(res.stdout)  # rank 0 alone prints: one JSON document
+    assert _shape(report) == _shape(straight(name)[1])
+    config = json.loads((out / "config.json").read_text())
+    assert config["command"] == TRAINERS[name][:len(config["command"])]
+    assert (out / "metrics.json").is_file() and not list(out.rglob("*.tmp"))
+    for where, ck in ((p, load_checkpoint(p)) for p in out.rglob("last.pt")):
+        assert ck["config"]["resolved"] == config["resolved"], where
