@@ -155,3 +155,23 @@ def test_longtail_metrics_group_means():
     m = longtail_metrics(counts)(logits, y)
     assert m["many"] == pytest.approx(2 / 3) and m["medium"] == 1.0 and m["few"] == 0.5
     assert m["shot_groups"] == {"many": 1, "medium": 1, "few": 1}
+
+
+def test_label_metrics_with_an_absent_class():
+    """Class 2 never occurs in the targets: its recall is NaN and it is left out of UAR and the AUC mean,
+    while macro-F1 still averages over all 3 classes (0 for class 2)."""
+    from sklearn.metrics import roc_auc_score
+
+    from toolkit.engine.metrics import confusion, macro_f1, ovr_auc, per_class_recall, uar
+
+    y = np.array([0, 0, 0, 1, 1, 1])
+    pred = np.array([0, 0, 2, 1, 1, 0])
+    probs = np.array([[.8, .1, .1], [.6, .3, .1], [.3, .2, .5], [.2, .7, .1], [.1, .8, .1], [.5, .4, .1]])
+    rec = per_class_recall(y, pred, 3)
+    assert rec[:2].tolist() == pytest.approx([2 / 3, 2 / 3]) and np.isnan(rec[2])
+    assert uar(y, pred) == pytest.approx(2 / 3)
+    assert macro_f1(y, pred, 3) == pytest.approx((2 * 2 / (3 + 3) + 2 * 2 / (3 + 2) + 0) / 3)
+    assert confusion(y, pred, 3).tolist() == [[2, 0, 1], [1, 2, 0], [0, 0, 0]]
+    both = [roc_auc_score(y == c, probs[:, c]) for c in (0, 1)]
+    assert ovr_auc(probs, y) == pytest.approx(np.mean(both))
+    assert np.isnan(uar([], [])) and np.isnan(macro_f1([], [], 3)) and confusion([], [], 2).sum() == 0

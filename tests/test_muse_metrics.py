@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 from scipy.stats import pearsonr
 from sklearn.metrics import roc_auc_score
 
-from toolkit.muse.losses import LOSSES, TASK_LOSSES, ccc_loss, focal, get_loss
-from toolkit.muse.metrics import ccc, mean_pearson, pearson, reaction_metrics, roc_auc, stress_metrics
 from toolkit.engine.errors import LtError
+from toolkit.engine.metrics import ccc, mean_pearson, pearson, roc_auc
+from toolkit.muse.losses import LOSSES, TASK_LOSSES, ccc_loss, focal, get_loss
+from toolkit.muse.metrics import reaction_metrics, stress_metrics
 
 
 def closed_form_ccc(p, t):

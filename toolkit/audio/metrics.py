@@ -1,13 +1,12 @@
-"""SSBPR metrics: accuracy, macro-F1, UAR, per-class recall, one-vs-rest AUC, confusion matrix (+ PNG).
+"""SSBPR metrics: the report's set (accuracy, macro-F1, UAR, per-class recall, one-vs-rest AUC,
+confusion matrix) and the confusion matrix as table rows and PNG.
 
-UAR (unweighted average recall, the mean of the per-class recalls over the classes present in the
-targets; the usual metric of the INTERSPEECH ComParE snore tasks) is
-``sklearn.metrics.balanced_accuracy_score``.
-
-Computed with NumPy/SciPy (tests check them against scikit-learn's ``f1_score(average="macro")``
-and ``roc_auc_score(multi_class="ovr")``). Classes absent from the targets get recall NaN and are
-left out of the AUC mean; F1 is averaged over all ``num_classes`` (0 where undefined, like
-scikit-learn's ``zero_division=0`` with ``labels=range(num_classes)``).
+The metrics themselves live in :mod:`toolkit.engine.metrics` (scikit-learn's where it computes them;
+tests check them against ``f1_score(average="macro")``, ``balanced_accuracy_score`` and
+``roc_auc_score(multi_class="ovr")``). UAR (unweighted average recall, the mean of the per-class
+recalls over the classes present in the targets) is the usual metric of the INTERSPEECH ComParE snore
+tasks. Classes absent from the targets get recall NaN and are left out of the AUC mean; F1 is averaged
+over all ``num_classes`` (0 where undefined).
 """
 
 from __future__ import annotations
@@ -17,57 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-
-def confusion(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
-    """``cm[t, p]`` = number of items of class t predicted as p."""
-    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(cm, (np.asarray(y_true), np.asarray(y_pred)), 1)
-    return cm
-
-
-def macro_f1(cm: np.ndarray) -> float:
-    tp = np.diag(cm).astype(float)
-    denom = cm.sum(0) + cm.sum(1)
-    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
-    return float(f1.mean())
-
-
-def recall(cm: np.ndarray) -> np.ndarray:
-    support = cm.sum(1).astype(float)
-    return np.divide(np.diag(cm), support, out=np.full(len(cm), np.nan), where=support > 0)
-
-
-def binary_auc(scores: np.ndarray, positive: np.ndarray) -> float:
-    """Area under the ROC curve by the rank-sum (Mann-Whitney) formula, ties averaged."""
-    from scipy.stats import rankdata
-
-    n_pos = int(positive.sum())
-    n_neg = positive.size - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = rankdata(scores)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def ovr_auc(probs: np.ndarray, y_true: np.ndarray) -> float:
-    """Macro mean of one-vs-rest AUCs over classes present (and absent) in ``y_true``."""
-    aucs = [binary_auc(probs[:, c], y_true == c) for c in range(probs.shape[1])]
-    aucs = [a for a in aucs if np.isfinite(a)]
-    return float(np.mean(aucs)) if aucs else float("nan")
-
-
-def uar(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Unweighted average recall: sklearn's ``balanced_accuracy_score`` (NaN with no items)."""
-    from sklearn.metrics import balanced_accuracy_score
-
-    y_true = np.asarray(y_true)
-    if y_true.size == 0:
-        return float("nan")
-    import warnings
-
-    with warnings.catch_warnings():  # a class predicted but absent from y_true: sklearn warns, ignores it
-        warnings.simplefilter("ignore")
-        return float(balanced_accuracy_score(y_true, np.asarray(y_pred)))
+from ..engine.metrics import confusion, macro_f1, ovr_auc, per_class_recall, uar
 
 
 def audio_metrics(probs: np.ndarray, y_true: Sequence[int], num_classes: int) -> dict:
@@ -75,9 +24,10 @@ def audio_metrics(probs: np.ndarray, y_true: Sequence[int], num_classes: int) ->
     probs = np.asarray(probs, dtype=np.float64)
     y = np.asarray(y_true, dtype=np.int64)
     pred = probs.argmax(1)
-    cm = confusion(y, pred, num_classes)
-    return {"accuracy": float((pred == y).mean()) if y.size else float("nan"), "macro_f1": macro_f1(cm),
-            "uar": uar(y, pred), "auc": ovr_auc(probs, y), "recall": recall(cm).tolist(), "confusion": cm.tolist()}
+    return {"accuracy": float((pred == y).mean()) if y.size else float("nan"),
+            "macro_f1": macro_f1(y, pred, num_classes), "uar": uar(y, pred), "auc": ovr_auc(probs, y),
+            "recall": per_class_recall(y, pred, num_classes).tolist(),
+            "confusion": confusion(y, pred, num_classes).tolist()}
 
 
 def confusion_rows(cm: np.ndarray, names: Sequence[str]) -> list[dict]:

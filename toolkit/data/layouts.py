@@ -57,7 +57,7 @@ def options_of(name: str) -> str:
 
 def dataset_table(pattern: str | None = None) -> Report:
     """Every registered dataset (optionally filtered by a glob or substring): name, layout, options."""
-    from ..models.catalog import matches
+    from ..engine.registry import matches
     from . import list_datasets
 
     rows = [{"dataset": n, "layout": layout_of(n), "options": options_of(n)}

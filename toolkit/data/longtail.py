@@ -2,8 +2,8 @@
 
 Exponential profile: n_i = floor(n_max * IF^(-i/(C-1))), classes in index order, samples of each
 class drawn with a fixed seed *without replacement*.
-Shot groups from training counts: Decoupling convention many > 100, few < 20 (default);
-OLTR convention many >= 100, few <= 20.
+Shot groups from training counts (``shot_groups``, defined in :mod:`toolkit.engine.metrics`):
+Decoupling convention many > 100, few < 20 (default); OLTR convention many >= 100, few <= 20.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from ..engine.errors import LtError
-
-SHOT_CONVENTIONS = ("decoupling", "oltr")
+from ..engine.metrics import SHOT_CONVENTIONS, shot_groups  # noqa: F401  (the shot groups live with the metrics)
 
 
 def exp_profile(n_max: int, num_classes: int, imbalance: float) -> list[int]:
@@ -38,19 +37,3 @@ def longtail_indices(labels: Sequence[int], counts: Sequence[int], seed: int = 0
             raise LtError(f"class {c} has {len(idx)} samples, the profile asks for {n}")
         out.extend(sorted(rng.choice(idx, size=n, replace=False).tolist()))
     return out
-
-
-def shot_groups(train_counts: Sequence[int], convention: str = "decoupling",
-                many: int = 100, few: int = 20) -> dict[str, list[int]]:
-    """Class indices per group ``many``/``medium``/``few`` from training counts.
-
-    ``decoupling``: many > ``many``, few < ``few``; ``oltr``: many >= ``many``, few <= ``few``.
-    """
-    if convention not in SHOT_CONVENTIONS:
-        raise LtError(f"unknown shot convention '{convention}'; valid: {', '.join(SHOT_CONVENTIONS)}")
-    groups: dict[str, list[int]] = {"many": [], "medium": [], "few": []}
-    for c, n in enumerate(train_counts):
-        is_many = n > many if convention == "decoupling" else n >= many
-        is_few = n < few if convention == "decoupling" else n <= few
-        groups["many" if is_many else "few" if is_few else "medium"].append(c)
-    return groups

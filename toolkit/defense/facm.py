@@ -188,32 +188,24 @@ def backbone_spec_of(ckpt: dict) -> dict:
 
 
 def _rebuild_backbone(spec: dict) -> nn.Module:
-    from ..models import MODEL_FACTORIES, get_model
+    from ..models import COMPOSITE_MODELS, get_model
 
     args = dict(spec.get("model_args") or {})
     name = args.pop("name", spec.get("arch"))
     args.pop("weights", None)
-    if spec.get("arch") in MODEL_FACTORIES:
+    if spec.get("arch") in COMPOSITE_MODELS:
         raise LtError(f"a FACM backbone cannot itself be a composite '{spec.get('arch')}' model")
     return get_model(name, **args)
 
 
 def facm_from_checkpoint(ckpt: dict) -> FACM:
-    """Rebuild the (untrained) FACM a checkpoint describes; the caller loads the weights."""
+    """Rebuild the (untrained) FACM a checkpoint describes (``toolkit.models.COMPOSITE_MODELS``);
+    the caller loads the weights."""
     a = dict(ckpt.get("model_args") or {})
     backbone = _rebuild_backbone(a["backbone"])
     return FACM(backbone, a["layers"], a["feat_dims"], a["num_classes"], fa_hidden=a["fa_hidden"], cmpd=a["cmpd"],
                 latent=a["latent"], cmpd_hidden=a["cmpd_hidden"], decision=a["decision"], freeze=a["freeze"],
                 backbone_spec=a["backbone"], input_shape=a["input_shape"])
-
-
-def _register() -> None:
-    from ..models import MODEL_FACTORIES
-
-    MODEL_FACTORIES.setdefault("facm", facm_from_checkpoint)
-
-
-_register()
 
 
 class FACMObjective(Objective):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import importlib
 from typing import Any, Callable, Iterable
 
@@ -16,6 +17,15 @@ def unknown_name_message(kind: str, name: str, valid: Iterable[str]) -> str:
     hint = f"; did you mean: {', '.join(close)}?" if close else ""
     shown = ", ".join(valid) if len(valid) <= 40 else ", ".join(valid[:40]) + f", ... ({len(valid)} in all)"
     return f"unknown {kind} '{name}'{hint} valid: {shown}"
+
+
+def matches(name: str, pattern: str | None) -> bool:
+    """A glob (``resnet*``) or, without glob characters, a substring (``resnet``); None matches all."""
+    if not pattern:
+        return True
+    if any(c in pattern for c in "*?["):
+        return fnmatch.fnmatchcase(name, pattern)
+    return pattern in name
 
 
 class Registry:

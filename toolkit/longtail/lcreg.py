@@ -156,7 +156,8 @@ def build_lcreg_model(name: str, num_classes: int, weights: str | None = None, l
     return LCRegNet(base, num_classes, latent_k, tau, combine, assign_metric, assign_grad)
 
 
-def _rebuild(ckpt: dict) -> LCRegNet:
+def lcreg_from_checkpoint(ckpt: dict) -> LCRegNet:
+    """Rebuild the (untrained) LCRegNet a checkpoint describes (``toolkit.models.COMPOSITE_MODELS``)."""
     from ..models import get_model
 
     args = dict(ckpt.get("model_args") or {})
@@ -165,15 +166,6 @@ def _rebuild(ckpt: dict) -> LCRegNet:
     base_args.pop("weights", None)
     base = get_model(name, **base_args)
     return LCRegNet(base, **args)
-
-
-def _register_factory() -> None:
-    from ..models import MODEL_FACTORIES
-
-    MODEL_FACTORIES.setdefault("lcreg", _rebuild)
-
-
-_register_factory()
 
 
 class LCRegObjective(Objective):

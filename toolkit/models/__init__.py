@@ -22,10 +22,16 @@ from ..engine.registry import Registry, unknown_name_message
 from .wrapper import IMAGENET_MEAN, IMAGENET_STD, NormedLinear, Normalized, find_head, replace_head
 
 MODELS = Registry("model")
-# Modules that register models on import; a family's module may be absent in a slim checkout.
+# Modules of this package that register models on import (a module absent in a slim checkout is skipped).
 _PLUGINS = ("toolkit.models.cifar_resnet", "toolkit.models.small", "toolkit.models.video",
-            "toolkit.models.audio", "toolkit.models.sequence", "toolkit.longtail.lcreg",
-            "toolkit.defense.facm")
+            "toolkit.models.audio", "toolkit.models.sequence")
+
+# Composite models (a registry model plus a method family's parts) by checkpoint ``arch``:
+# ``fn(ckpt) -> nn.Module`` (untrained; weights loaded by build_from_checkpoint), named lazily so that
+# ``import toolkit.models`` imports no method family and a family is imported only to load its checkpoint.
+COMPOSITE_MODELS = Registry("composite model")
+COMPOSITE_MODELS.register_lazy("lcreg", "toolkit.longtail.lcreg:lcreg_from_checkpoint")
+COMPOSITE_MODELS.register_lazy("facm", "toolkit.defense.facm:facm_from_checkpoint")
 _loaded = False
 
 
@@ -141,24 +147,23 @@ def _load_weight_file(net: nn.Module, path: str, num_classes: int | None = None,
 
 
 def build_from_checkpoint(ckpt: dict) -> Normalized:
-    """Rebuild the wrapped model a checkpoint describes and load its weights (no download)."""
+    """Rebuild the wrapped model a checkpoint describes and load its weights (no download).
+
+    A composite ``arch`` (``lcreg``, ``facm``: :data:`COMPOSITE_MODELS`) is rebuilt by its family's
+    function, imported on first use; any other by :func:`get_model` from ``model_args``.
+    """
     from ..engine.checkpoint import load_state_into
 
-    _load_plugins()  # plugins may register MODEL_FACTORIES entries (e.g. FACM pipelines)
     args = dict(ckpt.get("model_args") or {})
     name = args.pop("name", ckpt.get("arch"))
-    builder = MODEL_FACTORIES.get(ckpt.get("arch", ""), None)
-    if builder is not None:
-        model = builder(ckpt)
+    arch = ckpt.get("arch") or ""
+    if arch in COMPOSITE_MODELS:
+        model = COMPOSITE_MODELS.get(arch)(ckpt)
     else:
         args.pop("weights", None)
         model = get_model(name, **args)
     load_state_into(model, ckpt["state_dict"], source=f"checkpoint '{ckpt.get('path', '?')}'")
     return model
-
-
-# arch -> fn(ckpt) for composite models (e.g. FACM pipelines) that are not plain registry names.
-MODEL_FACTORIES: dict[str, Callable[[dict], nn.Module]] = {}
 
 
 def load_model(spec: str, num_classes: int | None = None, weights: str | None = None,
@@ -183,4 +188,4 @@ def _num_classes(ckpt: dict) -> int | None:
 
 
 __all__ = ["MODELS", "Normalized", "get_model", "list_models", "load_model", "register_model",
-           "build_from_checkpoint", "MODEL_FACTORIES", "replace_head"]
+           "build_from_checkpoint", "COMPOSITE_MODELS", "replace_head"]

@@ -6,20 +6,9 @@
 
 from __future__ import annotations
 
-import fnmatch
-
 from ..engine.errors import LtError
-from ..engine.registry import unknown_name_message
+from ..engine.registry import matches, unknown_name_message
 from ..engine.report import Report
-
-
-def matches(name: str, pattern: str | None) -> bool:
-    """A glob (``resnet*``) or, without glob characters, a substring (``resnet``)."""
-    if not pattern:
-        return True
-    if any(c in pattern for c in "*?["):
-        return fnmatch.fnmatchcase(name, pattern)
-    return pattern in name
 
 
 def model_table(pattern: str | None = None) -> Report:

@@ -22,10 +22,11 @@ import numpy as np
 
 from ..engine.checkpoint import atomic_path
 from ..engine.errors import DataError, LtError
+from ..engine.metrics import ccc, mean_pearson, roc_auc
 from ..engine.report import Report
 from .layout import REACTION_LABELS, STRESS_DIMS
 from .loaders import Sample
-from .metrics import PROTOCOLS, ccc, mean_pearson, roc_auc
+from .metrics import PROTOCOLS
 
 FUSIONS = ("mean", "learned")
 
