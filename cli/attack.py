@@ -19,6 +19,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+# Pure Python (no torch): the commands' signatures are built from it when this module is imported.
 from toolkit.attacks.options import ATTACK_NAMES, defaults_of, options_of
 
 from .common import (ConfigOpt, DataRootOpt, DeviceOpt, ForceOpt, FormatOpt, LtTyper, OutOpt, PrintConfigOpt,

@@ -19,7 +19,6 @@ from typing import Any
 
 from ..engine.errors import LtError
 from ..engine.registry import Registry
-
 from .options import COMMON_OPTIONS
 
 ATTACKS = Registry("attack")
@@ -65,8 +64,8 @@ def attack_table():
         cls = ATTACKS.get(name)
         rows.append({"attack": name, "options": " ".join(cls.options) or "-",
                      "what": ((cls.__doc__ or "").strip().splitlines() or ["-"])[0]})
-    return Report("attacks", rows=rows, notes=[f"common options: {' '.join(COMMON_OPTIONS)} "
-                                               "(fgsm: no alpha, steps, multistep_alpha)"])
+    common = f"common options: {' '.join(COMMON_OPTIONS)} (fgsm: no alpha, steps, multistep_alpha)"
+    return Report("attacks", rows=rows, notes=[common])
 
 
 __all__ = ["ATTACKS", "COMMON_OPTIONS", "attack_table", "get_attack", "list_attacks"]

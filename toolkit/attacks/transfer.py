@@ -275,9 +275,9 @@ def _score(models: dict[str, nn.Module], clean: ImageSet | None, adv: ImageSet, 
     targets = torch.tensor(adv.targets) if adv.targets is not None else None
     scores = {k: Scores(clean_pred.get(k), adv_pred[k]) for k in models}
     rows = score_rows(scores, labels, targets, roles)
-    notes = ["rates are fractions in [0, 1]: clean_acc = fraction of the clean images classified correctly; "
-             "asr = fraction of all images fooled; asr_on_correct = fraction of the images the model got right "
-             "when clean"]
+    notes = [("rates are fractions in [0, 1]: clean_acc = fraction of the clean images classified correctly; "
+              "asr = fraction of all images fooled; asr_on_correct = fraction of the images the model got right "
+              "when clean")]
     if targets is not None:
         notes.append("targeted: success = prediction equals the target class")
     return Report("transfer", rows=rows, summary=_averages(rows), notes=notes)
@@ -340,4 +340,4 @@ def _legacy_adv_dir_data(config: dict) -> dict[str, Any]:
     return {"dataset": config.get("data"), **{k: config.get(k) for k in keys}}
 
 
-__all__ = ["run_attack", "eval_adv_dir", "adv_dir_data", "attack_options", "ftm_options", "score_rows", "predict", "load_models", "load_surrogate"]
+__all__ = ["adv_dir_data", "attack_options", "eval_adv_dir", "ftm_options", "load_models", "load_surrogate", "predict", "run_attack", "score_rows"]
