@@ -15,7 +15,9 @@ mask and FTM scaling use the true labels; also how many pixels the old orders ch
 A SmallCNN of width 16 (surrogate; cheap gradients on CPU) and a CIFAR ResNet-20 (victim) are trained on the balanced ``digits`` set
 (scikit-learn's bundled 8x8 digits, upscaled to 32x32; no download). Adversarial images are rounded
 to 8-bit (as the saved PNGs are) before scoring. Reported: victim ASR over all images and over the
-victim's clean-correct images, with Wilson 95 % intervals, plus the white-box ASR on the surrogate.
+victim's clean-correct images, with Wilson 95 % intervals, plus the white-box ASR on the surrogate;
+rates and accuracies are fractions in [0, 1] (the figures recorded in benchmarks/README.md before lt 0.2
+were printed in percent and are labelled so there).
 Inner loops are shortened for CPU (our choice, printed): DTA K=5, VDTA K=3 N=5, VMI/VNI N=5.
 """
 
@@ -32,14 +34,14 @@ ATTACK_OPTIONS = {"dta": {"inner_steps": 5}, "vdta": {"inner_steps": 3, "n_sampl
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score 95 % interval for k successes out of n, in percent."""
+    """Wilson score 95 % interval for k successes out of n, as fractions in [0, 1]."""
     if n == 0:
         return float("nan"), float("nan")
     p = k / n
     d = 1 + z * z / n
     c = (p + z * z / (2 * n)) / d
     h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return 100 * (c - h), 100 * (c + h)
+    return c - h, c + h
 
 
 def train(arch: str, bundle, epochs: int, device: torch.device, seed: int, **kw):
@@ -173,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"trained smallcnn-16 (surrogate, {a.sur_epochs} epochs) and resnet20 (victim, {a.epochs} epochs), "
           f"{time.perf_counter() - t0:.0f} s")
     ok_v, ok_s = predict(vic, x) == y, predict(sur, x) == y
-    print(f"clean accuracy: surrogate {100 * ok_s.float().mean():.1f} %, victim {100 * ok_v.float().mean():.1f} %, "
+    print(f"clean accuracy (fraction): surrogate {ok_s.float().mean():.3f}, victim {ok_v.float().mean():.3f}, "
           f"n = {len(y)}")
     surrogates = {"one": sur}
     if a.mode == "combos":
@@ -182,8 +184,8 @@ def main(argv: list[str] | None = None) -> None:
         extra = [train("smallcnn", bundle, a.sur_epochs, dev, 2, width=16),
                  train("mlp", bundle, a.sur_epochs, dev, 3, in_features=3 * 32 * 32, hidden=256)]
         surrogates["ens"] = Ensemble([sur, *extra], ["smallcnn16-s0", "smallcnn16-s2", "mlp"]).eval()
-        print("ensemble: smallcnn16 seeds 0 and 2 + mlp, clean accuracy "
-              f"{100 * (predict(surrogates['ens'], x) == y).float().mean():.1f} %")
+        print("ensemble: smallcnn16 seeds 0 and 2 + mlp, clean accuracy (fraction) "
+              f"{(predict(surrogates['ens'], x) == y).float().mean():.3f}")
     runs = [(n, n, "one", {}) for n in (a.attacks.split(",") if a.attacks else list_attacks())]
     if a.mode == "combos":
         runs = COMBOS
@@ -195,8 +197,9 @@ def run_table(runs, surrogates, vic, x, y, ok_v, budgets) -> None:
     from toolkit.attacks import get_attack
     from toolkit.attacks.pngs import to_uint8
 
-    print(f"{'attack':24} {'eps':>6} {'victim ASR % [95% CI]':>24} {'on clean-correct %':>19} "
-          f"{'white-box %':>11} {'grads':>6} {'s':>6}")
+    print("rates are fractions in [0, 1]")
+    print(f"{'attack':24} {'eps':>6} {'victim ASR [95% CI]':>26} {'on clean-correct':>19} "
+          f"{'white-box':>11} {'grads':>6} {'s':>6}")
     for e in budgets:
         for label, name, key, extra_opts in runs:
             model = surrogates[key]
@@ -210,8 +213,8 @@ def run_table(runs, surrogates, vic, x, y, ok_v, budgets) -> None:
             k, n = int(fooled_v.sum()), len(y)
             lo, hi = wilson(k, n)
             kc, nc = int(fooled_v[ok_v].sum()), int(ok_v.sum())
-            print(f"{label:24} {e:>4}/255 {100 * k / n:8.1f} [{lo:5.1f}, {hi:5.1f}]      "
-                  f"{100 * kc / max(nc, 1):12.1f}      {100 * fooled_s.float().mean():8.1f} {atk.grad_calls:6d} {dt:6.1f}",
+            print(f"{label:24} {e:>4}/255 {k / n:8.3f} [{lo:6.3f}, {hi:6.3f}]      "
+                  f"{kc / max(nc, 1):12.3f}      {fooled_s.float().mean():8.3f} {atk.grad_calls:6d} {dt:6.1f}",
                   flush=True)
 
 if __name__ == "__main__":

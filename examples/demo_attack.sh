@@ -18,7 +18,7 @@ fi
 run_attack() {  # name, then the attack and its flags
   local name="$1"; shift
   echo "== $name: $* (eps $EPS, $LIMIT test images)"
-  lt attack "$@" --surrogate "$DEMO_DIR/ce" --victims "$DEMO_DIR/victim" --data digits --eps "$EPS" \
+  lt attack "$@" --surrogate "$DEMO_DIR/ce" --victims "$DEMO_DIR/victim" --dataset digits --eps "$EPS" \
      --limit "$LIMIT" --batch-size 50 --out "$DEMO_DIR/attack-$name" --force --quiet --format table
 }
 
@@ -26,11 +26,11 @@ run_attack mifgsm mifgsm
 run_attack dta dta --inner-steps 3
 run_attack dta-ftm dta --inner-steps 3 --ftm
 
-echo "== transfer table (victim = $DEMO_DIR/victim)"
+echo "== transfer table (victim = $DEMO_DIR/victim; rates are fractions in [0, 1])"
 printf "%-10s %10s %8s %15s\n" attack clean_acc asr asr_on_correct
 for name in mifgsm dta dta-ftm; do
   awk -F, -v name="$name" '{ sub(/\r$/, "") } NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i }
-    NR > 1 && $col["role"] == "victim" { printf "%-10s %10s %8s %15s\n", name, $col["clean_acc"], $col["asr"], $col["asr_on_correct"] }' \
+    NR > 1 && $col["role"] == "victim" { printf "%-10s %10.3f %8.3f %15.3f\n", name, $col["clean_acc"], $col["asr"], $col["asr_on_correct"] }' \
     "$DEMO_DIR/attack-$name/metrics.csv"
 done
 echo "== re-scoring the saved DTA images behind JPEG (quality 75)"

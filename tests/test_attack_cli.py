@@ -1,4 +1,5 @@
-"""``lt attack``: data layouts, PNG rounding, transfer scoring, every flag reaching the attack, bad input."""
+"""``lt attack``: data layouts, PNG rounding, transfer scoring (fractions in [0, 1]), every flag reaching the
+attack, each command listing only its attack's options, the run dir's config (replay, print), bad input."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import assert_user_error
+
 from toolkit.data.imagefiles import read_image
 from toolkit.data.imagesets import load_image_set
 
@@ -62,7 +63,7 @@ def ckpts(tmp_path_factory) -> dict[str, str]:
 def _attack(invoke, tmp_path, ckpts, data, name="mifgsm", *extra):
     out = tmp_path / f"adv-{name}"
     steps = [] if name == "fgsm" else ["--steps", "2"]
-    return out, invoke("attack", name, "--surrogate", ckpts["m0"], "--victims", ckpts["m1"], "--data", str(data),
+    return out, invoke("attack", name, "--surrogate", ckpts["m0"], "--victims", ckpts["m1"], "--dataset", str(data),
                        "--eps", "8/255", *steps, "--out", str(out), "--format", "json", "--device", "cpu",
                        "--quiet", *extra)
 
@@ -127,7 +128,8 @@ def test_transfer_scores_saved_images(invoke, tmp_path, nips, ckpts):
     rows = {row["role"]: row for row in rep["rows"]}
     assert set(rows) == {"surrogate", "victim"} and rows["victim"]["n"] == N_IMG
     for row in rows.values():
-        assert 0 <= row["asr"] <= 100 and 0 <= row["clean_acc"] <= 100
+        assert 0 <= row["asr"] <= 1 and 0 <= row["clean_acc"] <= 1  # fractions, not percent
+        assert row["asr"] * N_IMG == round(row["asr"] * N_IMG)  # k / n at full precision
     assert rep["avg_asr"] == rows["victim"]["asr"]
     assert (out / "labels.csv").read_text().splitlines()[0] == "filename,label"  # untargeted: no target column
     files = sorted(p.name for p in (out / "images").iterdir())
@@ -156,7 +158,7 @@ def test_eval_behind_defenses(invoke, tmp_path, nips, ckpts, defense, extra):
     if defense == "rs":  # 3 votes can never pass the 0.001 test: every image abstains, and counts as fooled
         row = json.loads(invoke("attack", "eval", "--adv-dir", str(out), "--victims", ckpts["m1"], "--defense", "rs",
                                 *extra, "--format", "json", "--quiet").stdout)["rows"][0]
-        assert row["abstained"] == N_IMG and row["clean_abstained"] == N_IMG and row["asr"] == 100.0
+        assert row["abstained"] == N_IMG and row["clean_abstained"] == N_IMG and row["asr"] == 1.0
 
 
 def test_score_rows_denominators():
@@ -165,9 +167,12 @@ def test_score_rows_denominators():
     labels = torch.tensor([0, 1, 2, 3])
     s = Scores(clean=torch.tensor([0, 1, 0, 0]), adv=torch.tensor([1, 1, 0, 3]))
     row = score_rows({"v": s}, labels, None, {})[0]
-    assert row["clean_acc"] == 50.0 and row["asr"] == 50.0 and row["asr_on_correct"] == 50.0
+    assert row["clean_acc"] == 0.5 and row["asr"] == 0.5 and row["asr_on_correct"] == 0.5
     row = score_rows({"v": s}, labels, torch.tensor([1, 0, 0, 0]), {})[0]  # targeted: hit = target
-    assert row["asr"] == 50.0
+    assert row["asr"] == 0.5
+    row = score_rows({"v": Scores(clean=torch.tensor([0, 1, 2]), adv=torch.tensor([1, 1, 2]))},
+                     torch.tensor([0, 1, 2]), None, {})[0]
+    assert row["asr"] == 1 / 3 and row["asr_on_correct"] == 1 / 3  # full precision, not rounded
 
 
 def test_every_flag_reaches_the_attack(invoke, tmp_path, nips, ckpts, monkeypatch):
@@ -216,11 +221,15 @@ def test_decimal_fractions_score_modes_and_resolved_config(invoke, tmp_path, nip
     a = built[-1]
     assert (a.alpha, a.eps, a.multistep_alpha) == (1.6 / 255, 0.5 / 255, (1.0, 0.5))
     config = json.loads((out / "config.json").read_text())
-    assert config["score"] == "float" and json.loads(r.stdout)["score"] == "float"
-    resolved = config["resolved_options"]
+    assert config["command"] == ["attack", "dta"]
+    resolved = config["resolved"]
+    assert resolved["score"] == "float" and json.loads(r.stdout)["score"] == "float"
+    # every option as the attack ran with it, under the CLI parameter names (defaults resolved)
     assert resolved["inner_steps"] == 2 and resolved["decay"] == 1.0 and resolved["inner_decay"] == 0.0
     assert resolved["kappa"] == 1.0 and resolved["ti"] is False and resolved["multistep_alpha"] == [1.0, 0.5]
-    assert "inner_decay" not in config["options"]  # given vs resolved are both kept
+    assert (resolved["alpha"], resolved["eps"], resolved["steps"]) == (1.6 / 255, 0.5 / 255, 2)
+    assert resolved["diversity_prob"] is None and resolved["kernel_name"] is None  # DI, TI off
+    assert resolved["dataset"] == str(nips) and config["info"]["num_classes"] == 10
 
 
 def test_ensemble_and_transforms_with_dta(invoke, tmp_path, nips, ckpts, monkeypatch):
@@ -232,7 +241,7 @@ def test_ensemble_and_transforms_with_dta(invoke, tmp_path, nips, ckpts, monkeyp
     monkeypatch.setattr(transfer, "get_attack", lambda *a, **kw: built.append(real(*a, **kw)) or built[-1])
     sur = f"{ckpts['m0']},{ckpts['m1']}"
     out = tmp_path / "ens"
-    r = invoke("attack", "dta", "--surrogate", sur, "--victims", ckpts["m1"], "--data", str(nips), "--steps", "2",
+    r = invoke("attack", "dta", "--surrogate", sur, "--victims", ckpts["m1"], "--dataset", str(nips), "--steps", "2",
                "--inner-steps", "2", "--diversity-prob", "0.5", "--ti", "--len-kernel", "3", "--out", str(out),
                "--format", "json", "--quiet")
     assert r.exit_code == 0, r.output
@@ -249,7 +258,7 @@ def test_target_mode_draws_targets(invoke, tmp_path, ckpts):
         _png(ta / "images" / f"{i}.png", i)
     (ta / "labels.csv").write_text("filename,label\n0.png,4\n1.png,0\n2.png,9\n3.png,2\n")
     out = tmp_path / "tm"
-    r = invoke("attack", "mifgsm", "--surrogate", ckpts["m0"], "--victims", ckpts["m1"], "--data", str(ta),
+    r = invoke("attack", "mifgsm", "--surrogate", ckpts["m0"], "--victims", ckpts["m1"], "--dataset", str(ta),
                "--steps", "2", "--target-mode", "least-likely", "--out", str(out), "--format", "json", "--quiet")
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader(open(out / "labels.csv")))
@@ -261,7 +270,7 @@ def test_seed_reaches_the_attack(invoke, tmp_path, nips, ckpts):
     outs = []
     for i, seed in enumerate((1, 1, 2)):
         out = tmp_path / f"s{i}"
-        r = invoke("attack", "pgd", "--surrogate", ckpts["m0"], "--victims", ckpts["m1"], "--data", str(nips),
+        r = invoke("attack", "pgd", "--surrogate", ckpts["m0"], "--victims", ckpts["m1"], "--dataset", str(nips),
                    "--steps", "1", "--seed", str(seed), "--out", str(out), "--quiet", "--format", "json")
         assert r.exit_code == 0, r.output
         outs.append(read_image(out / "images" / "img00.png"))
@@ -269,21 +278,22 @@ def test_seed_reaches_the_attack(invoke, tmp_path, nips, ckpts):
 
 
 def test_bad_input(invoke, tmp_path, nips, ckpts):
-    base = ["--surrogate", ckpts["m0"], "--victims", ckpts["m1"], "--data", str(nips), "--quiet"]
+    base = ["--surrogate", ckpts["m0"], "--victims", ckpts["m1"], "--dataset", str(nips), "--quiet"]
     r = invoke("attack", "dtaa", *base)
     assert r.exit_code == 2 and "No such command" in r.output
     assert_user_error(invoke("attack", "ifgsm", *base, "--eps", "0"), "eps must be in (0, 1]")
     assert_user_error(invoke("attack", "ifgsm", *base, "--eps", "2"), "eps must be in (0, 1]")
     assert_user_error(invoke("attack", "ifgsm", *base, "--eps", "a/b"), "--eps")
-    assert_user_error(invoke("attack", "ifgsm", *base, "--decay", "1"), "does not use option(s): decay")
-    assert_user_error(invoke("attack", "mifgsm", *base, "--inner-steps", "3"), "inner_steps")
-    assert_user_error(invoke("attack", "fgsm", *base, "--steps", "3"), "fgsm")
+    # an option the attack does not take is not a flag of its command (the library refuses it too)
+    for name, flag in (("ifgsm", "--decay"), ("mifgsm", "--inner-steps"), ("fgsm", "--steps"), ("ifgsm", "--ti")):
+        r = invoke("attack", name, *base, flag, "3")
+        assert r.exit_code == 2 and "No such option" in r.output and flag in r.output, r.output
     assert_user_error(invoke("attack", "ifgsm", *base, "--kappa", "0.5"), "need --ftm")
-    r = invoke("attack", "ifgsm", "--surrogate", ckpts["m0"], "--victims", "vggg16", "--data", str(nips))
+    r = invoke("attack", "ifgsm", "--surrogate", ckpts["m0"], "--victims", "vggg16", "--dataset", str(nips))
     assert_user_error(r, "unknown model 'vggg16'", "vgg16")
-    r = invoke("attack", "ifgsm", "--surrogate", ckpts["m0"], "--victims", ckpts["m1"], "--data", "nope-set")
+    r = invoke("attack", "ifgsm", "--surrogate", ckpts["m0"], "--victims", ckpts["m1"], "--dataset", "nope-set")
     assert_user_error(r, "nope-set", "digits-lt")
-    r = invoke("attack", "ifgsm", *base[:4], "--targeted", "--data", "digits-lt", "--limit", "2")
+    r = invoke("attack", "ifgsm", *base[:4], "--targeted", "--dataset", "digits-lt", "--limit", "2")
     assert_user_error(r, "--targeted needs target classes")
     out, r = _attack(invoke, tmp_path, ckpts, nips, "fgsm")
     assert r.exit_code == 0
@@ -301,9 +311,8 @@ def test_bad_input(invoke, tmp_path, nips, ckpts):
                       "--target-mode random draws the targets", "has its own target classes")
     # an ensemble member with another class count
     r = invoke("attack", "ifgsm", "--surrogate", f"{ckpts['m0']},{ckpts['m2']}", "--victims", ckpts["m1"],
-               "--data", str(nips), "--quiet")
+               "--dataset", str(nips), "--quiet")
     assert_user_error(r, "ensemble members predict different numbers of classes", "5")
-    assert_user_error(invoke("attack", "ifgsm", *base, "--ti"), "does not use option(s): ti")
     assert_user_error(invoke("attack", "dta", *base, "--len-kernel", "5"), "need(s) ti=True")
     assert_user_error(invoke("attack", "ifgsm", *base, "--steps", "3", "--multistep-alpha", "1,1"),
                       "one factor per step (3)")
@@ -314,7 +323,7 @@ def test_bad_data_files(invoke, tmp_path, nips, ckpts):
 
     bad = tmp_path / "bad"
     shutil.copytree(nips, bad)
-    base = ["--surrogate", ckpts["m0"], "--victims", ckpts["m1"], "--data", str(bad), "--quiet"]
+    base = ["--surrogate", ckpts["m0"], "--victims", ckpts["m1"], "--dataset", str(bad), "--quiet"]
     (bad / "images" / "img03.png").unlink()
     assert_user_error(invoke("attack", "fgsm", *base), "missing", "img03")
     (bad / "images" / "img03.png").write_bytes(b"not a png")
@@ -323,4 +332,113 @@ def test_bad_data_files(invoke, tmp_path, nips, ckpts):
     text = (bad / "images.csv").read_text().replace("img02,u,0,0,1,1,3,", "img02,u,0,0,1,1,50,")
     (bad / "images.csv").write_text(text)
     assert_user_error(invoke("attack", "fgsm", *base), "label 49", "img02", "10 classes")
-    assert not (tmp_path / "runs").exists()  # refused before any output was written
+    # refused before any output was written: the run dir each refused call created is gone again
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+# ----------------------------------------------------------------------------- one command per attack
+RUN_PARAMS = {"surrogate", "victims", "dataset", "score", "weights", "num_classes", "image_size", "batch_size",
+              "limit", "data_root", "out", "force", "config", "print_config", "device", "seed", "fmt", "quiet"}
+
+
+def test_each_command_lists_only_its_attacks_options():
+    import typer
+
+    from cli.attack import ATTACK_NAMES
+    from cli.main import app
+    from toolkit.attacks import ATTACKS
+
+    group = typer.main.get_command(app).commands["attack"]
+    for name in ATTACK_NAMES:
+        params = {p.name for p in group.commands[name].params}
+        # the attack class's options (its private-generator seed is the run's --seed), plus the FTM switch
+        assert params - RUN_PARAMS == (set(ATTACKS.get(name).accepted_options()) - {"seed"}) | {"ftm"}, name
+        assert RUN_PARAMS <= params
+
+
+def test_help_shows_the_attacks_flags_and_defaults(runner):
+    from cli.main import app
+
+    def helptext(name: str) -> str:  # wide, so that no flag name is cut short
+        return runner.invoke(app, ["attack", name, "--help"], env={"COLUMNS": "250"}).stdout
+
+    fgsm = helptext("fgsm")
+    assert "--inner-steps" not in fgsm and "--steps" not in fgsm and "--alpha" not in fgsm
+    dta = helptext("dta")
+    for flag in ("--inner-steps", "--inner-decay", "--diversity-prob", "--resize-rate", "--ti", "--kernel-name",
+                 "--n-scales", "--np-rate", "--decay"):
+        assert flag in dta, flag
+    from cli.attack import ATTACK_NAMES
+
+    for name in ATTACK_NAMES:  # FTM plugs into any attack
+        text = helptext(name)
+        assert all(f in text for f in ("--ftm", "--kappa", "--kappa-wrong", "--tau", "--np-rate")), name
+    vdta = helptext("vdta")
+    assert "[default: 0.8]" in vdta  # the effective default of --inner-decay for vdta (dta: 0.0)
+
+
+def test_deprecated_data_spelling_still_works(invoke, tmp_path, nips, ckpts):
+    r = invoke("attack", "fgsm", "--surrogate", ckpts["m0"], "--victims", ckpts["m1"], "--data", str(nips),
+               "--print-config")
+    assert r.exit_code == 0, r.output
+    assert "'--data' is deprecated, use '--dataset'" in r.stderr
+    assert json.loads(r.stdout)["resolved"]["dataset"] == str(nips)
+
+
+def test_print_config_writes_nothing_and_config_replays(invoke, tmp_path, nips, ckpts):
+    r = invoke("attack", "mifgsm", "--surrogate", ckpts["m0"], "--victims", ckpts["m1"], "--dataset", str(nips),
+               "--steps", "2", "--decay", "0.5", "--print-config", "--out", str(tmp_path / "p"))
+    assert r.exit_code == 0, r.output
+    printed = json.loads(r.stdout)
+    assert printed["resolved"]["decay"] == 0.5 and printed["resolved"]["alpha"] == (16 / 255) / 2
+    assert not (tmp_path / "p").exists() and not (tmp_path / "runs").exists()
+    for extra in ([], ["--ftm", "--tau", "2"]):  # FTM off (kappa.. recorded as 1) and on
+        out = tmp_path / f"first{len(extra)}"
+        _, r = _attack(invoke, tmp_path, ckpts, nips, "mifgsm", "--decay", "0.5", *extra, "--out", str(out))
+        assert r.exit_code == 0, r.output
+        again = tmp_path / f"again{len(extra)}"
+        r2 = invoke("attack", "mifgsm", "--config", str(out / "config.json"), "--out", str(again), "--format", "json",
+                    "--quiet")
+        assert r2.exit_code == 0, r2.output
+        first, second = (json.loads((d / "config.json").read_text()) for d in (out, again))
+        how = {"out", "device"}  # where and on what it ran: not replayed
+        assert {k: v for k, v in first["resolved"].items() if k not in how} == \
+               {k: v for k, v in second["resolved"].items() if k not in how}
+        assert json.loads((out / "metrics.json").read_text()) == json.loads((again / "metrics.json").read_text())
+        for f in sorted((out / "images").iterdir()):
+            assert f.read_bytes() == (again / "images" / f.name).read_bytes()
+    assert first["resolved"]["tau"] == 2.0 and first["resolved"]["kappa_wrong"] == 0.9 and first["resolved"]["ftm"]
+    # another attack's config is refused
+    assert_user_error(invoke("attack", "dta", "--config", str(out / "config.json")), "not of 'lt attack dta'")
+
+
+def test_eval_reads_the_recorded_data_in_both_layouts(invoke, tmp_path, nips, ckpts):
+    out, r = _attack(invoke, tmp_path, ckpts, nips, "ifgsm", "--limit", "4")
+    assert r.exit_code == 0, r.output
+    victim = json.loads(r.stdout)["rows"][1]
+    config = json.loads((out / "config.json").read_text())
+    rows = []
+    for layout in ("new", "old"):
+        if layout == "old":  # the flat layout lt attack wrote before the one schema (lt 0.1.0 adv dirs)
+            r_ = config["resolved"]
+            (out / "config.json").write_text(json.dumps(
+                {"attack": "ifgsm", "data": r_["dataset"], "data_root": None, "image_size": None, "limit": 4,
+                 "num_classes": 10, "weights": None, "options": {}}))
+        r2 = invoke("attack", "eval", "--adv-dir", str(out), "--victims", ckpts["m1"], "--format", "json", "--quiet")
+        assert r2.exit_code == 0, r2.output
+        rows.append(json.loads(r2.stdout)["rows"][0])
+    for row in rows:  # clean data found (limit 4 applied): clean accuracy and asr_on_correct are there
+        assert row["n"] == 4 and {k: row[k] for k in ("clean_acc", "asr", "asr_on_correct")} == \
+               {k: victim[k] for k in ("clean_acc", "asr", "asr_on_correct")}
+
+
+def test_library_refuses_an_option_the_attack_does_not_take(tmp_path, nips, ckpts):
+    from toolkit.attacks.transfer import run_attack
+    from toolkit.engine.errors import LtError
+
+    for name, option in (("fgsm", {"steps": 3}), ("ifgsm", {"decay": 1.0}), ("mifgsm", {"inner_steps": 2})):
+        with pytest.raises(LtError, match="does not use option"):
+            run_attack(name, ckpts["m0"], [ckpts["m1"]], str(nips), out=str(tmp_path / name), device="cpu", **option)
+        assert not (tmp_path / name).exists()
+    with pytest.raises(LtError, match="need --ftm"):
+        run_attack("ifgsm", ckpts["m0"], [ckpts["m1"]], str(nips), kappa=0.5, out=str(tmp_path / "k"))

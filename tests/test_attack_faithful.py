@@ -71,10 +71,11 @@ def ref_grad(net, x, y_true, aim, targeted, kappa=1.0, kw=1.0, tau=1.0, gamma=No
     return torch.autograd.grad(-cost if targeted else cost, x)[0]
 
 
-def ref_dta(net, x0, y, aim, targeted, eps, T, K, mu1, mu2, ms=None, old_order=False, **kw):
+def ref_dta(net, x0, y, aim, targeted, eps, T, K, mu1, mu2, ms=None, old_order=False, directions=None, **kw):
     """DTA as in the authors' DTA.py: Σ m/K term by term, inner α·sign·a_t/K, outer α·sign·a_t.
 
-    ``old_order``: accumulate Σm and divide by K once (our order before issue 14), for contrast."""
+    ``old_order``: accumulate Σm and divide by K once (our order before issue 14), for contrast.
+    ``directions``: a list that receives every tuned direction g_{t+1} (before its sign is taken)."""
     alpha = eps / T
     adv, g = x0.clone(), torch.zeros_like(x0)
     for t in range(T):
@@ -86,6 +87,8 @@ def ref_dta(net, x0, y, aim, targeted, eps, T, K, mu1, mu2, ms=None, old_order=F
             acc += m if old_order else m / K
             xk = clip(xk + alpha * m.sign() * a_t / K, x0, eps)
         g = (acc / K if old_order else acc) + g * mu1
+        if directions is not None:
+            directions.append(g.clone())
         adv = clip(adv + alpha * g.sign() * a_t, x0, eps)
     return adv
 
@@ -172,13 +175,31 @@ def test_dta_equals_authors_order(net, batch, kw):
 
 
 def test_dta_sum_of_m_over_k_where_the_order_matters(net):
-    # here accumulating Σm then /K (the old order) flips 1 of the 13824 output pixels
+    # The tuned direction itself, before sign() hides most of its bits: ours is Σ(m/K) + μ1·g bit for bit,
+    # and differs from (Σm)/K + μ1·g (the old order). Only its sign reaches the image, so whether the two
+    # orders also give different images depends on the CPU's float details; the direction does not.
+    from toolkit.attacks.dta import DTA
+
+    class Recording(DTA):
+        def step(self, x, direction, x0, st, inner=None):
+            if inner is None:  # the outer step: direction = the tuned g_{t+1}
+                self.directions.append(direction.clone())
+            return super().step(x, direction, x0, st, inner)
+
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(8, 3, 24, 24, generator=g), torch.randint(0, 10, (8,), generator=g)
-    ours = get_attack("dta", net, eps=16 / 255, steps=6, inner_steps=6, inner_decay=0.9)(x, y)
-    assert torch.equal(ours, ref_dta(net, x, y, y, False, 16 / 255, 6, 6, 1.0, 0.9))
-    old = ref_dta(net, x, y, y, False, 16 / 255, 6, 6, 1.0, 0.9, old_order=True)
-    assert not torch.equal(ours, old)  # this input tells the two orders apart
+    atk = Recording(net, eps=16 / 255, steps=6, inner_steps=6, inner_decay=0.9)
+    atk.directions = []
+    ours = atk(x, y)
+    new, old = [], []
+    assert torch.equal(ours, ref_dta(net, x, y, y, False, 16 / 255, 6, 6, 1.0, 0.9, directions=new))
+    ref_dta(net, x, y, y, False, 16 / 255, 6, 6, 1.0, 0.9, old_order=True, directions=old)
+    assert len(atk.directions) == len(new) == 6
+    for t, (d, r) in enumerate(zip(atk.directions, new)):
+        assert torch.equal(d, r), f"outer step {t}: the tuned direction is not Σ(m/K) + μ1·g"
+    # the first outer step starts from the same x_0 and g_0 in both orders: only the accumulation differs
+    assert not torch.equal(atk.directions[0], old[0])
+    assert (atk.directions[0] != old[0]).sum() > 0.01 * x.numel()  # not one stray bit: K=6 rounds apart
 
 
 def ref_vdta(net, x0, y, eps, T, K, N, beta, mu1=1.0, mu2=0.8):

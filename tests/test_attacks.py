@@ -193,6 +193,50 @@ def test_unused_and_unknown_options_are_errors(model):
         get_attack("pgd", model, loss="hinge")
     get_attack("ifgsm", model, decay=None)  # None counts as not given
     assert "random_start" in COMMON_OPTIONS and "loss" in COMMON_OPTIONS
+    with pytest.raises(LtError, match="does not use option.*multistep_alpha"):
+        get_attack("fgsm", model, multistep_alpha=[1.0])
+    with pytest.raises(LtError, match="multistep_alpha"):  # the class itself refuses it, too
+        from toolkit.attacks.fgsm import FGSM
+
+        FGSM(model, multistep_alpha=[1.0])
+
+
+# A valid value for every option (and what it needs alongside), to ask each attack whether it takes it.
+SAMPLE = {"eps": 4 / 255, "alpha": 1 / 255, "steps": 2, "targeted": True, "random_start": True, "seed": 1,
+          "loss": "margin", "kappa": 0.9, "kappa_wrong": 0.9, "tau": 1.5, "np_rate": 0.1, "fast": True,
+          "target_mode": "random", "multistep_alpha": [1.0] * 10, "decay": 0.5, "inner_steps": 2, "inner_decay": 0.1,
+          "n_samples": 2, "beta": 1.2, "resize_rate": 0.8, "diversity_prob": 0.4, "ti": True,
+          "kernel_name": "linear", "len_kernel": 3, "nsig": 2.0, "n_scales": 2}
+NEEDS = {"kernel_name": {"ti": True}, "len_kernel": {"ti": True}, "nsig": {"ti": True}}
+
+
+def test_torch_free_table_equals_what_the_classes_accept(model):
+    """toolkit.attacks.options (what `lt attack NAME --help` lists) against the attack classes."""
+    from toolkit.attacks import ATTACKS
+    from toolkit.attacks.options import ATTACK_NAMES, options_of
+
+    assert sorted(ATTACK_NAMES) == list_attacks()
+    assert set(SAMPLE) == {o for n in ATTACK_NAMES for o in options_of(n)}  # every option is asked about
+    for name in ATTACK_NAMES:
+        assert ATTACKS.get(name).accepted_options() == options_of(name), name
+        for option, value in SAMPLE.items():
+            extra = {k: v for k, v in NEEDS.get(option, {}).items() if k in options_of(name)}
+            if option in options_of(name):
+                atk = get_attack(name, model, **{option: value, **extra})  # taken ...
+                assert option in atk.resolved_options(), (name, option)
+            else:
+                with pytest.raises(LtError, match=f"does not use option.*{option}"):  # ... or refused
+                    get_attack(name, model, **{option: value, **extra})
+
+
+def test_torch_free_defaults_equal_the_attacks_defaults(model):
+    """The defaults `lt attack NAME --help` shows are the ones the attack runs with when not given."""
+    from toolkit.attacks.options import ATTACK_NAMES, defaults_of
+
+    for name in ATTACK_NAMES:
+        resolved = get_attack(name, model).resolved_options()
+        assert defaults_of(name) == {k: resolved[k] for k in defaults_of(name)}, name
+        assert set(defaults_of(name)) >= {"targeted", "random_start", "loss", "fast"}
 
 
 @pytest.mark.parametrize("loss", ["margin", "dlr"])

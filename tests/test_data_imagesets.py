@@ -47,7 +47,7 @@ def test_csv_with_neither_known_name_nor_readable_header_is_one_error_line(invok
     (d / "images").mkdir(parents=True)
     png(d / "images" / "a.png", 0)
     (d / "list.csv").write_text("name,class\na.png,3\n")
-    r = invoke("attack", "fgsm", "--surrogate", "smallcnn", "--victims", "smallcnn", "--data", d,
+    r = invoke("attack", "fgsm", "--surrogate", "smallcnn", "--victims", "smallcnn", "--dataset", d,
                "--out", tmp_path / "adv", "--device", "cpu")
     assert_user_error(r, "list.csv", "neither a known name", "found columns name, class")
     assert not (tmp_path / "adv").exists()

@@ -32,7 +32,7 @@ def test_train_ce_refuses_both_flags(invoke, tmp_path):
 
 
 def test_attack_refuses_data_root_for_an_embedded_set(invoke, tmp_path):
-    r = invoke("attack", "fgsm", "--surrogate", "smallcnn", "--victims", "smallcnn", "--data", "digits",
+    r = invoke("attack", "fgsm", "--surrogate", "smallcnn", "--victims", "smallcnn", "--dataset", "digits",
                "--data-root", tmp_path, "--out", tmp_path / "adv", "--device", "cpu")
     assert_user_error(r, "--data-root does not apply to dataset 'digits'")
     assert not (tmp_path / "adv").exists()

@@ -94,14 +94,15 @@ def test_attack_with_a_run_surrogate_takes_its_data(invoke, run_dir, tmp_path):
     res = invoke("attack", "fgsm", "--surrogate", run_dir, "--victims", run_dir, "--limit", "8",
                  "--out", tmp_path / "a", "--format", "json")
     assert res.exit_code == 0, res.output
-    _said(res, "--data digits-lt", "--num-classes 10")
+    _said(res, "--dataset digits-lt", "--num-classes 10")
     config = json.loads((tmp_path / "a" / "config.json").read_text())
-    assert config["data"] == "digits-lt" and config["num_classes"] == 10 and config["images"] == 8
+    assert config["resolved"]["dataset"] == "digits-lt" and config["resolved"]["num_classes"] == 10
+    assert config["info"]["images"] == 8 and config["info"]["num_classes"] == 10
 
 
 def test_attack_without_data_and_a_named_surrogate_is_an_error(invoke, tmp_path):
     res = invoke("attack", "fgsm", "--surrogate", "resnet18", "--victims", "resnet18", "--out", tmp_path / "a")
-    assert_user_error(res, "give --data", "'resnet18'")
+    assert_user_error(res, "give --dataset", "'resnet18'")
     assert not (tmp_path / "a").exists()
 
 

@@ -152,7 +152,7 @@ def test_models_weights_lists_cache_files_and_presence(invoke, tmp_path):
 
 def test_absent_weights_name_in_attack_is_one_error_line(invoke, tmp_path):
     res = invoke("attack", "fgsm", "--surrogate", "resnet18", "--weights", "IMAGENET1K_V1", "--victims", "resnet18",
-                 "--data", "digits", "--limit", "4", "--out", tmp_path / "a")
+                 "--dataset", "digits", "--limit", "4", "--out", tmp_path / "a")
     assert_user_error(res, R18_FILE, "lt never downloads")
     assert res.stdout == "" and not (tmp_path / "a").exists()
 

@@ -7,9 +7,10 @@
 >>> adv = get_attack("mifgsm", model, target_mode="least-likely")(images, labels)
 
 Every attack takes the common options (``eps alpha steps targeted random_start seed loss kappa
-kappa_wrong tau np_rate fast target_mode multistep_alpha``) plus its own
-(``list_attacks(with_options=True)``); an option the
-chosen attack does not use is an ``LtError``. Options set to None count as not given.
+kappa_wrong tau np_rate fast target_mode multistep_alpha``; FGSM takes no ``alpha``, ``steps`` or
+``multistep_alpha``) plus its own (``list_attacks(with_options=True)``); an option the chosen attack
+does not take is an ``LtError``. Options set to None count as not given. The same table without
+torch: :mod:`toolkit.attacks.options` (what ``lt attack NAME --help`` lists).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from ..engine.errors import LtError
 from ..engine.registry import Registry
+from .options import COMMON_OPTIONS
 
 ATTACKS = Registry("attack")
 for _name, _target in {
@@ -30,8 +32,6 @@ for _name, _target in {
 }.items():
     ATTACKS.register_lazy(_name, f"toolkit.attacks.{_target}")
 
-COMMON_OPTIONS = ("eps", "alpha", "steps", "targeted", "random_start", "seed", "loss", "kappa",
-                  "kappa_wrong", "tau", "np_rate", "fast", "target_mode", "multistep_alpha")
 
 
 def list_attacks(with_options: bool = False) -> list[str] | dict[str, tuple[str, ...]]:
@@ -43,14 +43,15 @@ def list_attacks(with_options: bool = False) -> list[str] | dict[str, tuple[str,
 
 def get_attack(name: str, model: Any, eps: float = 8 / 255, alpha: float | None = None,
                steps: int | None = None, **options: Any):
-    """Build attack ``name`` on ``model``; unknown names and unused options are ``LtError``s."""
+    """Build attack ``name`` on ``model``; unknown names and options it does not take are ``LtError``s."""
     cls = ATTACKS.get(name)
     options = {k: v for k, v in options.items() if v is not None}
-    extra = sorted(k for k in options if k not in COMMON_OPTIONS and k not in cls.options)
+    taken = cls.accepted_options()
+    given = {"alpha": alpha, "steps": steps, **options}
+    extra = sorted(k for k, v in given.items() if v is not None and k not in taken)
     if extra:
-        own = ", ".join(cls.options) or "none"
         raise LtError(f"attack '{name}' does not use option(s): {', '.join(extra)} "
-                      f"(its own options: {own}; common: {', '.join(COMMON_OPTIONS)})")
+                      f"(its options: {', '.join(taken)})")
     return cls(model, eps=eps, alpha=alpha, steps=steps, **options)
 
 
@@ -63,7 +64,8 @@ def attack_table():
         cls = ATTACKS.get(name)
         rows.append({"attack": name, "options": " ".join(cls.options) or "-",
                      "what": ((cls.__doc__ or "").strip().splitlines() or ["-"])[0]})
-    return Report("attacks", rows=rows, notes=[f"common options: {' '.join(COMMON_OPTIONS)}"])
+    common = f"common options: {' '.join(COMMON_OPTIONS)} (fgsm: no alpha, steps, multistep_alpha)"
+    return Report("attacks", rows=rows, notes=[common])
 
 
 __all__ = ["ATTACKS", "COMMON_OPTIONS", "attack_table", "get_attack", "list_attacks"]

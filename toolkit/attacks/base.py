@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..engine.errors import LtError, check
+from .options import COMMON_OPTIONS
 
 LOSSES = ("ce", "margin", "dlr")
 TARGET_MODES = ("random", "least-likely")
@@ -82,6 +83,8 @@ class Attack:
     """
 
     name = "ifgsm"
+    #: the common options this attack takes (every one but FGSM's alpha/steps/multistep_alpha)
+    common_options: tuple[str, ...] = COMMON_OPTIONS
     #: options beyond the common ones that this attack uses
     options: tuple[str, ...] = ()
     default_steps = 10
@@ -122,12 +125,15 @@ class Attack:
         """Take the attack's own options (subclasses); unknown ones were refused by ``get_attack``."""
         check(not options, f"attack '{self.name}' does not use option(s): {', '.join(sorted(options))}")
 
+    @classmethod
+    def accepted_options(cls) -> tuple[str, ...]:
+        """Every option this attack takes: its common ones, then its own (``toolkit.attacks.options``)."""
+        return tuple(cls.common_options) + tuple(cls.options)
+
     def resolved_options(self) -> dict[str, Any]:
         """Every option of this attack (common and own) with the value it runs with (config.json)."""
-        from . import COMMON_OPTIONS
-
         out = {}
-        for name in COMMON_OPTIONS + tuple(self.options):
+        for name in self.accepted_options():
             value = getattr(self, "loss_name" if name == "loss" else name)
             out[name] = list(value) if isinstance(value, tuple) else value
         return out

@@ -25,15 +25,17 @@ class IFGSM(Attack):
 
 
 class FGSM(Attack):
-    """FGSM: one step x + eps·sign ∇J (alpha and steps are not options of FGSM)."""
+    """FGSM: one step x + eps·sign ∇J (alpha, steps and multistep_alpha are not options of FGSM)."""
 
     name = "fgsm"
     default_steps = 1
+    common_options = tuple(o for o in Attack.common_options if o not in ("alpha", "steps", "multistep_alpha"))
 
     def __init__(self, model, eps: float = 8 / 255, alpha: float | None = None, steps: int | None = None,
                  **kwargs: Any):
-        check(alpha is None and steps in (None, 1), "attack 'fgsm' takes one step of size eps: "
-              "alpha and steps are not options of fgsm (use ifgsm or pgd)")
+        check(alpha is None and steps in (None, 1) and kwargs.get("multistep_alpha") is None,
+              "attack 'fgsm' takes one step of size eps: alpha, steps and multistep_alpha are not options "
+              "of fgsm (use ifgsm or pgd)")
         super().__init__(model, eps=eps, alpha=eps, steps=1, **kwargs)
 
 

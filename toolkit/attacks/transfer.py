@@ -2,7 +2,8 @@
 
 ``run_attack`` is what ``lt attack <name>`` calls; ``eval_adv_dir`` is ``lt attack eval``. ASR is
 reported over all images and over the images the victim classified correctly when clean (both
-denominators, as users ask), with the clean accuracy; untargeted success = prediction != label,
+denominators, as users ask), with the clean accuracy — all three as fractions in [0, 1], at full
+precision in JSON; untargeted success = prediction != label,
 targeted success = prediction == target. A randomized-smoothing victim may abstain (prediction −1,
 counted in ``abstained``): never the label, never the target.
 
@@ -12,7 +13,7 @@ tensors as the DTA/FOTA authors' harness does (it never writes images). The surr
 ensemble, ``"a,b,c"`` (logits averaged, :mod:`toolkit.attacks.ensemble`).
 
     lt attack dta --surrogate resnet50 --weights IMAGENET1K_V2 \
-        --victims vgg16,resnet152,inception_v3,mobilenet_v2 --data DIR --eps 16/255 --out adv/
+        --victims vgg16,resnet152,inception_v3,mobilenet_v2 --dataset DIR --eps 16/255 --out adv/
     lt attack eval --adv-dir adv/ --victims vgg16,mobilenet_v2 --defense jpeg
 """
 
@@ -28,11 +29,10 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from ..data.imagesets import ImageSet, indexed, load_image_set
-from ..engine.device import resolve_device
-from ..engine.errors import DataError, check
+from ..engine.errors import DataError, LtError, check
+from ..engine.lifecycle import start_run
 from ..engine.report import Report, log, progress
-from ..engine.runs import prepare_out_dir, read_json, write_csv, write_json
-from ..engine.seed import seed_everything
+from ..engine.runs import read_json, write_csv
 from . import get_attack
 from .defenses import check_defense_options, wrap_defense
 from .pngs import save_adv_batch, write_labels
@@ -82,14 +82,17 @@ def _loader(image_set: ImageSet, batch_size: int):
     return DataLoader(indexed(image_set), batch_size=batch_size, shuffle=False, num_workers=0)
 
 
-def check_label_range(image_set: ImageSet, models: dict[str, nn.Module], device: torch.device) -> None:
-    """Every label (and target) must be a class of every model: one forward of the first image each."""
+def check_label_range(image_set: ImageSet, models: dict[str, nn.Module], device: torch.device) -> dict[str, int]:
+    """Every label (and target) must be a class of every model: one forward of the first image each.
+    Returns each model's class count."""
     x = image_set.dataset[0][0][None].to(device)
+    counts = {}
     for name, m in models.items():
         with torch.no_grad():
-            n_out = m(x).shape[1]
+            counts[name] = n_out = int(m(x).shape[1])
         for values in (image_set.labels, image_set.targets or []):
             _check_labels(image_set, torch.arange(len(values)), torch.tensor(values, dtype=torch.long), n_out)
+    return counts
 
 
 def _check_labels(image_set: ImageSet, idx: torch.Tensor, labels: torch.Tensor, n_out: int) -> None:
@@ -116,24 +119,30 @@ def predict(models: dict[str, nn.Module], image_set: ImageSet, batch_size: int, 
 
 def score_rows(scores: dict[str, Scores], labels: torch.Tensor, targets: torch.Tensor | None,
                roles: dict[str, str]) -> list[dict]:
-    """One row per model: clean accuracy, ASR over all images and over clean-correct images."""
+    """One row per model: clean accuracy, ASR over all images and over clean-correct images (fractions in [0, 1])."""
     rows = []
     for name, s in scores.items():
         hit = (s.adv == targets) if targets is not None else (s.adv != labels)
-        row: dict[str, Any] = {"model": name, "role": roles.get(name, "victim"), "n": int(labels.numel())}
+        n = int(labels.numel())
+        row: dict[str, Any] = {"model": name, "role": roles.get(name, "victim"), "n": n}
         if s.clean is not None:
             correct = s.clean == labels
-            row["clean_acc"] = round(100.0 * correct.float().mean().item(), 2)
-        row["asr"] = round(100.0 * hit.float().mean().item(), 2)
+            row["clean_acc"] = _fraction(int(correct.sum()), n)
+        row["asr"] = _fraction(int(hit.sum()), n)
         if s.clean is not None:
             row["n_correct"] = int(correct.sum())
-            row["asr_on_correct"] = round(100.0 * hit[correct].float().mean().item(), 2) if correct.any() else float("nan")
+            row["asr_on_correct"] = _fraction(int(hit[correct].sum()), int(correct.sum()))
         if bool((s.adv < 0).any()) or (s.clean is not None and bool((s.clean < 0).any())):
             row["abstained"] = int((s.adv < 0).sum())  # randomized smoothing: no decision
             if s.clean is not None:
                 row["clean_abstained"] = int((s.clean < 0).sum())
         rows.append(row)
     return rows
+
+
+def _fraction(k: int, n: int) -> float:
+    """k / n at full precision; NaN for n = 0 (no image to count)."""
+    return k / n if n else float("nan")
 
 
 def _averages(rows: list[dict]) -> dict[str, float]:
@@ -145,46 +154,53 @@ def _averages(rows: list[dict]) -> dict[str, float]:
     return out
 
 
-def run_attack(attack: str, surrogate: str, victims: Sequence[str], data: str, *, eps: float = 16 / 255,
-               alpha: float | None = None, steps: int | None = None, options: dict | None = None,
-               out: str | None = None, force: bool = False, weights: str | None = None,
-               num_classes: int | None = None, image_size: int | None = None, batch_size: int = 16,
-               limit: int | None = None, data_root: str | None = None, device: str = "auto",
-               seed: int = 0, score: str = "png") -> Report:
-    """Attack ``surrogate`` (one model or ``a,b,c``) on ``data``, save rounded PNGs under ``out/images``,
-    score them (``score='png'``, default) or the float tensors (``'float'``) on ``victims``."""
-    options = {k: v for k, v in (options or {}).items() if v is not None}
+def run_attack(attack: str, surrogate: str, victims: Sequence[str], dataset: str, *, eps: float = 16 / 255,
+               ftm: bool = False, score: str = "png", weights: str | None = None, num_classes: int | None = None,
+               image_size: int | None = None, batch_size: int = 16, limit: int | None = None,
+               data_root: str | None = None, out: str | None = None, force: bool = False, device: str = "auto",
+               seed: int = 0, **options: Any) -> Report:
+    """Attack ``surrogate`` (one model or ``a,b,c``) on ``dataset``, save rounded PNGs under ``out/images``,
+    score them (``score='png'``, default) or the float tensors (``'float'``) on ``victims``.
+
+    ``options`` are the attack's own (``toolkit.attacks.options.options_of(attack)``: ``alpha``, ``steps``,
+    ``decay``, ``inner_steps``, ...; one it does not take is an ``LtError``); ``ftm=True`` turns FTM on
+    with the authors' κ, κ_w, τ = 1.0, 0.9, 1.5 unless given. The run dir gets ``config.json`` (every
+    option as the attack runs with it), ``metrics.json``/``metrics.csv``, ``labels.csv`` and ``images/``.
+    Rates in the report are fractions in [0, 1]. ``lt attack dta --surrogate S --victims V --dataset D``.
+    """
     check(batch_size >= 1, f"--batch-size must be >= 1 (got {batch_size})")
     check(score in SCORES, f"unknown score '{score}'; valid: {', '.join(SCORES)}")
-    dev = resolve_device(device)
-    seed_everything(seed)
-    clean = load_image_set(data, image_size=image_size, root=data_root, limit=limit)
-    check(len(clean) > 0, f"--data '{data}' holds no images")
+    ftm_values = ftm_options(ftm, *(options.pop(k, None) for k in ("kappa", "kappa_wrong", "tau")))
+    options = {"eps": eps, **options, **ftm_values}
+    resolved = {"surrogate": surrogate, "victims": list(victims), "dataset": dataset, "data_root": data_root,
+                "image_size": image_size, "limit": limit, "weights": weights, "num_classes": num_classes,
+                "batch_size": batch_size, "score": score, "ftm": bool(ftm), **attack_options(attack, **options),
+                "out": out}
+    run = start_run(("attack", attack), out=out, force=force, device=device, seed=seed, resolved=resolved)
+    clean = load_image_set(dataset, image_size=image_size, root=data_root, limit=limit)
+    check(len(clean) > 0, f"--dataset '{dataset}' holds no images")
     n_cls = num_classes or clean.num_classes
+    dev = run.device
     sur = load_surrogate(surrogate, n_cls, weights, dev)
-    atk = get_attack(attack, sur, eps=eps, alpha=alpha, steps=steps, **options)
-    _check_targets(atk, clean, data)
+    atk = get_attack(attack, sur, **options)
+    _check_targets(atk, clean, dataset)
     vics = load_models(list(victims), n_cls, weights, dev)
-    check_label_range(clean, {surrogate: sur, **vics}, dev)
-    out_dir = prepare_out_dir(out, "attack", attack, force=force)
+    counts = check_label_range(clean, {surrogate: sur, **vics}, dev)
+    run.update_info(num_classes=counts[surrogate], images=len(clean))
+    out_dir = run.out_dir
     files, grad_calls, adv_float, targets = _attack_all(atk, clean, out_dir, batch_size, dev, seed)
     write_labels(out_dir / "labels.csv", files, clean.labels, targets)
+    run.update_info(grad_calls_per_batch=grad_calls)
     adv = load_image_set(str(out_dir), root=data_root)
     if score == "float":
         adv = ImageSet(TensorDataset(adv_float, torch.tensor(clean.labels)), list(clean.names), list(clean.labels),
                        "float", "float tensors", num_classes=clean.num_classes, targets=targets)
     models = {surrogate: sur, **{k: v for k, v in vics.items() if k != surrogate}}
-    roles = {surrogate: "surrogate"}
-    report = _score(models, clean, adv, batch_size, dev, roles)
-    config = {"attack": attack, "surrogate": surrogate, "victims": list(victims), "data": data, "data_root": data_root,
-              "eps": eps, "alpha": atk.alpha, "steps": atk.steps, "options": options,
-              "resolved_options": atk.resolved_options(), "score": score, "weights": weights,
-              "num_classes": n_cls, "image_size": image_size, "limit": limit, "batch_size": batch_size,
-              "seed": seed, "device": str(dev), "images": len(clean), "grad_calls_per_batch": grad_calls}
-    write_json(out_dir / "config.json", config)
-    write_json(out_dir / "metrics.json", {"rows": report.rows, **report.summary})
-    write_csv(out_dir / "metrics.csv", report.rows)
-    report.title = f"{attack} transfer from {surrogate} (eps {eps_text(eps)}, {len(clean)} images)"
+    report = _score(models, clean, adv, batch_size, dev, {surrogate: "surrogate"})
+    if run.is_main:
+        write_csv(out_dir / "metrics.csv", report.rows)
+    run.finish({"rows": report.rows, **report.summary})
+    report.title = f"{attack} transfer from {surrogate} (eps {eps_text(eps)}, {len(clean)} images; rates in [0, 1])"
     report.summary = {"attack": attack, "eps": eps_text(eps), "steps": atk.steps, "score": score,
                       **report.summary, "out": str(out_dir)}
     if score == "float":
@@ -192,16 +208,39 @@ def run_attack(attack: str, surrogate: str, victims: Sequence[str], data: str, *
     return report
 
 
+def ftm_options(ftm: bool, kappa: float | None = None, kappa_wrong: float | None = None,
+                tau: float | None = None) -> dict[str, float]:
+    """FTM's κ, κ_w, τ for ``--ftm`` (those not given: the authors' 1.0, 0.9, 1.5); without ``--ftm`` any
+    of them other than 1 (FTM off) is an error, so a forgotten ``--ftm`` does not pass unnoticed."""
+    from .ftm import FTM_DEFAULTS
+
+    given = {"kappa": kappa, "kappa_wrong": kappa_wrong, "tau": tau}
+    if ftm:
+        return {k: float(FTM_DEFAULTS[k] if v is None else v) for k, v in given.items()}
+    on = [f"--{k.replace('_', '-')} {v:g}" for k, v in given.items() if v is not None and float(v) != 1.0]
+    if on:
+        raise LtError(f"--kappa, --kappa-wrong and --tau need --ftm (got {', '.join(on)}; without --ftm FTM is "
+                      "off: 1, 1, 1)")
+    return {k: float(v) for k, v in given.items() if v is not None}
+
+
+def attack_options(attack: str, **options: Any) -> dict[str, Any]:
+    """Every option of ``attack`` with the value it runs with, under the CLI's parameter names, checked
+    before any data or model is read (an attack built on a stand-in model). ``seed`` is the run's."""
+    probe = get_attack(attack, nn.Identity(), **options)
+    return {k: v for k, v in probe.resolved_options().items() if k != "seed"}
+
+
 SCORES = ("png", "float")
 
 
-def _check_targets(atk, clean: ImageSet, data: str) -> None:
+def _check_targets(atk, clean: ImageSet, dataset: str) -> None:
     if atk.target_mode is not None and clean.targets is not None:
-        raise DataError(f"--target-mode {atk.target_mode} draws the targets, but '{data}' has its own target "
+        raise DataError(f"--target-mode {atk.target_mode} draws the targets, but '{dataset}' has its own target "
                         f"classes; use --targeted to aim at those, or data without targets")
     if atk.targeted and atk.target_mode is None and clean.targets is None:
         raise DataError(f"--targeted needs target classes (images.csv TargetClass or labels.csv target) "
-                        f"or --target-mode random|least-likely; '{data}' has none")
+                        f"or --target-mode random|least-likely; '{dataset}' has none")
 
 
 def _attack_all(atk, clean: ImageSet, out_dir: Path, batch_size: int, dev: torch.device,
@@ -236,43 +275,69 @@ def _score(models: dict[str, nn.Module], clean: ImageSet | None, adv: ImageSet, 
     targets = torch.tensor(adv.targets) if adv.targets is not None else None
     scores = {k: Scores(clean_pred.get(k), adv_pred[k]) for k in models}
     rows = score_rows(scores, labels, targets, roles)
-    notes = ["asr: % of all images fooled; asr_on_correct: % of the images the model got right when clean"]
+    notes = [("rates are fractions in [0, 1]: clean_acc = fraction of the clean images classified correctly; "
+              "asr = fraction of all images fooled; asr_on_correct = fraction of the images the model got right "
+              "when clean")]
     if targets is not None:
         notes.append("targeted: success = prediction equals the target class")
     return Report("transfer", rows=rows, summary=_averages(rows), notes=notes)
 
 
-def eval_adv_dir(adv_dir: str, victims: Sequence[str], *, data: str | None = None, defense: str = "none",
+def eval_adv_dir(adv_dir: str, victims: Sequence[str], *, dataset: str | None = None, defense: str = "none",
                  weights: str | None = None, num_classes: int | None = None, batch_size: int = 16,
                  jpeg_quality: int | None = None, bits: int | None = None, rs_sigma: float | None = None,
                  rs_samples: int | None = None, rs_alpha: float | None = None,
                  data_root: str | None = None, device: str = "auto", seed: int = 0) -> Report:
     """Score saved adversarial images on ``victims`` (optionally behind an input-transform defense).
 
-    Defense options left None take the defense's default; one given for another defense is an error.
+    The clean images (for clean accuracy and ``asr_on_correct``) are ``dataset``, else the data recorded
+    in ``adv_dir/config.json`` by ``lt attack NAME``. Defense options left None take the defense's
+    default; one given for another defense is an error. Rates are fractions in [0, 1].
+    ``lt attack eval --adv-dir DIR --victims V --defense jpeg``.
     """
     kw = check_defense_options(defense, jpeg_quality=jpeg_quality, bits=bits, rs_sigma=rs_sigma,
                                rs_samples=rs_samples, rs_alpha=rs_alpha)
-    dev = resolve_device(device)
-    seed_everything(seed)
     root = Path(adv_dir)
     if not (root / "labels.csv").is_file():
         raise DataError(f"--adv-dir '{adv_dir}' holds no labels.csv (write it with `lt attack <name> --out DIR`)")
-    config = read_json(root / "config.json") if (root / "config.json").is_file() else {}
+    recorded = adv_dir_data(read_json(root / "config.json")) if (root / "config.json").is_file() else {}
+    run = start_run(("attack", "eval"), out=None, device=device, seed=seed, writes=False,
+                    resolved={"adv_dir": adv_dir, "victims": list(victims), "dataset": dataset, "defense": defense})
+    dev = run.device
     adv = load_image_set(str(root))
     clean = None
-    spec = data or config.get("data")
+    spec = dataset or recorded.get("dataset")
     if spec:
-        clean = load_image_set(spec, image_size=config.get("image_size"), root=data_root or config.get("data_root"),
-                               limit=config.get("limit") if data is None else len(adv))
-    n_cls = num_classes or config.get("num_classes")
-    models = load_models(list(victims), n_cls, weights or config.get("weights"), dev, defense, seed=seed, **kw)
+        clean = load_image_set(spec, image_size=recorded.get("image_size"), root=data_root or recorded.get("data_root"),
+                               limit=recorded.get("limit") if dataset is None else len(adv))
+    n_cls = num_classes or recorded.get("num_classes")
+    models = load_models(list(victims), n_cls, weights or recorded.get("weights"), dev, defense, seed=seed, **kw)
     report = _score(models, clean, adv, batch_size, dev, {})
-    report.title = f"saved adversarial images in {adv_dir}" + (f" behind {defense}" if defense != "none" else "")
+    run.finish()
+    report.title = (f"saved adversarial images in {adv_dir}" + (f" behind {defense}" if defense != "none" else "")
+                    + "; rates in [0, 1]")
     report.summary = {"defense": defense, "images": len(adv), **report.summary}
     if clean is None:
-        report.notes.append("no clean data given (--data): clean accuracy and asr_on_correct omitted")
+        report.notes.append("no clean data given (--dataset): clean accuracy and asr_on_correct omitted")
     return report
 
 
-__all__ = ["run_attack", "eval_adv_dir", "score_rows", "predict", "load_models", "load_surrogate"]
+def adv_dir_data(config: dict) -> dict[str, Any]:
+    """What ``lt attack NAME`` recorded about its clean data in its ``config.json``: dataset, data_root,
+    image_size, limit, weights, num_classes (the one schema: ``resolved`` + ``info.num_classes``)."""
+    if not isinstance(config.get("resolved"), dict):
+        return _legacy_adv_dir_data(config)
+    r = config["resolved"]
+    info = config.get("info") if isinstance(config.get("info"), dict) else {}
+    return {"dataset": r.get("dataset"), "data_root": r.get("data_root"), "image_size": r.get("image_size"),
+            "limit": r.get("limit"), "weights": r.get("weights"),
+            "num_classes": info.get("num_classes") or r.get("num_classes")}
+
+
+def _legacy_adv_dir_data(config: dict) -> dict[str, Any]:
+    """The same out of the flat layout ``lt attack NAME`` wrote before the one schema (lt 0.1.0 adv dirs)."""
+    keys = ("data_root", "image_size", "limit", "weights", "num_classes")
+    return {"dataset": config.get("data"), **{k: config.get(k) for k in keys}}
+
+
+__all__ = ["adv_dir_data", "attack_options", "eval_adv_dir", "ftm_options", "load_models", "load_surrogate", "predict", "run_attack", "score_rows"]

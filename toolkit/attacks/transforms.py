@@ -67,6 +67,13 @@ class InputTransforms:
         check(self.n_scales >= 1, f"n_scales must be >= 1 (got {self.n_scales})")
         super().configure(**options)
 
+    def resolved_options(self) -> dict[str, Any]:
+        """As the base, but the options of a transform that is off are None (giving them would turn it on)."""
+        out = super().resolved_options()
+        off = (() if self.di else ("resize_rate", "diversity_prob")) + (() if self.ti else ("kernel_name", "len_kernel", "nsig"))
+        out.update({k: None for k in off if k in out})
+        return out
+
     def inputs(self, x: torch.Tensor) -> list[torch.Tensor]:
         copies = [x if i == 0 else x / (2 ** i) for i in range(self.n_scales)]
         return [self.diverse(c) for c in copies] if self.di else copies
