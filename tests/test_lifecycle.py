@@ -136,3 +136,47 @@ def test_bad_config_files(tmp_path, runner, content, fragment):
     res = runner.invoke(_toy_app(tmp_path), ["train", "toy", "--config", str(path), "--out", str(tmp_path / "o")])
     assert_user_error(res, fragment)
     assert not (tmp_path / "o").exists()
+
+
+def _failing_app():
+    """``lt train toy [--out DIR]``: starts its run, then fails as a bad model name would."""
+    app, group = typer.Typer(), typer.Typer()
+    app.add_typer(group, name="train")
+
+    @app.callback()
+    def root() -> None:
+        """Root."""
+
+    @group.command("toy")
+    def toy(ctx: typer.Context, out: Annotated[Optional[str], typer.Option("--out")] = None,
+            force: bool = False) -> None:
+        def body(**kw):
+            start_run(("train", "toy"), out=kw["out"], force=kw["force"], device="cpu")
+            raise LtError("unknown model 'nosuch'")
+
+        run(ctx, body, resolve(ctx), out=out, force=force)
+
+    return app
+
+
+def test_a_failed_call_removes_only_what_it_created(tmp_path, runner, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = _failing_app()
+    # default --out: runs/train-toy-<time> and runs/ itself were made by the failed call: both go
+    assert_user_error(runner.invoke(app, ["train", "toy"]), "unknown model")
+    assert not (tmp_path / "runs").exists()
+    # an existing runs/ with the user's files stays; only the new run dir goes
+    (tmp_path / "runs" / "mine").mkdir(parents=True)
+    assert_user_error(runner.invoke(app, ["train", "toy"]), "unknown model")
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["mine"]
+    # an empty dir the user made for the run stays, empty again; new nested dirs go with their parents
+    (tmp_path / "given").mkdir()
+    assert_user_error(runner.invoke(app, ["train", "toy", "--out", "given"]), "unknown model")
+    assert (tmp_path / "given").is_dir() and not any((tmp_path / "given").iterdir())
+    assert_user_error(runner.invoke(app, ["train", "toy", "--out", "a/b/c"]), "unknown model")
+    assert not (tmp_path / "a").exists()
+    # a run dir that got more than its config (a checkpoint, an output) stays
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "last.pt").write_bytes(b"x")
+    assert_user_error(runner.invoke(app, ["train", "toy", "--out", "kept", "--force"]), "unknown model")
+    assert {p.name for p in (tmp_path / "kept").iterdir()} == {"last.pt", "config.json"}

@@ -48,6 +48,7 @@ The CLI layer (``cli/common.py``) hands the options of the command being run to 
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import os
 import sys
@@ -167,7 +168,8 @@ class Run:
     resume: bool = False
     seed: int = 0
     deterministic: bool = False
-    fresh: bool = False  # the dir was created (or was empty) for this run
+    fresh: bool = False  # the run dir held nothing before this run
+    made: tuple[Path, ...] = ()  # folders this run created, deepest first (removed again by discard_failed_run)
 
     def reseed(self, offset: int = 0) -> None:
         """Seed every RNG with ``seed + offset`` on every rank (before building a model: same initial weights)."""
@@ -238,10 +240,11 @@ def start_run(command: tuple[str, ...] | list[str], *, out: str | os.PathLike | 
     dev = resolve_device(device)
     D.init_distributed(dev)
     seed_everything(seed + D.rank(), deterministic)
-    out_dir, fresh = None, False
+    out_dir, fresh, made = None, False, ()
     if writes:
-        out_dir, fresh = _prepare_on_rank0(out, command, force, resume, config, prepare_out_dir)
-    run = Run(command, out_dir, dev, config, resume=resume, seed=seed, deterministic=deterministic, fresh=fresh)
+        out_dir, fresh, made = _prepare_on_rank0(out, command, force, resume, config, prepare_out_dir)
+    run = Run(command, out_dir, dev, config, resume=resume, seed=seed, deterministic=deterministic, fresh=fresh,
+              made=made)
     if resume:
         from .report import log
 
@@ -252,19 +255,29 @@ def start_run(command: tuple[str, ...] | list[str], *, out: str | os.PathLike | 
     return run
 
 
-def _prepare_on_rank0(out, command, force, resume, config, prepare_out_dir) -> tuple[Path, bool]:
-    """Rank 0 prepares (and checks) the run dir; every rank learns its path, or rank 0's error."""
+def _prepare_on_rank0(out, command, force, resume, config, prepare_out_dir) -> tuple[Path, bool, tuple[Path, ...]]:
+    """Rank 0 prepares (and checks) the run dir; every rank learns its path, or rank 0's error.
+
+    Also returns whether the dir held nothing before, and the folders this call created, deepest first
+    (the run dir and any missing parents): what :func:`discard_failed_run` may remove again.
+    """
     import torch
 
     from . import distributed as D
 
-    path, error, fresh = None, None, False
+    path, error, fresh, made = None, None, False, ()
     if D.is_main():
         try:
-            fresh = not resume and not (out and Path(out).is_dir() and any(Path(out).iterdir()))
-            path = prepare_out_dir(out, command[0], "-".join(command[1:]) or "run", force=force, resume=resume)
+            from .runs import default_out
+
+            target = Path(out) if out else default_out(command[0], "-".join(command[1:]) or "run")
+            missing = tuple(p for p in (target, *target.parents) if not p.exists())
+            empty_before = target.is_dir() and not any(target.iterdir())
+            path = prepare_out_dir(target, command[0], "-".join(command[1:]) or "run", force=force, resume=resume)
             if resume:
                 check_resume_agrees(path, config)
+            else:
+                fresh, made = bool(missing) or empty_before, missing
         except LtError as e:
             error = str(e)
     if D.is_distributed():
@@ -273,13 +286,15 @@ def _prepare_on_rank0(out, command, force, resume, config, prepare_out_dir) -> t
         path, error = (Path(box[0]) if box[0] else None), box[1]
     if error is not None:
         raise LtError(error)
-    return Path(path), fresh
+    return Path(path), fresh, made
 
 
 def discard_failed_run() -> None:
     """After a failed command: remove the run dir it created if that holds nothing but ``config.json``.
 
-    Rank 0 only; a dir that held anything before, or that got a checkpoint, a log or an output, stays.
+    Also removes the parent folders the run created (``runs/`` of a default ``--out``) when they are
+    empty. Rank 0 only; a dir that held anything before, or that got a checkpoint, a log or an output,
+    stays.
     """
     import shutil
 
@@ -293,8 +308,15 @@ def discard_failed_run() -> None:
         names = {p.name for p in run.out_dir.iterdir()}
     except OSError:
         return
-    if names <= {"config.json"}:
-        shutil.rmtree(run.out_dir, ignore_errors=True)
+    if not names <= {"config.json"}:
+        return
+    if not run.made:  # the user's own empty dir: it stays, empty again
+        (run.out_dir / "config.json").unlink(missing_ok=True)
+        return
+    shutil.rmtree(run.out_dir, ignore_errors=True)
+    for folder in run.made[1:]:  # parents this run created (runs/ of the default --out), if now empty
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 __all__ = ["CONFIG_KEYS", "ConfigPrinted", "Run", "build_config", "check_resume_agrees", "cli_context",
