@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import operator
 from collections import Counter
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
