@@ -80,7 +80,7 @@ def calibrate(run: Run, net, bundle, calib_size: int, batch_size: int):
     calib = build_calibration(net, bundle, calib_size, batch_size, image_size=run.resolved["image_size"],
                               seed=run.seed)
     xs = [b.to(run.device) for b in calib.batches()]
-    classes = bundle.num_classes if bundle is not None else int(reference_outputs(net, xs[:1])[0].shape[-1])
+    classes = bundle.num_classes if bundle is not None else int(reference_outputs(net, [xs[0][:1]])[0].shape[-1])
     run.update_info(num_classes=classes, calibration_images=len(calib), prunable_layers=len(layers))
     return layers, calib, xs
 
