@@ -13,8 +13,24 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperGroup
 
-from .common import (ConfigOpt, DataRootOpt, DeviceOpt, DownloadOpt, ForceOpt, FormatOpt, LtTyper, OutOpt,
-                     PrintConfigOpt, QuietOpt, SeedOpt, opt, parse_fraction, resolve, run, split_list)
+from .common import (
+    ConfigOpt,
+    DataRootOpt,
+    DeviceOpt,
+    DownloadOpt,
+    ForceOpt,
+    FormatOpt,
+    LtTyper,
+    OutOpt,
+    PrintConfigOpt,
+    QuietOpt,
+    SeedOpt,
+    opt,
+    parse_fraction,
+    resolve,
+    run,
+    split_list,
+)
 
 DEFAULT_COMMAND = "run"
 
@@ -56,7 +72,8 @@ ImageSizeOpt = Annotated[Optional[int], opt("--image-size", "Here: of the noise 
                                                             "nets, 224 torchvision, 299 Inception). A dataset fixes "
                                                             "its own.")]
 GridOpt = Annotated[int, typer.Option("--grid", help="Grid steps per layer K (K+1 points a_k = k/K); at least 2.")]
-WorstOpt = Annotated[bool, typer.Option("--worst-case/--no-worst-case", help="Distortion: max over images instead of mean.")]
+WorstOpt = Annotated[bool, typer.Option("--worst-case/--no-worst-case",
+                                        help="Distortion: max over images instead of mean.")]
 FxSplitOpt = Annotated[bool, typer.Option("--fx-split/--no-fx-split", help="Measure curves on the torch.fx-split "
                                                                           "network (faster, same numbers) or with "
                                                                           "the plain loop.")]
@@ -79,10 +96,14 @@ def run_cmd(ctx: typer.Context, model: ModelArg,
             batch_size: BatchOpt = 64, image_size: ImageSizeOpt = None, grid: GridOpt = 100,
             worst_case: WorstOpt = False,
             iterations: Annotated[int, typer.Option("--iterations", help="Prune steps (1 = one-shot).")] = 1,
-            finetune_epochs: Annotated[Optional[int], typer.Option("--finetune-epochs", help="Epochs after each step (default 1 if --iterations > 1, else 0).")] = None,
-            finetune_lr: Annotated[float, typer.Option("--finetune-lr", help="SGD lr for fine-tuning (cosine).")] = 0.01,
-            buckets: Annotated[int, typer.Option("--buckets", help="DP budget buckets (exact at >= survivors).")] = 10_000,
-            allow_empty: Annotated[bool, typer.Option("--allow-empty/--no-allow-empty", help="Let the DP prune a whole layer (the paper: never).")] = False,
+            finetune_epochs: Annotated[Optional[int], typer.Option(
+                "--finetune-epochs", help="Epochs after each step (default 1 if --iterations > 1, else 0).")] = None,
+            finetune_lr: Annotated[float, typer.Option("--finetune-lr",
+                                                       help="SGD lr for fine-tuning (cosine).")] = 0.01,
+            buckets: Annotated[int, typer.Option("--buckets",
+                                                 help="DP budget buckets (exact at >= survivors).")] = 10_000,
+            allow_empty: Annotated[bool, typer.Option(
+                "--allow-empty/--no-allow-empty", help="Let the DP prune a whole layer (the paper: never).")] = False,
             fx_split: FxSplitOpt = True, cache_dir: CacheOpt = CACHE_DEFAULT, out: OutOpt = None,
             force: ForceOpt = False, data_root: DataRootOpt = None, download: DownloadOpt = False,
             config: ConfigOpt = None, print_config: PrintConfigOpt = False, device: DeviceOpt = None,
@@ -130,7 +151,8 @@ def curves_cmd(ctx: typer.Context, model: ModelArg, weights: WeightsOpt = None, 
 
 @app.command("additivity")
 def additivity_cmd(ctx: typer.Context, model: ModelArg,
-                   sparsities: Annotated[str, typer.Option("--sparsities", help="Comma list of per-layer sparsities.")] = "0.2,0.5,0.8",
+                   sparsities: Annotated[str, typer.Option(
+                       "--sparsities", help="Comma list of per-layer sparsities.")] = "0.2,0.5,0.8",
                    pairs: Annotated[int, typer.Option("--pairs", help="Random layer pairs (seeded).")] = 30,
                    weights: WeightsOpt = None, dataset: DatasetOpt = None, calib_size: CalibSizeOpt = 256,
                    batch_size: BatchOpt = 64, image_size: ImageSizeOpt = None, worst_case: WorstOpt = False,

@@ -73,7 +73,7 @@ def _single_and_pair(net, layers, xs, refs, i: int, j: int, sparsity: float, wor
             saved.append(w.detach().clone())
             w.mul_(keep_mask(w, int(sparsity * layers[l].size)).to(w.dtype))
         d = joint_distortion(net, xs, refs, worst_case)
-        for l, w0 in zip(idx, saved):
+        for l, w0 in zip(idx, saved, strict=True):
             layers[l].weight.copy_(w0)
         return d
 

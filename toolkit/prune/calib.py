@@ -3,9 +3,9 @@
 Data mode (``--dataset DATASET``): the first ``calib_size`` images of a seeded permutation of the
 training split, with test-time transforms (the dataset built with ``augment=False`` where it takes
 that option; the authors' CIFAR code kept random crop/flip here, so even d_l(0) != 0 there).
-Noise mode (``--dataset noise``, the default for a model that records no dataset): N(0, 1) images in the model's *normalised* input
-space, i.e. ``mean + std * z`` in the [0,1] pixel space our models take (Xu et al. ICCV 2023 zero-data
-mode). Authors' sizes: 1024 images (CIFAR), 256 (ImageNet); our default is 256.
+Noise mode (``--dataset noise``, the default for a model that records no dataset): N(0, 1) images in
+the model's *normalised* input space, i.e. ``mean + std * z`` in the [0,1] pixel space our models take
+(Xu et al. ICCV 2023 zero-data mode). Authors' sizes: 1024 images (CIFAR), 256 (ImageNet); our default is 256.
 ``lt prune --ratio 0.7 MODEL --dataset digits --calib-size 256`` / ``--dataset noise --image-size 224``.
 """
 

@@ -110,7 +110,7 @@ def _plain_layer(model: nn.Module, ly: Layer, xs, refs, grid: int, worst_case: b
         for k, c in enumerate(zero_counts(ly.size, grid)):
             ly.weight.copy_(w0 * order.mask(c).to(w0.dtype))
             acc = _Acc(1, worst_case)
-            for x, r in zip(xs, refs):
+            for x, r in zip(xs, refs, strict=True):
                 acc.add(model(x).float(), r)
             row[k] = acc.value()[0]
             yield
@@ -213,7 +213,7 @@ def _fast_layer(split: SplitNet, ly: Layer, node: int, xs_norm, refs, grid: int,
     w0 = ly.weight.detach()
     order = MagnitudeOrder(w0)
     accs = {k: _Acc(1, worst_case) for k in todo}
-    for x, r in zip(xs_norm, refs) if todo else ():
+    for x, r in zip(xs_norm, refs, strict=True) if todo else ():
         live = split.run_prefix(x, node)
         x_in = live[split.nodes[node].args[0]]
         g = _groups(x, group_images)
@@ -264,6 +264,6 @@ def fast_curves(model: nn.Module, layers: list[Layer], xs: list[torch.Tensor], g
                 yield from _plain_layer(model, ly, xs, refs, grid, worst_case, out[l])
 
     total = sum(_fast_units(ly, grid, c, xs, group_images) if ly.name in split.index else grid + 1
-                for ly, c in zip(layers, current))
+                for ly, c in zip(layers, current, strict=True))
     _drain(steps(), total, "curves")
     return out

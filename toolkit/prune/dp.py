@@ -19,7 +19,8 @@ answer feasible (sum s_l <= S, so sparsity >= T) and gives the stated bound
 where D* is the exact DP optimum with per-weight budget. With ``buckets >= S`` (w = 1) the DP is
 exact. Time O(L B K) (numpy, vectorised over buckets), memory O(L B) (one int16/int32 argmin table)
 plus one (K+1, B) candidate block for the layer being solved.
-Runs on the CPU whatever ``--device`` is, with progress per layer on stderr. A layer larger than the whole budget is fine: its dense
+Runs on the CPU whatever ``--device`` is, with progress per layer on stderr. A layer larger than the
+whole budget is fine: its dense
 choices simply do not fit. Distortion ties go to the least-pruned grid point.
 """
 

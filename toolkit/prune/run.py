@@ -28,7 +28,15 @@ from ..engine.report import Report, log
 from ..engine.runs import write_csv
 from . import get_method
 from .cache import DEFAULT_CACHE_DIR, get_curves
-from .calib import NOISE, build_calibration, calibration_bundle, check_image_size, check_sizes, default_image_size, is_noise
+from .calib import (
+    NOISE,
+    build_calibration,
+    calibration_bundle,
+    check_image_size,
+    check_sizes,
+    default_image_size,
+    is_noise,
+)
 from .curves import _Acc, reference_outputs, zero_counts
 from .masks import apply_counts, attach_masks, current_zero_counts, fold_masks, prunable_layers, sparsity
 
@@ -90,7 +98,7 @@ def joint_distortion(model, xs, refs, worst_case: bool) -> float:
     """The measured distortion of the model as it is now against reference logits ``refs``."""
     model.eval()
     acc = _Acc(1, worst_case)
-    for x, r in zip(xs, refs):
+    for x, r in zip(xs, refs, strict=True):
         acc.add(model(x).float(), r)
     return float(acc.value()[0])
 
@@ -105,7 +113,8 @@ def top1(model, dataset, device, batch_size: int) -> float:
 def predicted_at(curves: np.ndarray, sizes: list[int], counts: list[int]) -> list[float]:
     """d_l at each layer's zero count (interpolated between grid points for off-grid counts)."""
     grid = curves.shape[1] - 1
-    return [float(np.interp(c, zero_counts(n, grid), curves[l])) for l, (n, c) in enumerate(zip(sizes, counts))]
+    return [float(np.interp(c, zero_counts(n, grid), curves[l]))
+            for l, (n, c) in enumerate(zip(sizes, counts, strict=True))]
 
 
 def finetune(run: Run, net, masks: dict, train, *, epochs: int, lr: float, batch_size: int, seed: int) -> None:
@@ -139,7 +148,7 @@ def _iteration(net, layers, calib, xs, t, n_iter, ratio, method, opts) -> dict:
     weights = [ly.weight.detach() for ly in layers]
     counts = allocator(weights, target, curves=curves, current=current, buckets=opts["buckets"],
                        allow_empty=opts["allow_empty"], kinds=[ly.kind for ly in layers])
-    counts = [max(int(c), cur) for c, cur in zip(counts, current)]  # never un-prune
+    counts = [max(int(c), cur) for c, cur in zip(counts, current, strict=True)]  # never un-prune
     alloc_secs = time.perf_counter() - t0
     masks = apply_counts(layers, counts)
     pred = predicted_at(curves, [ly.size for ly in layers], counts) if curves is not None else None
