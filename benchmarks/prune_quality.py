@@ -37,7 +37,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="run dir or checkpoint of a digits model (default: train one)")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--calib-data", default="digits")
+    ap.add_argument("--dataset", default="digits", help="calibration dataset")
     ap.add_argument("--calib-size", type=int, help="default 256 (--quick: 128)")
     ap.add_argument("--grid", type=int, help="default 50 (--quick: 20)")
     ap.add_argument("--threads", type=int, default=1)
@@ -54,7 +54,7 @@ def main() -> None:
     rows = []
     for ratio in (0.5, 0.7, 0.9):
         for method in METHODS:
-            rep = prune_model(model, ratio, method, calib_data=args.calib_data, calib_size=calib, grid=grid,
+            rep = prune_model(model, ratio, method, dataset=args.dataset, calib_size=calib, grid=grid,
                               cache_dir=str(work / "cache"), out=str(work / f"{method}-{ratio}"), device="cpu")
             s = rep.summary
             rows.append({"ratio": ratio, "method": method, "sparsity": round(s["sparsity"], 4),
@@ -68,7 +68,7 @@ def main() -> None:
         rd = next(r for r in group if r["method"] == "rd")
         others = min(r["distortion"] for r in group if r["method"] != "rd")
         print(f"@{ratio}: lowest distortion {best['method']}; rd / best baseline = {rd['distortion'] / others:.3f}")
-    print(f"model {model}, calibration {args.calib_data} x {calib}, grid {grid}")
+    print(f"model {model}, calibration {args.dataset} x {calib}, grid {grid}")
     print(json.dumps(rows))
 
 

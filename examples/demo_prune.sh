@@ -12,7 +12,7 @@ if [ ! -f "$RUN/best.pt" ] && [ ! -f "$RUN/last.pt" ]; then
   echo "== no trained model in $RUN: training one (lt train ce --dataset digits-lt --model resnet20)" >&2
   lt train ce --dataset digits-lt --model resnet20 --epochs "${EPOCHS:-10}" --out "$RUN" --force --quiet --format table
 fi
-COMMON=(--calib-data digits-lt --calib-size "${CALIB:-64}" --grid "${GRID:-20}" --cache-dir "$D/cache" --force --format table)
+COMMON=(--dataset digits-lt --calib-size "${CALIB:-64}" --grid "${GRID:-20}" --cache-dir "$D/cache" --force --format table)
 
 echo "== lt prune --ratio 0.7 $RUN (method rd: curves + exact DP)"
 lt prune --ratio 0.7 "$RUN" "${COMMON[@]}" --out "$D/rd"

@@ -7,13 +7,12 @@ import math
 
 import pytest
 import torch
+from conftest import assert_user_error
 from torch import nn
 
-from conftest import assert_user_error
 from toolkit.engine.checkpoint import load_checkpoint
 from toolkit.models import MODELS, load_model
 from toolkit.prune.masks import current_zero_counts, prunable_layers
-
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +38,7 @@ def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("curves-cache")
 
 
-CALIB = ["--calib-data", "digits", "--calib-size", "128", "--batch-size", "64"]
+CALIB = ["--dataset", "digits", "--calib-size", "128", "--batch-size", "64"]
 
 
 def _json(result) -> dict:
@@ -62,7 +61,7 @@ def test_prune_default_command_writes_a_loadable_run(invoke, trained, cache, tmp
     layers = prunable_layers(model)
     zeros = current_zero_counts(layers)
     assert zeros == [r["zeros"] for r in rep["rows"]]
-    for ly, row in zip(layers, rep["rows"]):
+    for ly, row in zip(layers, rep["rows"], strict=True):
         assert math.floor(row["pruned"] * ly.size + 1e-9) == row["zeros"]
     masks = torch.load(out / "masks.pt", weights_only=True)
     for ly in layers:
@@ -86,7 +85,7 @@ def test_rd_beats_uniform_global_near_lamp_at_half(trained, cache, tmp_path):
     for method in ("rd", "uniform", "global", "lamp"):
         # the spec's check is at EQUAL achieved sparsity: the grid-bucketed DP may overshoot 0.5 by
         # up to 1/grid, so the baselines are asked for the sparsity the DP reached
-        rep = prune_model(str(trained), ratio, method, calib_data="digits", calib_size=128, grid=50,
+        rep = prune_model(str(trained), ratio, method, dataset="digits", calib_size=128, grid=50,
                           cache_dir=str(cache), out=str(tmp_path / method), device="cpu")
         assert 0.5 <= rep.summary["sparsity"] <= 0.5 + 1 / 50 + 1e-9
         measured[method] = rep.summary["measured_distortion"]
@@ -107,7 +106,7 @@ def test_iterative_never_decreases_phi_and_fine_tunes(invoke, trained, cache, tm
     hist = rep["iterations"]["rows"]
     assert [h["iteration"] for h in hist] == [1, 2]
     assert hist[0]["target"] == pytest.approx(1 - 0.4 ** 0.5) and hist[1]["target"] == pytest.approx(0.6)
-    assert all(b >= a for a, b in zip(hist[0]["zeros"], hist[1]["zeros"]))
+    assert all(b >= a for a, b in zip(hist[0]["zeros"], hist[1]["zeros"], strict=True))
     assert hist[1]["sparsity"] >= 0.6 and all(h["top1"] is not None for h in hist)
     assert current_zero_counts(prunable_layers(load_model(str(tmp_path / "it")))) == hist[1]["zeros"]
 
@@ -137,7 +136,7 @@ def test_baselines_noise_mode(invoke, method, tmp_path):
 def test_resnet50_by_name(invoke, tmp_path):
     """The user's example, made small enough for a CPU test (coarse grid, tiny noise calibration)."""
     rep = _json(invoke("prune", "--ratio", "0.7", "resnet50", "--grid", "4", "--calib-size", "2",
-                       "--batch-size", "2", "--input-size", "32", "--cache-dir", tmp_path / "cache",
+                       "--batch-size", "2", "--image-size", "32", "--cache-dir", tmp_path / "cache",
                        "--out", tmp_path / "r50", "-f", "json", "-q"))
     assert len(rep["rows"]) == 54 and 0.7 <= rep["sparsity"] <= 0.95
     assert all(r["pruned"] < 1 for r in rep["rows"])
@@ -180,7 +179,7 @@ def test_grid_below_two(invoke, tmp_path):
 
 def test_finetune_needs_data_and_out_is_not_overwritten(invoke, tmp_path):
     assert_user_error(invoke("prune", "--ratio", "0.5", "smallcnn", "--iterations", "2", "--out", tmp_path / "o"),
-                      "--calib-data")
+                      "--dataset DATASET")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("mine")
     assert_user_error(invoke("prune", "--ratio", "0.5", "smallcnn", "--method", "uniform", "--calib-size", "8",
@@ -198,3 +197,83 @@ def test_weights_with_a_checkpoint_is_refused(invoke, tmp_path):
     ck.write_bytes(b"not used")
     assert_user_error(invoke("prune", "--ratio", "0.5", str(ck), "--weights", "IMAGENET1K_V1",
                              "--out", tmp_path / "o"), "--weights applies to model names only")
+
+
+NOISE_LAMP = ["--method", "lamp", "--calib-size", "8", "--batch-size", "8"]
+
+
+def test_config_json_in_the_one_schema_replays_and_prints(invoke, tmp_path):
+    from typer.main import get_command
+
+    from cli.main import app
+
+    rep = _json(invoke("prune", "--ratio", "16/25", "smallcnn", *NOISE_LAMP, "--out", tmp_path / "a", "-f", "json",
+                       "-q"))
+    cfg = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert cfg["command"] == ["prune", "run"]
+    params = {p.name for p in get_command(app).commands["prune"].commands["run"].params} - {"config", "print_config"}
+    assert params <= set(cfg["resolved"]), params - set(cfg["resolved"])
+    r = cfg["resolved"]
+    assert (r["model"], r["ratio"], r["method"]) == ("smallcnn", 0.64, "lamp")
+    assert (r["dataset"], r["image_size"]) == ("noise", 32)
+    assert (r["finetune_epochs"], r["fx_split"], r["calib_size"], r["batch_size"]) == (0, True, 8, 8)
+    assert cfg["info"]["num_classes"] == 10
+    assert load_checkpoint(tmp_path / "a")["config"]["resolved"] == r  # the pruned checkpoint embeds the same config
+    again = _json(invoke("prune", "--config", tmp_path / "a" / "config.json", "--out", tmp_path / "b", "-f", "json",
+                         "-q"))
+    assert again["rows"] == rep["rows"] and again["measured_distortion"] == rep["measured_distortion"]
+    printed = invoke("prune", "--ratio", "0.5", "smallcnn", "--print-config", "--out", tmp_path / "c")
+    assert printed.exit_code == 0 and not (tmp_path / "c").exists()
+    assert json.loads(printed.stdout)["resolved"]["image_size"] == 32  # the model's default, resolved
+
+
+def test_old_flag_spellings_still_work_with_one_line_each(invoke, tmp_path):
+    res = invoke("prune", "--ratio", "0.5", "smallcnn", "--calib-data", "noise", "--input-size", "16", "--no-fast",
+                 "--print-config")
+    assert res.exit_code == 0, res.output
+    r = json.loads(res.stdout)["resolved"]
+    assert (r["dataset"], r["image_size"], r["fx_split"]) == ("noise", 16, False)
+    assert res.stderr.count("deprecated") == 3
+    assert_user_error(invoke("prune", "--ratio", "0.5", "smallcnn", "--dataset", "digits", "--image-size", "16",
+                             "--out", tmp_path / "o"), "--image-size applies to noise calibration only")
+    assert not (tmp_path / "o").exists()
+
+
+def test_curves_write_a_run_dir_only_with_out(invoke, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["prune", "curves", "smallcnn", "--calib-size", "8", "--batch-size", "8", "--grid", "4",
+            "--cache-dir", tmp_path / "cache", "-f", "json", "-q"]
+    rep = _json(invoke(*args))
+    assert rep["layers"] == 4 and "out" not in rep and sorted(p.name for p in tmp_path.iterdir()) == ["cache"]
+    rep = _json(invoke(*args, "--out", tmp_path / "c"))
+    assert rep["curves_from"] == "cache" and rep["out"] == str(tmp_path / "c")
+    assert {"config.json", "curves.pt", "metrics.json"} <= {p.name for p in (tmp_path / "c").iterdir()}
+    assert json.loads((tmp_path / "c" / "config.json").read_text())["command"] == ["prune", "curves"]
+
+
+def test_noise_prune_of_a_named_model_records_its_image_size(invoke, tmp_path):
+    from toolkit.engine.runs import recorded_data
+
+    _json(invoke("prune", "--ratio", "0.5", "smallcnn", *NOISE_LAMP, "--image-size", "24", "--out", tmp_path / "p",
+                 "-f", "json", "-q"))
+    assert recorded_data(tmp_path / "p")[0] == {"image_size": 24}
+    res = invoke("prune", "--ratio", "0.6", tmp_path / "p", *NOISE_LAMP, "--out", tmp_path / "q", "-f", "json")
+    assert res.exit_code == 0, res.output
+    assert "using --image-size 24 from" in res.stderr
+    assert json.loads((tmp_path / "q" / "config.json").read_text())["resolved"]["image_size"] == 24
+
+
+def test_heartbeat_at_every_long_stage_off_a_terminal(invoke, tmp_path, monkeypatch):
+    """SLURM logs: off a terminal every long stage says how far it is (LT_HEARTBEAT_S=0: every step)."""
+    monkeypatch.setenv("LT_HEARTBEAT_S", "0")
+    res = invoke("prune", "--ratio", "0.5", "smallcnn", "--dataset", "digits", "--calib-size", "16",
+                 "--batch-size", "8", "--grid", "4", "--cache-dir", tmp_path / "cache", "--out", tmp_path / "p",
+                 "-f", "json")
+    assert res.exit_code == 0, res.output
+    beats = [ln for ln in res.stderr.splitlines() if " done, " in ln and ln.endswith(" elapsed")]
+    stages = {ln.split(":")[0] for ln in beats}
+    assert {"calibration images", "top-1", "curves", "DP allocation"} <= stages, res.stderr
+    # curves advance once per suffix pass (2 batches x 4 layers here), the DP once per layer
+    assert [ln.split(": ")[1].split(" ")[0] for ln in beats if ln.startswith("curves:")][-1] == "8/8"
+    assert [ln.split(": ")[1].split(" ")[0] for ln in beats if ln.startswith("DP allocation:")] == [
+        "1/4", "2/4", "3/4", "4/4"]

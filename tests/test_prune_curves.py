@@ -14,8 +14,6 @@ from toolkit.prune.curves import SplitNet, fast_curves, plain_curves
 from toolkit.prune.masks import apply_counts, prunable_layers
 
 
-
-
 def _xs(model, n=16, size=32, batch=8, seed=0):
     return list(torch.split(noise_images(model, n, size, seed), batch))
 

@@ -15,10 +15,7 @@ from torch.nn.utils import prune as tprune
 from toolkit.engine.errors import LtError
 from toolkit.prune import get_method, list_methods
 from toolkit.prune.baselines import erk_densities
-from toolkit.prune.masks import (apply_counts, attach_masks, current_zero_counts, fold_masks, keep_mask,
-                                 prunable_layers)
-
-
+from toolkit.prune.masks import apply_counts, attach_masks, current_zero_counts, fold_masks, keep_mask, prunable_layers
 
 
 def hand_model() -> nn.Module:
@@ -83,9 +80,9 @@ def test_erk_formula():
     eps = ((1 - ratio) * 18 - sum(sizes[i] for i in range(3) if dens[i] == 1.0)) / sum(raw[i] * sizes[i] for i in free)
     for i in free:
         assert dens[i] == pytest.approx(eps * raw[i])
-    assert sum(d * n for d, n in zip(dens, sizes)) == pytest.approx((1 - ratio) * 18)
+    assert sum(d * n for d, n in zip(dens, sizes, strict=True)) == pytest.approx((1 - ratio) * 18)
     counts = get_method("erk")(_weights(hand_model()), ratio)
-    assert counts == [math.floor((1 - d) * n) for d, n in zip(dens, sizes)]
+    assert counts == [math.floor((1 - d) * n) for d, n in zip(dens, sizes, strict=True)]
 
 
 def test_uniform_plus_formula():
@@ -109,7 +106,7 @@ def test_every_method_reaches_the_target(method):
     curves = np.maximum.accumulate(np.random.default_rng(0).random((3, 101)), axis=1)
     curves[:, 0] = 0
     counts = get_method(method)(ws, 0.7, curves=curves, kinds=["conv", "conv", "linear"])
-    assert all(0 <= c <= n for c, n in zip(counts, sizes))
+    assert all(0 <= c <= n for c, n in zip(counts, sizes, strict=True))
     achieved = sum(counts) / sizes.sum()
     assert 0.7 - 3 / sizes.sum() <= achieved <= 0.7 + 0.01 + 1e-9
 

@@ -81,10 +81,10 @@ def test_prune_run_calibrates_on_the_run_dataset(invoke, run_dir, tmp_path):
     res = invoke("prune", "--ratio", "0.5", run_dir, "--calib-size", "64", "--grid", "4", "--method", "lamp",
                  "--out", tmp_path / "p", "--format", "json")
     assert res.exit_code == 0, res.output
-    _said(res, "--calib-data digits-lt")
-    assert json.loads((tmp_path / "p" / "config.json").read_text())["calib"]["data"] == "digits-lt"
+    _said(res, "--dataset digits-lt")
+    assert json.loads((tmp_path / "p" / "config.json").read_text())["resolved"]["dataset"] == "digits-lt"
     assert json.loads(res.stdout)["top1_before"] is not None
-    noise = invoke("prune", "--ratio", "0.5", run_dir, "--calib-data", "noise", "--calib-size", "64", "--grid", "4",
+    noise = invoke("prune", "--ratio", "0.5", run_dir, "--dataset", "noise", "--calib-size", "64", "--grid", "4",
                    "--method", "lamp", "--out", tmp_path / "n", "--format", "json")
     assert noise.exit_code == 0, noise.output
     assert "config.json" not in noise.stderr and json.loads(noise.stdout)["top1_before"] is None
@@ -113,6 +113,24 @@ def test_prune_of_a_pruned_run_follows_its_source(run_dir, tmp_path):
     assert recorded_data(tmp_path / "p")[0]["dataset"] == "digits-lt"
     write_json(tmp_path / "p" / "config.json", {"model": "resnet18", "calib": {"data": "noise", "input_size": 64}})
     assert recorded_data(tmp_path / "p")[0] == {"image_size": 64}
+
+
+def test_noise_pruned_run_follows_its_model_run(invoke, run_dir, tmp_path):
+    """The one schema: a noise prune run records dataset noise and its MODEL run; its data (and that of
+    its pruned checkpoint moved elsewhere) is the MODEL run's, and lt prune of it calibrates on that."""
+    first = invoke("prune", "--ratio", "0.3", run_dir, "--dataset", "noise", "--calib-size", "64", "--method", "lamp",
+                   "--out", tmp_path / "n", "--format", "json")
+    assert first.exit_code == 0, first.output
+    resolved = json.loads((tmp_path / "n" / "config.json").read_text())["resolved"]
+    assert (resolved["dataset"], resolved["model"]) == ("noise", str(run_dir))
+    assert recorded_data(tmp_path / "n")[0] == recorded_data(run_dir)[0]
+    shutil.copy(tmp_path / "n" / "last.pt", tmp_path / "moved.pt")
+    assert recorded_data(tmp_path / "moved.pt")[0] == recorded_data(run_dir)[0]
+    again = invoke("prune", "--ratio", "0.5", tmp_path / "n", "--calib-size", "64", "--method", "lamp",
+                   "--out", tmp_path / "m", "--format", "json")
+    assert again.exit_code == 0, again.output
+    _said(again, "--dataset digits-lt", str(tmp_path / "n" / "config.json"))
+    assert json.loads(again.stdout)["top1_before"] is not None
 
 
 def test_facm_run_takes_its_root_from_the_backbone_run(tmp_path):

@@ -15,30 +15,34 @@ import torch
 from ..engine.cache import resolve_path
 from ..engine.errors import check
 from ..engine.report import Report, progress
-from ..engine.runs import prepare_out_dir
 from .cache import DEFAULT_CACHE_DIR, get_curves
+from .calib import check_sizes
 from .curves import reference_outputs
 from .masks import keep_mask
-from .run import check_common, joint_distortion, load_setup
+from .run import calibrate, check_common, joint_distortion, start
 
 
-def curves_report(model: str, *, weights: str | None = None, calib_data: str | None = None, calib_size: int = 256,
-                  batch_size: int = 64, input_size: int | None = None, grid: int = 100, worst_case: bool = False,
-                  fast: bool = True, cache_dir: str | None = DEFAULT_CACHE_DIR, out: str | None = None,
+def curves_report(model: str, *, weights: str | None = None, dataset: str | None = None, calib_size: int = 256,
+                  batch_size: int = 64, image_size: int | None = None, grid: int = 100, worst_case: bool = False,
+                  fx_split: bool = True, cache_dir: str | None = DEFAULT_CACHE_DIR, out: str | None = None,
                   force: bool = False, data_root: str | None = None, download: bool = False, device: str = "auto",
                   seed: int = 0) -> Report:
     """Compute (or re-use) and cache the curves; table of d_l at 25/50/75/90 % per layer.
 
-    ``lt prune curves resnet20 --calib-data digits --grid 50`` (``--out DIR`` also writes curves.pt/png).
+    Options as :func:`toolkit.prune.run.prune_model`. Only with ``out`` is a run dir written
+    (``config.json``, ``curves.pt``, ``curves.png``, ``metrics.json``); the cache is written either way.
+    ``lt prune curves resnet20 --dataset digits --grid 50`` (``--out DIR`` also writes the run dir).
     """
     check_common(grid=grid)
-    net, layers, calib, _, dev = load_setup(model, weights=weights, calib_data=calib_data, calib_size=calib_size,
-                                            batch_size=batch_size, input_size=input_size, data_root=data_root,
-                                            download=download, device=device, seed=seed)
-    out_dir = prepare_out_dir(out, "prune", "curves", force=force) if out is not None else None
-    xs = [b.to(dev) for b in calib.batches()]
+    check_sizes(calib_size, batch_size)
+    run, net, bundle = start(("prune", "curves"), model, weights=weights, dataset=dataset, image_size=image_size,
+                             data_root=data_root, download=download, out=out, force=force, device=device, seed=seed,
+                             resolved={"calib_size": calib_size, "batch_size": batch_size, "grid": grid,
+                                       "worst_case": worst_case, "fx_split": fx_split, "cache_dir": cache_dir,
+                                       "out": out}, writes=out is not None)
+    layers, calib, xs = calibrate(run, net, bundle, calib_size, batch_size)
     curves, secs, source, fp = get_curves(net, layers, xs, calib_spec=calib.spec, grid=grid, worst_case=worst_case,
-                                          cache_dir=cache_dir, fast=fast)
+                                          cache_dir=cache_dir, fast=fx_split)
     a = np.linspace(0, 1, grid + 1)
     rows = [{"layer": ly.name, "weights": ly.size,
              **{f"d@{p}": float(np.interp(p, a, curves[l])) for p in (0.25, 0.5, 0.75, 0.9)}}
@@ -46,14 +50,16 @@ def curves_report(model: str, *, weights: str | None = None, calib_data: str | N
     summary = {"model": model, "layers": len(layers), "grid": grid, "calibration": calib.spec["data"],
                "images": len(calib), "curves_from": source, "curve_seconds": round(secs, 3),
                "fingerprint": fp[:16], "cache_dir": str(resolve_path(cache_dir)) if cache_dir else None}
-    if out_dir is not None:
+    if run.out_dir is not None and run.is_main:
         from .plots import plot_curves
 
         torch.save({"layers": [ly.name for ly in layers], "sizes": [ly.size for ly in layers], "grid": grid,
-                    "fingerprints": [fp], "curves": torch.from_numpy(curves)[None]}, out_dir / "curves.pt")
-        plot_curves(curves, [ly.name for ly in layers], out_dir / "curves.png")
-        summary["out"] = str(out_dir)
-    return Report(f"lt prune curves: {model}", rows=rows, summary=summary)
+                    "fingerprints": [fp], "curves": torch.from_numpy(curves)[None]}, run.out_dir / "curves.pt")
+        plot_curves(curves, [ly.name for ly in layers], run.out_dir / "curves.png")
+        summary["out"] = str(run.out_dir)
+    report = Report(f"lt prune curves: {model}", rows=rows, summary=summary)
+    run.finish(report.to_dict())
+    return report
 
 
 @torch.no_grad()
@@ -67,7 +73,7 @@ def _single_and_pair(net, layers, xs, refs, i: int, j: int, sparsity: float, wor
             saved.append(w.detach().clone())
             w.mul_(keep_mask(w, int(sparsity * layers[l].size)).to(w.dtype))
         d = joint_distortion(net, xs, refs, worst_case)
-        for l, w0 in zip(idx, saved):
+        for l, w0 in zip(idx, saved, strict=True):
             layers[l].weight.copy_(w0)
         return d
 
@@ -78,11 +84,11 @@ def _single_and_pair(net, layers, xs, refs, i: int, j: int, sparsity: float, wor
 
 
 def additivity_report(model: str, *, sparsities: list[float] = (0.2, 0.5, 0.8), pairs: int = 30,
-                      weights: str | None = None, calib_data: str | None = None, calib_size: int = 256,
-                      batch_size: int = 64, input_size: int | None = None, worst_case: bool = False,
+                      weights: str | None = None, dataset: str | None = None, calib_size: int = 256,
+                      batch_size: int = 64, image_size: int | None = None, worst_case: bool = False,
                       data_root: str | None = None, download: bool = False, device: str = "auto",
                       seed: int = 0) -> Report:
-    """Distribution of joint/(d_i + d_j) over random layer pairs at each sparsity.
+    """Distribution of joint/(d_i + d_j) over random layer pairs at each sparsity (writes no files).
 
     ``lt prune additivity resnet20 --sparsities 0.2,0.5,0.8 --pairs 30``.
     """
@@ -90,11 +96,13 @@ def additivity_report(model: str, *, sparsities: list[float] = (0.2, 0.5, 0.8), 
     for s in sparsities:
         check(0.0 < s < 1.0, f"--sparsities values must be in (0, 1) (got {s})")
     check(pairs >= 1, f"--pairs must be >= 1 (got {pairs})")
-    net, layers, calib, _, dev = load_setup(model, weights=weights, calib_data=calib_data, calib_size=calib_size,
-                                            batch_size=batch_size, input_size=input_size, data_root=data_root,
-                                            download=download, device=device, seed=seed)
+    check_sizes(calib_size, batch_size)
+    run, net, bundle = start(("prune", "additivity"), model, weights=weights, dataset=dataset,
+                             image_size=image_size, data_root=data_root, download=download, out=None, force=False,
+                             device=device, seed=seed, resolved={"sparsities": list(sparsities), "pairs": pairs},
+                             writes=False)
+    layers, calib, xs = calibrate(run, net, bundle, calib_size, batch_size)
     check(len(layers) >= 2, "additivity needs a model with at least two prunable layers")
-    xs = [b.to(dev) for b in calib.batches()]
     refs = reference_outputs(net, xs)
     rng = np.random.default_rng(seed)
     all_pairs = [(i, j) for i in range(len(layers)) for j in range(i + 1, len(layers))]
@@ -111,5 +119,6 @@ def additivity_report(model: str, *, sparsities: list[float] = (0.2, 0.5, 0.8), 
                      "p10": float(np.percentile(r, 10)), "p90": float(np.percentile(r, 90)),
                      "min": float(np.min(r)), "max": float(np.max(r))})
     summary = {"model": model, "layers": len(layers), "calibration": calib.spec["data"], "images": len(calib)}
+    run.finish()
     return Report(f"lt prune additivity: joint / (d_i + d_j), {model}", rows=rows, summary=summary,
                   notes=["1 = additive; < 1 sub-additive; > 1 super-additive"])

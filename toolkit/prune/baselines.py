@@ -110,4 +110,4 @@ def erk_densities(shapes: list[tuple[int, ...]], ratio: float) -> list[float]:
 def erk(weights: list[torch.Tensor], ratio: float, **_) -> list[int]:
     """floor((1 - density_l) n_l) zeros per layer."""
     dens = erk_densities([tuple(w.shape) for w in weights], ratio)
-    return [int(math.floor((1.0 - dl) * w.numel())) for dl, w in zip(dens, weights)]
+    return [int(math.floor((1.0 - dl) * w.numel())) for dl, w in zip(dens, weights, strict=True)]

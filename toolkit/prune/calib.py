@@ -1,12 +1,12 @@
 """Calibration images for distortion curves: a deterministic data subset or zero-data noise.
 
-Data mode (``--calib-data DATASET``): the first ``calib_size`` images of a seeded permutation of the
+Data mode (``--dataset DATASET``): the first ``calib_size`` images of a seeded permutation of the
 training split, with test-time transforms (the dataset built with ``augment=False`` where it takes
 that option; the authors' CIFAR code kept random crop/flip here, so even d_l(0) != 0 there).
-Noise mode (``--calib-data noise``, the default): N(0, 1) images in the model's *normalised* input
-space, i.e. ``mean + std * z`` in the [0,1] pixel space our models take (Xu et al. ICCV 2023 zero-data
-mode). Authors' sizes: 1024 images (CIFAR), 256 (ImageNet); our default is 256.
-``lt prune --ratio 0.7 MODEL --calib-data digits --calib-size 256`` / ``--calib-data noise --input-size 224``.
+Noise mode (``--dataset noise``, the default for a model that records no dataset): N(0, 1) images in
+the model's *normalised* input space, i.e. ``mean + std * z`` in the [0,1] pixel space our models take
+(Xu et al. ICCV 2023 zero-data mode). Authors' sizes: 1024 images (CIFAR), 256 (ImageNet); our default is 256.
+``lt prune --ratio 0.7 MODEL --dataset digits --calib-size 256`` / ``--dataset noise --image-size 224``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,14 @@ import torch
 from torch import nn
 
 from ..engine.errors import DataError, LtError
-from ..engine.report import warn
+from ..engine.report import progress, warn
+
+NOISE = "noise"  # --dataset noise: zero-data calibration
+
+
+def is_noise(dataset: str | None) -> bool:
+    """True for noise calibration (``--dataset noise``, or no dataset at all)."""
+    return dataset in (None, "", NOISE)
 
 
 @dataclass
@@ -37,7 +44,7 @@ class Calibration:
         return self.images.shape[0]
 
 
-def default_input_size(model: nn.Module) -> int:
+def default_image_size(model: nn.Module) -> int:
     """The model's own ``input_size``, else 32 for lt's CIFAR/small nets, else 224 (torchvision)."""
     size = getattr(model, "input_size", None)
     if size:
@@ -47,10 +54,10 @@ def default_input_size(model: nn.Module) -> int:
     return 32 if getattr(model, "arch", "") in MODELS else 224
 
 
-def noise_images(model: nn.Module, n: int, input_size: int, seed: int, channels: int = 3) -> torch.Tensor:
+def noise_images(model: nn.Module, n: int, image_size: int, seed: int, channels: int = 3) -> torch.Tensor:
     """N(0,1) in normalised space: ``mean + std * z`` per channel (plain z when the model has no norm)."""
     g = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, channels, input_size, input_size, generator=g)
+    z = torch.randn(n, channels, image_size, image_size, generator=g)
     mean, std = getattr(model, "mean", None), getattr(model, "std", None)
     if mean is None or mean.numel() == 0:
         return z
@@ -70,26 +77,41 @@ def calibration_bundle(name: str, root: str | None = None, download: bool = Fals
 
 
 def build_calibration(model: nn.Module, bundle, calib_size: int, batch_size: int, *,
-                      input_size: int | None = None, seed: int = 0) -> Calibration:
-    """Noise (``bundle`` None) or a seeded subset of ``bundle.train``; refuses fewer images than one batch."""
-    if calib_size < 1 or batch_size < 1:
-        raise LtError(f"--calib-size and --batch-size must be >= 1 (got {calib_size}, {batch_size})")
+                      image_size: int | None = None, seed: int = 0) -> Calibration:
+    """Noise (``bundle`` None) or a seeded subset of ``bundle.train``; refuses fewer images than one batch.
+
+    ``spec`` (part of the curves cache key) keeps its lt 0.1 field names, so existing caches stay valid.
+    """
+    check_sizes(calib_size, batch_size)
     if bundle is None:
-        size = input_size or default_input_size(model)
+        size = image_size or default_image_size(model)
         images = noise_images(model, calib_size, size, seed)
-        spec, test_set = {"data": "noise", "size": calib_size, "input_size": size, "seed": seed}, None
+        spec, test_set = {"data": NOISE, "size": calib_size, "input_size": size, "seed": seed}, None
     else:
-        if input_size is not None:
-            raise LtError("--input-size applies to noise calibration only; the dataset fixes the image size")
+        check_image_size(bundle.name, image_size)
         train = bundle.train
         g = torch.Generator().manual_seed(seed)
         idx = torch.randperm(len(train), generator=g)[:calib_size].tolist()
         if len(idx) < calib_size:
             warn(f"--calib-size {calib_size} > {len(train)} training images; using all of them")
-        images = torch.stack([train[i][0] for i in idx]) if idx else torch.empty(0)
+        picked = [train[i][0] for i in progress(idx, description="calibration images")]
+        images = torch.stack(picked) if picked else torch.empty(0)
         spec = {"data": bundle.name, "size": len(idx), "seed": seed}
         test_set = bundle.test
     if images.shape[0] < batch_size:
         raise DataError(f"calibration set has {images.shape[0]} images, fewer than one batch "
                         f"(--batch-size {batch_size}); raise --calib-size or lower --batch-size")
     return Calibration(images=images, batch_size=batch_size, spec=spec, test_set=test_set)
+
+
+def check_sizes(calib_size: int, batch_size: int) -> None:
+    if calib_size < 1 or batch_size < 1:
+        raise LtError(f"--calib-size and --batch-size must be >= 1 (got {calib_size}, {batch_size})")
+
+
+def check_image_size(dataset: str | None, image_size: int | None) -> None:
+    """``--image-size`` sizes noise images only; a dataset fixes its own."""
+    if image_size is not None and not is_noise(dataset):
+        raise LtError("--image-size applies to noise calibration only; the dataset fixes the image size")
+    if image_size is not None and image_size < 1:
+        raise LtError(f"--image-size must be >= 1 (got {image_size})")

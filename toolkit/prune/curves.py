@@ -18,8 +18,10 @@ the plain loop with a warning.
 
 from __future__ import annotations
 
+import math
 import operator
 from collections import Counter
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -87,17 +89,33 @@ def plain_curves(model: nn.Module, layers: list[Layer], xs: list[torch.Tensor], 
     """The plain loop: for every layer and grid point, prune that layer alone and run the whole net."""
     refs = reference_outputs(model, xs)
     out = np.zeros((len(layers), grid + 1))
-    for l, ly in enumerate(progress(layers, description="curves (plain)")):
-        w0 = ly.weight.detach().clone()
-        order = MagnitudeOrder(w0)
+    steps = (None for l, ly in enumerate(layers) for _ in _plain_layer(model, ly, xs, refs, grid, worst_case, out[l]))
+    _drain(steps, len(layers) * (grid + 1), "curves (plain loop)")
+    return out
+
+
+def _drain(steps: Iterator, total: int, description: str) -> None:
+    """Run ``steps`` (one per unit of work) under a progress bar, or a heartbeat line off a terminal."""
+    for _ in progress(steps, total=total, description=description):
+        pass
+
+
+@torch.no_grad()
+def _plain_layer(model: nn.Module, ly: Layer, xs, refs, grid: int, worst_case: bool, row: np.ndarray) -> Iterator[None]:
+    """Fill ``row`` with layer ``ly``'s curve by the plain loop, yielding after each grid point; the
+    layer's weights are restored whatever happens."""
+    w0 = ly.weight.detach().clone()
+    order = MagnitudeOrder(w0)
+    try:
         for k, c in enumerate(zero_counts(ly.size, grid)):
             ly.weight.copy_(w0 * order.mask(c).to(w0.dtype))
             acc = _Acc(1, worst_case)
-            for x, r in zip(xs, refs):
+            for x, r in zip(xs, refs, strict=True):
                 acc.add(model(x).float(), r)
-            out[l, k] = acc.value()[0]
+            row[k] = acc.value()[0]
+            yield
+    finally:
         ly.weight.copy_(w0)
-    return out
 
 
 class _NoBatch(Exception):
@@ -176,18 +194,29 @@ def _layer_forward(module: nn.Module, x: torch.Tensor, weights: list[torch.Tenso
     return torch.cat([module._conv_forward(x, w, module.bias) for w in weights])
 
 
+def _groups(x: torch.Tensor, group_images: int) -> int:
+    """Grid points stacked into one suffix pass for a batch like ``x``."""
+    return max(1, group_images // x.shape[0])
+
+
+def _fast_units(ly: Layer, grid: int, current: int, xs, group_images: int) -> int:
+    """Suffix passes :func:`_fast_layer` makes for ``ly`` (its progress units)."""
+    todo, _ = _todo(ly.size, grid, current)
+    return sum(math.ceil(len(todo) / _groups(x, group_images)) for x in xs) if todo else 0
+
+
 @torch.no_grad()
 def _fast_layer(split: SplitNet, ly: Layer, node: int, xs_norm, refs, grid: int, worst_case: bool,
-                group_images: int, current: int) -> np.ndarray:
+                group_images: int, current: int, row: np.ndarray) -> Iterator[None]:
+    """Fill ``row`` with layer ``ly``'s curve through the split network, yielding after each suffix pass."""
     todo, z = _todo(ly.size, grid, current)
-    row = np.zeros(grid + 1)
     w0 = ly.weight.detach()
     order = MagnitudeOrder(w0)
     accs = {k: _Acc(1, worst_case) for k in todo}
-    for x, r in zip(xs_norm, refs):
+    for x, r in zip(xs_norm, refs, strict=True) if todo else ():
         live = split.run_prefix(x, node)
         x_in = live[split.nodes[node].args[0]]
-        g = max(1, group_images // x.shape[0])
+        g = _groups(x, group_images)
         for s in range(0, len(todo), g):
             chunk = todo[s:s + g]
             ws = [w0 * order.mask(z[k]).to(w0.dtype) for k in chunk]
@@ -202,8 +231,8 @@ def _fast_layer(split: SplitNet, ly: Layer, node: int, xs_norm, refs, grid: int,
                 a.sum += acc.sum[j:j + 1]
                 a.max = torch.maximum(a.max, acc.max[j:j + 1])
                 a.n += acc.n
+            yield
     _fill(row, z, current, {k: float(a.value()[0]) for k, a in accs.items()})
-    return row
 
 
 @torch.no_grad()
@@ -212,6 +241,7 @@ def fast_curves(model: nn.Module, layers: list[Layer], xs: list[torch.Tensor], g
     """Same curves as :func:`plain_curves` (within float tolerance), prefix run once per batch and layer.
 
     ``group_images``: how many images (grid points x batch) one suffix pass carries (our choice, 512).
+    Progress (a bar, or a heartbeat line off a terminal) advances once per suffix pass.
     """
     model.eval()
     try:
@@ -223,11 +253,17 @@ def fast_curves(model: nn.Module, layers: list[Layer], xs: list[torch.Tensor], g
     refs = reference_outputs(model, xs)
     xs_norm = [split.normalize(x) for x in xs]
     out = np.zeros((len(layers), grid + 1))
-    for l, ly in enumerate(progress(layers, description="curves")):
-        current = int((ly.weight.detach() == 0).sum())
-        if ly.name in split.index:
-            out[l] = _fast_layer(split, ly, split.index[ly.name], xs_norm, refs, grid, worst_case,
-                                 group_images, current)
-        else:
-            out[l] = plain_curves(model, [ly], xs, grid, worst_case)[0]
+    current = [int((ly.weight.detach() == 0).sum()) for ly in layers]
+
+    def steps() -> Iterator[None]:
+        for l, ly in enumerate(layers):
+            if ly.name in split.index:
+                yield from _fast_layer(split, ly, split.index[ly.name], xs_norm, refs, grid, worst_case,
+                                       group_images, current[l], out[l])
+            else:  # a module called more than once: the plain loop for this layer
+                yield from _plain_layer(model, ly, xs, refs, grid, worst_case, out[l])
+
+    total = sum(_fast_units(ly, grid, c, xs, group_images) if ly.name in split.index else grid + 1
+                for ly, c in zip(layers, current, strict=True))
+    _drain(steps(), total, "curves")
     return out

@@ -19,7 +19,8 @@ answer feasible (sum s_l <= S, so sparsity >= T) and gives the stated bound
 where D* is the exact DP optimum with per-weight budget. With ``buckets >= S`` (w = 1) the DP is
 exact. Time O(L B K) (numpy, vectorised over buckets), memory O(L B) (one int16/int32 argmin table)
 plus one (K+1, B) candidate block for the layer being solved.
-Runs on the CPU whatever ``--device`` is. A layer larger than the whole budget is fine: its dense
+Runs on the CPU whatever ``--device`` is, with progress per layer on stderr. A layer larger than the
+whole budget is fine: its dense
 choices simply do not fit. Distortion ties go to the least-pruned grid point.
 """
 
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..engine.errors import LtError
+from ..engine.report import progress
 
 
 @dataclass
@@ -99,7 +101,7 @@ def solve(curves: np.ndarray, sizes, budget: int, buckets: int = 10_000, allowed
     best = np.zeros(top + 1, dtype=np.float64)
     rows = max(1, min(K1, _BLOCK_ELEMENTS // (top + 1)))
     cand = np.empty((rows, top + 1))  # candidate block, reused (at most ~64 MB)
-    for l in range(L):
+    for l in progress(range(L), description="DP allocation"):  # a bar, or a heartbeat line off a terminal
         ks_l = [int(k) for k in np.flatnonzero(allowed[l]) if cost[l, k] <= top]
         if not ks_l:
             raise LtError(_infeasible_message(sizes, surv, allowed, budget))

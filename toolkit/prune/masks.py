@@ -7,7 +7,8 @@ Optimization of Layer-Adaptive Weight Pruning in Deep Neural Networks", ICCV 202
 A layer pruned to ``c`` zeros keeps all but its ``c`` smallest-|w| weights (ties broken by position,
 already-zeroed weights first, so nothing pruned is ever revived). Masks are saved as
 ``{"<module>.weight_mask": float tensor}`` -- the buffer names ``torch.nn.utils.prune`` uses -- and
-:func:`attach_masks` / :func:`fold_masks` go through ``torch.nn.utils.prune`` itself. Used by every ``lt prune --method ...``; the run dir's ``masks.pt``
+:func:`attach_masks` / :func:`fold_masks` go through ``torch.nn.utils.prune`` itself. Used by every
+``lt prune --method ...``; the run dir's ``masks.pt``
 holds these masks.
 """
 
@@ -91,7 +92,7 @@ def apply_counts(layers: list[Layer], counts: list[int]) -> dict[str, torch.Tens
     """Zero the ``counts[l]`` smallest weights of each layer in place; return the masks (prune form)."""
     masks = {}
     with torch.no_grad():
-        for ly, c in zip(layers, counts):
+        for ly, c in zip(layers, counts, strict=True):
             m = keep_mask(ly.weight, int(c))
             ly.weight.mul_(m.to(ly.weight.dtype))
             masks[f"{ly.name}.weight_mask"] = m.to(torch.float32).cpu()

@@ -37,7 +37,7 @@ def plot_curves(curves: np.ndarray, names: list[str], path: Path) -> bool:
     positive = curves[curves > 0]
     floor = float(positive.min()) / 10 if positive.size else 1e-12
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for row, name in zip(curves, names):
+    for row, name in zip(curves, names, strict=True):
         ax.plot(a, np.maximum(row, floor), lw=1, label=name if len(names) <= 12 else None)
     ax.set_yscale("log")
     ax.set_xlabel("pruned fraction of the layer")

@@ -22,14 +22,21 @@ import numpy as np
 import torch
 
 from ..engine.checkpoint import atomic_path, save_checkpoint
-from ..engine.device import resolve_device
 from ..engine.errors import LtError, check
+from ..engine.lifecycle import Run, start_run
 from ..engine.report import Report, log
-from ..engine.runs import prepare_out_dir, write_csv, write_json
-from ..engine.seed import seed_everything
+from ..engine.runs import write_csv
 from . import get_method
 from .cache import DEFAULT_CACHE_DIR, get_curves
-from .calib import build_calibration, calibration_bundle
+from .calib import (
+    NOISE,
+    build_calibration,
+    calibration_bundle,
+    check_image_size,
+    check_sizes,
+    default_image_size,
+    is_noise,
+)
 from .curves import _Acc, reference_outputs, zero_counts
 from .masks import apply_counts, attach_masks, current_zero_counts, fold_masks, prunable_layers, sparsity
 
@@ -41,20 +48,49 @@ def check_common(ratio: float | None = None, grid: int | None = None) -> None:
         check(grid >= 2, f"--grid must be >= 2 points per layer (got {grid})")
 
 
-def load_setup(model: str, *, weights: str | None, calib_data: str | None, calib_size: int, batch_size: int,
-               input_size: int | None, data_root: str | None, download: bool, device: str, seed: int):
-    """Model (eval mode, on ``device``), its prunable layers, the calibration set and the data bundle."""
+def start(command: tuple[str, ...], model: str, *, weights: str | None, dataset: str | None,
+          image_size: int | None, data_root: str | None, download: bool, out: str | None, force: bool,
+          device: str, seed: int, resolved: dict, writes: bool = True):
+    """Start the run (:func:`toolkit.engine.lifecycle.start_run`), then read the data and load the model.
+
+    ``config.json`` records the model/data options under their CLI names (``dataset`` is ``noise`` for
+    zero-data calibration, ``image_size`` the noise image side actually used) plus ``resolved``. For
+    noise the model is loaded first (seeded; no data is read) since the noise side defaults to the
+    model's; with a dataset the run starts before the dataset is read and the model follows.
+    Returns ``(run, model on run.device in eval mode, data bundle or None)``.
+    """
+    from ..engine.seed import seed_everything
     from ..models import load_model
 
     if weights and Path(model).exists():
         raise LtError("--weights applies to model names only; a checkpoint or run dir carries its own weights")
-    seed_everything(seed)
-    dev = resolve_device(device)
-    bundle = None if calib_data in (None, "", "noise") else calibration_bundle(calib_data, data_root, download)
-    net = load_model(model, num_classes=bundle.num_classes if bundle else None, weights=weights, device=dev)
+    check_image_size(dataset, image_size)
+    net = None
+    if is_noise(dataset):
+        seed_everything(seed)  # a named model's random init
+        net = load_model(model, weights=weights)
+        image_size = image_size or default_image_size(net)
+    options = {"model": model, "weights": weights, "dataset": NOISE if is_noise(dataset) else dataset,
+               "image_size": image_size, "data_root": data_root, "download": download}
+    run = start_run(command, out=out, force=force, device=device, seed=seed, resolved={**options, **resolved},
+                    writes=writes)
+    bundle = None if net is not None else calibration_bundle(dataset, data_root, download)
+    if net is None:
+        run.reseed()
+        net = load_model(model, num_classes=bundle.num_classes, weights=weights)
+    return run, net.to(run.device).eval(), bundle
+
+
+def calibrate(run: Run, net, bundle, calib_size: int, batch_size: int):
+    """Prunable layers, calibration set and its batches on the run's device; ``info`` records the
+    class count and calibration size."""
     layers = prunable_layers(net)
-    calib = build_calibration(net, bundle, calib_size, batch_size, input_size=input_size, seed=seed)
-    return net, layers, calib, bundle, dev
+    calib = build_calibration(net, bundle, calib_size, batch_size, image_size=run.resolved["image_size"],
+                              seed=run.seed)
+    xs = [b.to(run.device) for b in calib.batches()]
+    classes = bundle.num_classes if bundle is not None else int(reference_outputs(net, [xs[0][:1]])[0].shape[-1])
+    run.update_info(num_classes=classes, calibration_images=len(calib), prunable_layers=len(layers))
+    return layers, calib, xs
 
 
 @torch.no_grad()
@@ -62,7 +98,7 @@ def joint_distortion(model, xs, refs, worst_case: bool) -> float:
     """The measured distortion of the model as it is now against reference logits ``refs``."""
     model.eval()
     acc = _Acc(1, worst_case)
-    for x, r in zip(xs, refs):
+    for x, r in zip(xs, refs, strict=True):
         acc.add(model(x).float(), r)
     return float(acc.value()[0])
 
@@ -77,18 +113,21 @@ def top1(model, dataset, device, batch_size: int) -> float:
 def predicted_at(curves: np.ndarray, sizes: list[int], counts: list[int]) -> list[float]:
     """d_l at each layer's zero count (interpolated between grid points for off-grid counts)."""
     grid = curves.shape[1] - 1
-    return [float(np.interp(c, zero_counts(n, grid), curves[l])) for l, (n, c) in enumerate(zip(sizes, counts))]
+    return [float(np.interp(c, zero_counts(n, grid), curves[l]))
+            for l, (n, c) in enumerate(zip(sizes, counts, strict=True))]
 
 
-def finetune(net, masks: dict, train, *, epochs: int, lr: float, batch_size: int, device, seed: int) -> None:
-    """Fine-tune through the engine loop with the masks held fixed, then fold them into the weights."""
+def finetune(run: Run, net, masks: dict, train, *, epochs: int, lr: float, batch_size: int, seed: int) -> None:
+    """Fine-tune through the engine loop with the masks held fixed, then fold them into the weights.
+
+    No checkpoints are written here (the pruned model is saved once, masks folded, by the caller)."""
     from ..engine.loop import TrainConfig, fit
 
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer="sgd", weight_decay=1e-4,
                       scheduler="cosine", seed=seed)
     attach_masks(net, masks)
     try:
-        fit(net, train, None, cfg=cfg, device=device, out_dir=None)
+        fit(net, train, None, cfg=cfg, device=run.device, out_dir=None, run_config=run.config)
     finally:
         fold_masks(net)
         net.eval()
@@ -104,12 +143,12 @@ def _iteration(net, layers, calib, xs, t, n_iter, ratio, method, opts) -> dict:
     if getattr(allocator, "needs_curves", False):
         curves, secs, source, fp = get_curves(net, layers, xs, calib_spec=calib.spec, grid=opts["grid"],
                                               worst_case=opts["worst_case"], cache_dir=opts["cache_dir"],
-                                              tag=f"it{t}of{n_iter}" if n_iter > 1 else "", fast=opts["fast"])
+                                              tag=f"it{t}of{n_iter}" if n_iter > 1 else "", fast=opts["fx_split"])
     t0 = time.perf_counter()
     weights = [ly.weight.detach() for ly in layers]
     counts = allocator(weights, target, curves=curves, current=current, buckets=opts["buckets"],
                        allow_empty=opts["allow_empty"], kinds=[ly.kind for ly in layers])
-    counts = [max(int(c), cur) for c, cur in zip(counts, current)]  # never un-prune
+    counts = [max(int(c), cur) for c, cur in zip(counts, current, strict=True)]  # never un-prune
     alloc_secs = time.perf_counter() - t0
     masks = apply_counts(layers, counts)
     pred = predicted_at(curves, [ly.size for ly in layers], counts) if curves is not None else None
@@ -119,11 +158,20 @@ def _iteration(net, layers, calib, xs, t, n_iter, ratio, method, opts) -> dict:
             "measured": joint_distortion(net, xs, refs, opts["worst_case"]), "sparsity": sparsity(layers)}
 
 
+def _finetune_epochs(dataset: str | None, iterations: int, finetune_epochs: int | None) -> int:
+    """``--finetune-epochs`` resolved (1 when iterative, else 0) and checked against the data."""
+    epochs = (1 if iterations > 1 else 0) if finetune_epochs is None else finetune_epochs
+    check(epochs >= 0, f"--finetune-epochs must be >= 0 (got {epochs})")
+    if epochs > 0 and is_noise(dataset):
+        raise LtError("fine-tuning (--finetune-epochs > 0, or --iterations > 1) needs --dataset DATASET")
+    return epochs
+
+
 def prune_model(model: str, ratio: float, method: str = "rd", *, weights: str | None = None,
-                calib_data: str | None = None, calib_size: int = 256, batch_size: int = 64,
-                input_size: int | None = None, grid: int = 100, worst_case: bool = False, iterations: int = 1,
+                dataset: str | None = None, calib_size: int = 256, batch_size: int = 64,
+                image_size: int | None = None, grid: int = 100, worst_case: bool = False, iterations: int = 1,
                 finetune_epochs: int | None = None, finetune_lr: float = 0.01, buckets: int = 10_000,
-                allow_empty: bool = False, fast: bool = True, cache_dir: str | None = DEFAULT_CACHE_DIR,
+                allow_empty: bool = False, fx_split: bool = True, cache_dir: str | None = DEFAULT_CACHE_DIR,
                 out: str | None = None, force: bool = False, data_root: str | None = None,
                 download: bool = False, device: str = "auto", seed: int = 0) -> Report:
     """Prune ``model`` to a fraction ``ratio`` of zero weights over all Conv/Linear layers.
@@ -131,57 +179,55 @@ def prune_model(model: str, ratio: float, method: str = "rd", *, weights: str | 
     Args:
         model: torchvision/lt model name (random init unless ``weights``), checkpoint file or run dir.
         ratio: target sparsity T in (0, 1). method: rd (default) | lamp | global | uniform | uniform-plus | erk.
-        calib_data: dataset name, or None/``noise`` for zero-data N(0,1) calibration (default).
+        dataset: calibration dataset name, or None/``noise`` for zero-data N(0,1) calibration (default).
         calib_size: calibration images (default 256: the authors' ImageNet size; 1024 on CIFAR).
-        batch_size: calibration/fine-tuning batch (64, ours). input_size: noise image side (model's default).
+        batch_size: calibration/fine-tuning batch (64, ours). image_size: noise image side (model's default).
         grid: points per layer minus one, K (100, the authors'). worst_case: max over images, not mean.
         iterations, finetune_epochs, finetune_lr: iterative schedule (1 = one-shot, the default);
             finetune_epochs defaults to 1 when iterations > 1, else 0 (ours). buckets: DP budget buckets
             (10 000, ours). allow_empty: let the DP prune a whole layer (off: the spec's default).
-        fast: fx-split curve measurement (same numbers as the plain loop). cache_dir: curves cache.
+        fx_split: fx-split curve measurement (same numbers as the plain loop). cache_dir: curves cache.
+        out, force, device, seed: the run dir (default runs/prune-run-<time>) and run control.
 
-    ``lt prune --ratio 0.7 resnet50`` / ``lt prune --ratio 0.5 --calib-data digits runs/x``.
+    Writes ``config.json`` (every option above under its CLI name, resolved), ``last.pt`` (the pruned
+    model, the same config embedded), ``masks.pt``, ``curves.pt``, ``layers.csv``, ``metrics.json``, plots.
+    ``lt prune --ratio 0.7 resnet50`` / ``lt prune --ratio 0.5 --dataset digits runs/x``.
     """
     check_common(ratio, grid)
     check(iterations >= 1, f"--iterations must be >= 1 (got {iterations})")
     check(buckets >= 1, f"--buckets must be >= 1 (got {buckets})")
+    check_sizes(calib_size, batch_size)
     allocator = get_method(method)
-    ft_epochs = (1 if iterations > 1 else 0) if finetune_epochs is None else finetune_epochs
-    check(ft_epochs >= 0, f"--finetune-epochs must be >= 0 (got {ft_epochs})")
-    if ft_epochs > 0 and calib_data in (None, "", "noise"):
-        raise LtError("fine-tuning (--finetune-epochs > 0, or --iterations > 1) needs --calib-data DATASET")
-    net, layers, calib, bundle, dev = load_setup(model, weights=weights, calib_data=calib_data,
-                                                 calib_size=calib_size, batch_size=batch_size,
-                                                 input_size=input_size, data_root=data_root,
-                                                 download=download, device=device, seed=seed)
-    out_dir = prepare_out_dir(out, "prune", method, force=force)
-    config = {"model": model, "ratio": ratio, "method": method, "weights": weights, "calib": calib.spec,
-              "data_root": data_root, "batch_size": batch_size, "grid": grid, "worst_case": worst_case, "iterations": iterations,
-              "finetune_epochs": ft_epochs, "finetune_lr": finetune_lr, "buckets": buckets,
-              "allow_empty": allow_empty, "fast": fast, "device": str(dev), "seed": seed}
-    write_json(out_dir / "config.json", config)
-    xs = [b.to(dev) for b in calib.batches()]
-    before = top1(net, calib.test_set, dev, batch_size) if calib.test_set is not None else None
+    ft_epochs = _finetune_epochs(dataset, iterations, finetune_epochs)
+    opts = {"grid": grid, "worst_case": worst_case, "cache_dir": cache_dir, "fx_split": fx_split, "buckets": buckets,
+            "allow_empty": allow_empty}
+    run, net, bundle = start(("prune", "run"), model, weights=weights, dataset=dataset, image_size=image_size,
+                             data_root=data_root, download=download, out=out, force=force, device=device, seed=seed,
+                             resolved={"ratio": ratio, "method": method, "calib_size": calib_size,
+                                       "batch_size": batch_size, "iterations": iterations,
+                                       "finetune_epochs": ft_epochs, "finetune_lr": finetune_lr, **opts, "out": out})
+    layers, calib, xs = calibrate(run, net, bundle, calib_size, batch_size)
+    before = top1(net, calib.test_set, run.device, batch_size) if calib.test_set is not None else None
     train = None
     if ft_epochs > 0:
         from ..data import get_dataset
 
-        train = get_dataset(calib_data, root=data_root, download=download).train
-    opts = {"grid": grid, "worst_case": worst_case, "cache_dir": cache_dir, "fast": fast, "buckets": buckets,
-            "allow_empty": allow_empty}
+        train = get_dataset(run.resolved["dataset"], root=data_root, download=download).train
     steps = []
     for t in range(1, iterations + 1):
         step = _iteration(net, layers, calib, xs, t, iterations, ratio, method, opts)
         log(f"iteration {t}/{iterations}: target {step['target']:.4f} sparsity {step['sparsity']:.4f} "
             f"measured distortion {step['measured']:.4g}")
         if ft_epochs > 0:
-            finetune(net, step["masks"], train, epochs=ft_epochs, lr=finetune_lr, batch_size=batch_size,
-                     device=dev, seed=seed + t)
-            step["top1"] = top1(net, calib.test_set, dev, batch_size)
+            finetune(run, net, step["masks"], train, epochs=ft_epochs, lr=finetune_lr, batch_size=batch_size,
+                     seed=seed + t)
+            step["top1"] = top1(net, calib.test_set, run.device, batch_size)
         steps.append(step)
-    after = top1(net, calib.test_set, dev, batch_size) if calib.test_set is not None else None
-    report = _report(net, layers, steps, config, before, after, out_dir, allocator)
-    _write_outputs(net, layers, steps, config, report, out_dir)
+    after = top1(net, calib.test_set, run.device, batch_size) if calib.test_set is not None else None
+    report = _report(net, layers, steps, run.resolved, before, after, run.out_dir, allocator)
+    if run.is_main:
+        _write_outputs(net, layers, steps, run, report)
+    run.finish(report.to_dict())
     return report
 
 
@@ -213,13 +259,14 @@ def _report(net, layers, steps, config, before, after, out_dir: Path, allocator)
                   sections=sections, notes=notes)
 
 
-def _write_outputs(net, layers, steps, config, report: Report, out_dir: Path) -> None:
-    """Pruned checkpoint (masks folded), masks in torch.nn.utils.prune form, curves, table, plots."""
-    last = steps[-1]
+def _write_outputs(net, layers, steps, run: Run, report: Report) -> None:
+    """Pruned checkpoint (masks folded, the run's config embedded), masks in torch.nn.utils.prune form,
+    curves, table, plots (rank 0)."""
+    config, out_dir, last = run.resolved, run.out_dir, steps[-1]
     save_checkpoint(out_dir / "last.pt", {
         "arch": getattr(net, "arch", type(net).__name__), "model_args": getattr(net, "model_args", {}),
         "state_dict": net.state_dict(), "optimizer": None, "scheduler": None, "scaler": None, "epoch": 0,
-        "best_metric": report.summary.get("top1_after"), "config": {"prune": config},
+        "best_metric": report.summary.get("top1_after"), "config": run.config,
         "prune": {"method": config["method"], "ratio": config["ratio"], "sparsity": last["sparsity"],
                   "zeros": last["counts"]}})
     with atomic_path(out_dir / "masks.pt") as tmp:
@@ -231,7 +278,6 @@ def _write_outputs(net, layers, steps, config, report: Report, out_dir: Path) ->
                     "curves": torch.stack([torch.from_numpy(s["curves"]) for s in with_curves])},
                    out_dir / "curves.pt")
     write_csv(out_dir / "layers.csv", report.rows)
-    write_json(out_dir / "metrics.json", report.to_dict())
     from .plots import plot_allocation, plot_curves
 
     if with_curves:
