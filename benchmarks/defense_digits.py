@@ -53,7 +53,7 @@ def _facm(bundle, args, seed: int, out: Path, backbone: Path, decision: str = "m
     from toolkit.defense.facm import train_facm
 
     name = "facm" if decision == "mean" else f"facm-{decision}"
-    train_facm(backbone=str(backbone), dataset=args.dataset, adv_attack="pgd", eps=args.eps, attack_steps=args.at_steps,
+    train_facm(backbone=str(backbone), dataset=args.dataset, adv_attack="pgd", eps=args.eps, steps=args.at_steps,
                epochs=args.epochs, lr=1e-2, out=str(out / f"{name}-{seed}"), device=str(args.dev), seed=seed,
                data_root=args.data_root, decision=decision)
     return out / f"{name}-{seed}" / "best.pt"
@@ -64,7 +64,7 @@ def _evaluate(ckpt: Path, surrogate: Path, args, out: Path) -> dict[str, float]:
 
     budgets = {k: getattr(args, a) for k, a in (("steps", "steps"), ("restarts", "restarts"), ("apgd_steps", "apgd_steps"),
                                                 ("square_queries", "square")) if getattr(args, a) is not None}
-    rep = evaluate_robustness(model=str(ckpt), dataset=args.dataset, eps=args.eps, n_examples=args.n,
+    rep = evaluate_robustness(model=str(ckpt), dataset=args.dataset, eps=args.eps, limit=args.n,
                               surrogate=str(surrogate), curve=False, out=str(out), autoattack=args.autoattack,
                               device=str(args.dev), seed=0, data_root=args.data_root, **budgets)
     acc = {"clean": rep.summary["clean_acc"], "own worst": rep.summary.get("own_worst_case_acc", float("nan"))}

@@ -22,7 +22,7 @@ lt defend facm --backbone "$D/ce" --dataset digits --adv-attack fgsm --eps "$EPS
 for m in ce mdl facm; do
   sur=mdl; [ "$m" = mdl ] && sur=ce
   echo "== lt defend eval $m (transfer from $sur)" >&2
-  lt defend eval "$D/$m" --dataset digits --eps "$EPS" --n 50 --steps 10 --restarts 1 --apgd-steps 20 \
+  lt defend eval "$D/$m" --dataset digits --eps "$EPS" --limit 50 --steps 10 --restarts 1 --apgd-steps 20 \
     --apgd-targets 3 --square-queries 50 --curve-eps "0,16/255,0.5" --surrogate "$D/$sur" --out "$D/eval-$m" \
     --force --quiet --format table
 done

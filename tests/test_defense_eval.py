@@ -70,7 +70,7 @@ def _check_report(rep, clean_key="clean_acc"):
 
 @pytest.mark.slow
 def test_plain_model_report_invariants(trained, tmp_path):
-    rep = evaluate_robustness(model=str(trained["ce"]), dataset="digits", eps=8 / 255, steps=5, n_examples=64,
+    rep = evaluate_robustness(model=str(trained["ce"]), dataset="digits", eps=8 / 255, steps=5, limit=64,
                               square_queries=50, apgd_steps=10, apgd_targets=2, curve_points=[0.0, 8 / 255, 0.5],
                               out=str(tmp_path / "e"), device="cpu")
     rows = _check_report(rep)
@@ -84,7 +84,7 @@ def test_plain_model_report_invariants(trained, tmp_path):
 
 @pytest.mark.slow
 def test_adaptive_attack_on_facm_is_at_least_as_strong_as_paper_protocol(trained, tmp_path):
-    rep = evaluate_robustness(model=str(trained["facm"]), dataset="digits", eps=4 / 255, steps=5, n_examples=64,
+    rep = evaluate_robustness(model=str(trained["facm"]), dataset="digits", eps=4 / 255, steps=5, limit=64,
                               square_queries=0, apgd_steps=10, apgd_targets=2, surrogate=str(trained["ce"]),
                               curve_points=[0.0, 4 / 255], out=str(tmp_path / "e"), device="cpu")
     rows = _check_report(rep)
@@ -131,7 +131,7 @@ def test_curve_eps_default_starts_at_zero_and_ends_large():
 
 def test_autoattack_agrees_with_the_default_attacks_where_accuracy_is_mid_range(trained, tmp_path):
     # eps 20/255: the 3-epoch MLP keeps ~45 % under AutoAttack, so neither side saturates
-    rep = evaluate_robustness(model=str(trained["ce"]), dataset="digits", eps=20 / 255, n_examples=64,
+    rep = evaluate_robustness(model=str(trained["ce"]), dataset="digits", eps=20 / 255, limit=64,
                               square_queries=0, curve=False, autoattack=True, out=str(tmp_path / "e"), device="cpu")
     s = rep.summary
     assert 0.2 <= s["autoattack_acc"] <= 0.8 and s["clean_acc"] > s["autoattack_acc"]
@@ -151,7 +151,7 @@ def test_cli_help(invoke):
 
 @pytest.mark.slow
 def test_cli_eval_facm_end_to_end(invoke, trained, tmp_path):
-    r = invoke("defend", "eval", trained["facm"], "--dataset", "digits", "--n", "32", "--steps", "3", "--apgd-steps", "5",
+    r = invoke("defend", "eval", trained["facm"], "--dataset", "digits", "--limit", "32", "--steps", "3", "--apgd-steps", "5",
                "--square-queries", "20", "--curve-eps", "0,8/255", "--surrogate", trained["ce"],
                "--out", tmp_path / "e", "--format", "json", "--quiet")
     assert r.exit_code == 0, r.output
@@ -161,8 +161,39 @@ def test_cli_eval_facm_end_to_end(invoke, trained, tmp_path):
     assert rep["facm_pipeline"] is True and "sanity_checks" in rep and "rows" in rep["sanity_checks"]
 
 
+QUICK = ["--limit", "16", "--steps", "2", "--restarts", "1", "--apgd-steps", "0", "--square-queries", "0",
+         "--curve-eps", "0,0.5"]
+
+
+def test_cli_eval_writes_the_one_config_and_replays_it(invoke, trained, tmp_path):
+    r = invoke("defend", "eval", trained["ce"], "--dataset", "digits", *QUICK, "--out", tmp_path / "e",
+               "--format", "json", "--quiet")
+    assert r.exit_code == 0, r.output
+    config = json.loads((tmp_path / "e" / "config.json").read_text())
+    assert config["command"] == ["defend", "eval"] and config["info"]["num_classes"] == 10
+    resolved = config["resolved"]
+    assert resolved["model"] == str(trained["ce"]) and resolved["limit"] == 16 and resolved["curve_eps"] == [0.0, 0.5]
+    assert resolved["eps"] == pytest.approx(8 / 255) and resolved["surrogate"] is None
+    again = invoke("defend", "eval", trained["ce"], "--config", tmp_path / "e" / "config.json", "--out", tmp_path / "a",
+                   "--format", "json", "--quiet")
+    assert again.exit_code == 0, again.output
+    first, second = json.loads(r.stdout), json.loads(again.stdout)
+    assert first.pop("out") != second.pop("out") and first.pop("notes") != second.pop("notes")  # the run dirs
+    assert first == second
+    assert 0.0 <= first["clean_acc"] <= 1.0 and all(0.0 <= row["robust_acc"] <= 1.0 for row in first["rows"])
+
+
+def test_cli_eval_print_config_and_the_old_limit_spelling(invoke, trained, tmp_path):
+    r = invoke("defend", "eval", trained["ce"], "--n", "7", "--out", tmp_path / "e", "--print-config")
+    assert r.exit_code == 0, r.output
+    assert r.stderr.count("deprecated") == 1 and "use '--limit'" in r.stderr
+    assert json.loads(r.stdout)["resolved"]["limit"] == 7
+    assert not (tmp_path / "e").exists()
+
+
 @pytest.mark.parametrize("args, frag", [
     (["--eps", "0"], "--eps must be in (0, 1]"),
+    (["--limit", "0"], "--limit must be >= 1"),
     (["--eps", "2"], "--eps must be in (0, 1]"),
     (["--eot", "0"], "--eot must be >= 1"),
     (["--steps", "0"], "--steps must be >= 1"),

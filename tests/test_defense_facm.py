@@ -73,7 +73,7 @@ def test_default_layers_per_family_and_unknown_layer():
     assert default_layers(get_model("smallcnn", num_classes=3, width=4)) == ["features.3", "features.7"]
     assert default_layers(get_model("resnet20", num_classes=3)) == ["layer1", "layer2"]
     assert default_layers(get_model("mlp", num_classes=3, in_features=12, hidden=8)) == ["body.2"]
-    with pytest.raises(LtError, match=r"--layers: no module 'features\.99'.*features\.3"):
+    with pytest.raises(LtError, match=r"--feature-layers: no module 'features\.99'.*features\.3"):
         build_facm(_small_backbone(), ["features.99"], 4, (3, 16, 16))
 
 
@@ -119,6 +119,27 @@ def test_unfrozen_backbone_changes_and_fa_only_has_no_cmpd(tmp_path):
     assert any(not torch.equal(before[k], v) for k, v in net.state_dict().items())
 
 
+def test_training_goes_through_the_wrapper_forward():
+    """The objective calls the (DDP-)wrapped pipeline, so DDP synchronises the heads' gradients."""
+    facm = build_facm(_small_backbone(), None, 4, (3, 16, 16), fa_hidden=8, latent=4, cmpd_hidden=8)
+
+    class Wrapper(torch.nn.Module):  # stands in for DDP: unwrap() finds the pipeline under _orig_mod
+        def __init__(self):
+            super().__init__()
+            self._orig_mod, self.calls = facm, 0
+
+        def forward(self, *args, **kwargs):
+            self.calls += 1
+            return self._orig_mod(*args, **kwargs)
+
+    wrapper = Wrapper()
+    x, y = torch.rand(6, 3, 16, 16), torch.randint(0, 4, (6,))
+    loss, out, target = FACMObjective(None).loss(wrapper, (x, y), 0)
+    loss.backward()
+    assert wrapper.calls == 1 and out.shape == (6, 4) and torch.equal(target, y)
+    assert all(p.grad is not None for p in facm.fa.parameters()) and all(p.grad is not None for p in facm.cmpd.parameters())
+
+
 # ---------------------------------------------------------------- CLI
 @pytest.fixture(scope="module")
 def mlp_backbone(tmp_path_factory):
@@ -137,7 +158,7 @@ def mlp_backbone(tmp_path_factory):
 
 def test_cli_help(invoke):
     r = invoke("defend", "facm", "--help")
-    assert r.exit_code == 0 and "--layers" in r.stdout and "--fa-only" in r.stdout
+    assert r.exit_code == 0 and "--feature-layers" in r.stdout and "--latent-dim" in r.stdout and "--fa-only" in r.stdout
 
 
 @pytest.mark.slow
@@ -155,8 +176,22 @@ def test_cli_facm_end_to_end(invoke, mlp_backbone, tmp_path):
 
 
 def test_cli_facm_bad_layers_lists_available(invoke, mlp_backbone, tmp_path):
-    r = invoke("defend", "facm", "--backbone", mlp_backbone, "--layers", "body.9", "--out", tmp_path / "f")
-    assert_user_error(r, "--layers: no module 'body.9'", "body.2")
+    r = invoke("defend", "facm", "--backbone", mlp_backbone, "--feature-layers", "body.9", "--out", tmp_path / "f")
+    assert_user_error(r, "--feature-layers: no module 'body.9'", "body.2")
+    assert not (tmp_path / "f").exists()
+
+
+def test_cli_facm_old_spellings_and_print_config(invoke, mlp_backbone, tmp_path):
+    r = invoke("defend", "facm", "--backbone", mlp_backbone, "--layers", "body.2", "--latent", "8",
+               "--attack-steps", "3", "--out", tmp_path / "f", "--print-config")
+    assert r.exit_code == 0, r.output
+    assert r.stderr.count("deprecated") == 3
+    resolved = json.loads(r.stdout)["resolved"]
+    assert resolved["feature_layers"] == ["body.2"] and resolved["latent_dim"] == 8 and resolved["steps"] == 3
+    assert resolved["backbone"] == str(mlp_backbone) and resolved["dataset"] == "digits"
+    assert not (tmp_path / "f").exists()
+    default = invoke("defend", "facm", "--backbone", mlp_backbone, "--out", tmp_path / "g", "--print-config")
+    assert json.loads(default.stdout)["resolved"]["feature_layers"] == ["body.2"]  # the family's default, resolved
 
 
 def test_cli_facm_class_count_mismatch(invoke, tmp_path):

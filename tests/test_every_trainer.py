@@ -2,7 +2,10 @@
 resumable (Ctrl-C then --resume gives the weights of an uninterrupted run, deterministic mode), and
 replayable (--config of a run reproduces its metrics).
 
-A command joins by adding its tiny, seeded argument list to TRAINERS: every test here runs for it.
+A command joins by adding its tiny, seeded argument list to TRAINERS: every test here runs for it. A
+command that needs another run first (``lt defend facm --backbone RUN``) writes a placeholder such as
+``{backbone}`` in its arguments and names the run in PREREQUISITES: the run is made once per module and
+its dir replaces the placeholder.
 """
 
 from __future__ import annotations
@@ -25,6 +28,15 @@ TRAINERS: dict[str, list[str]] = {
     "train ce": ["train", "ce", "--dataset", "digits-lt", "--model", "mlp", "--epochs", "2", "--batch-size", "64"],
     "train lcreg": ["train", "lcreg", "--dataset", "digits-lt", "--model", "mlp", "--epochs", "2", "--batch-size", "64",
                     "--latent-k", "4"],
+    "train mdl": ["train", "mdl", "--dataset", "digits", "--model", "mlp", "--epochs", "2", "--batch-size", "64",
+                  "--adversarial", "fgsm", "--mask", "random"],
+    "defend facm": ["defend", "facm", "--backbone", "{backbone}", "--dataset", "digits", "--epochs", "2",
+                    "--batch-size", "64", "--adv-attack", "pgd", "--steps", "2", "--fa-hidden", "16",
+                    "--latent-dim", "4", "--lr", "0.01"],
+}
+# placeholder -> arguments of the run it stands for (made once per module, plain seeded training)
+PREREQUISITES: dict[str, list[str]] = {
+    "{backbone}": ["train", "ce", "--dataset", "digits", "--model", "mlp", "--epochs", "1", "--batch-size", "128"],
 }
 # Figures that measure time or memory, not the result: left out when two runs are compared.
 TIMING = ("seconds", "per_s", "peak_mem", "time", "created", "wall")
@@ -35,7 +47,32 @@ def _run(invoke, args: list[str], out: Path, *extra: str):
 
 
 @pytest.fixture(scope="module")
-def straight(tmp_path_factory):
+def argv(tmp_path_factory):
+    """``argv(name)``: TRAINERS[name] with each placeholder replaced by the dir of its prerequisite run."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    made: dict[str, str] = {}
+
+    def get(name: str) -> list[str]:
+        args = list(TRAINERS[name])
+        for i, arg in enumerate(args):
+            if arg in PREREQUISITES:
+                if arg not in made:
+                    out = tmp_path_factory.mktemp("prerequisite") / "run"
+                    res = CliRunner().invoke(app, [*PREREQUISITES[arg], "--out", str(out), "--quiet"],
+                                             catch_exceptions=False)
+                    assert res.exit_code == 0, res.output
+                    made[arg] = str(out)
+                args[i] = made[arg]
+        return args
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory, argv):
     """Each command once, uninterrupted (module scope: shared by the tests below)."""
     from typer.testing import CliRunner
 
@@ -46,7 +83,7 @@ def straight(tmp_path_factory):
     def get(name: str) -> tuple[Path, dict]:
         if name not in done:
             out = tmp_path_factory.mktemp("straight") / name.replace(" ", "-")
-            args = [*TRAINERS[name], "--out", str(out), "--deterministic", "--quiet", "--format", "json"]
+            args = [*argv(name), "--out", str(out), "--deterministic", "--quiet", "--format", "json"]
             res = CliRunner().invoke(app, args, catch_exceptions=False)
             assert res.exit_code == 0, res.output
             done[name] = (out, json.loads(res.stdout))
@@ -93,14 +130,14 @@ def interrupt_at(monkeypatch):
 
 
 @pytest.mark.parametrize("name", list(TRAINERS))
-def test_resume_after_interrupt_equals_uninterrupted(name, straight, invoke, interrupt_at, tmp_path):
+def test_resume_after_interrupt_equals_uninterrupted(name, straight, argv, invoke, interrupt_at, tmp_path):
     ref_dir, ref_report = straight(name)
     out = tmp_path / "run"
     interrupt_at(1)
-    res = _run(invoke, TRAINERS[name], out)
+    res = _run(invoke, argv(name), out)
     assert res.exit_code == 130, res.output
     assert "--resume" in res.stderr and (out / "config.json").is_file()
-    res = _run(invoke, TRAINERS[name], out, "--resume")
+    res = _run(invoke, argv(name), out, "--resume")
     assert res.exit_code == 0, res.output
     ref, got = _checkpoints(ref_dir), _checkpoints(out)
     assert ref and list(ref) == list(got)
@@ -124,8 +161,8 @@ def test_config_replays_the_run(name, straight, invoke, tmp_path):
 
 
 @pytest.mark.parametrize("name", list(TRAINERS))
-def test_print_config_runs_nothing(name, invoke, tmp_path):
-    res = invoke(*TRAINERS[name], "--out", tmp_path / "p", "--print-config")
+def test_print_config_runs_nothing(name, argv, invoke, tmp_path):
+    res = invoke(*argv(name), "--out", tmp_path / "p", "--print-config")
     assert res.exit_code == 0, res.output
     config = json.loads(res.stdout)
     assert config["command"] == TRAINERS[name][:len(config["command"])]
@@ -135,11 +172,11 @@ def test_print_config_runs_nothing(name, invoke, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(TRAINERS))
-def test_torchrun_two_cpu_processes(name, straight, tmp_path):
+def test_torchrun_two_cpu_processes(name, straight, argv, tmp_path):
     out = tmp_path / "ddp"
     port = str(29600 + sorted(TRAINERS).index(name))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", port,
-           "-m", "cli", *TRAINERS[name], "--device", "cpu", "--out", str(out), "--quiet", "--format", "json"]
+           "-m", "cli", *argv(name), "--device", "cpu", "--out", str(out), "--quiet", "--format", "json"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]

@@ -151,3 +151,16 @@ def test_cli_train_mdl_end_to_end(invoke, tmp_path):
 def test_cli_bad_input(invoke, tmp_path, args, frag):
     r = invoke("train", "mdl", "--out", tmp_path / "x", "--epochs", "1", *args)
     assert_user_error(r, frag)
+
+
+def test_cli_print_config_resolves_alpha_and_takes_the_old_steps_spelling(invoke, tmp_path):
+    r = invoke("train", "mdl", "--adversarial", "pgd", "--eps", "8/255", "--attack-steps", "4", "--out", tmp_path / "x",
+               "--print-config")
+    assert r.exit_code == 0, r.output
+    assert r.stderr.count("deprecated") == 1 and "use '--steps'" in r.stderr
+    config = json.loads(r.stdout)
+    assert config["command"] == ["train", "mdl"]
+    resolved = config["resolved"]
+    assert resolved["steps"] == 4 and resolved["lam"] == 1.0 and resolved["mask_keep"] == 0.5
+    assert resolved["alpha"] == pytest.approx(2.5 * (8 / 255) / 4)  # the pgd default, resolved to a number
+    assert not (tmp_path / "x").exists()

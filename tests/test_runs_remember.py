@@ -70,11 +70,32 @@ def test_checkpoint_moved_out_of_its_run_dir_uses_its_embedded_config(invoke, ru
 
 
 def test_defend_eval_uses_the_run_dataset_not_digits(invoke, run_dir, tmp_path):
-    res = invoke("defend", "eval", run_dir, "--n", "16", "--steps", "1", "--restarts", "1", "--apgd-steps", "0",
+    res = invoke("defend", "eval", run_dir, "--limit", "16", "--steps", "1", "--restarts", "1", "--apgd-steps", "0",
                  "--square-queries", "0", "--no-curve", "--out", tmp_path / "e", "--format", "json")
     assert res.exit_code == 0, res.output
     _said(res, "--dataset digits-lt")
     assert json.loads(res.stdout)["dataset"] == "digits-lt"
+
+
+EVAL_QUICK = ["--limit", "16", "--steps", "1", "--restarts", "1", "--apgd-steps", "0", "--square-queries", "0",
+              "--no-curve", "--format", "json"]
+
+
+def test_mdl_and_facm_runs_remember_their_data(invoke, run_dir, tmp_path):
+    """Both defense trainers record their dataset (FACM also follows its --backbone run); defend eval takes it."""
+    res = invoke("train", "mdl", "--dataset", "digits-lt", "--model", "mlp", "--epochs", "1", "--out", tmp_path / "mdl",
+                 "--quiet", "--format", "json")
+    assert res.exit_code == 0, res.output
+    res = invoke("defend", "facm", "--backbone", run_dir, "--dataset", "digits-lt", "--epochs", "1", "--adv-attack",
+                 "none", "--fa-hidden", "8", "--latent-dim", "4", "--out", tmp_path / "facm", "--quiet", "--format", "json")
+    assert res.exit_code == 0, res.output
+    assert recorded_data(tmp_path / "mdl")[0] == {"dataset": "digits-lt", "num_classes": 10}
+    assert recorded_data(tmp_path / "facm" / "best.pt")[0]["dataset"] == "digits-lt"
+    for name in ("mdl", "facm"):
+        res = invoke("defend", "eval", tmp_path / name, *EVAL_QUICK, "--out", tmp_path / f"eval-{name}")
+        assert res.exit_code == 0, res.output
+        _said(res, "--dataset digits-lt", str(tmp_path / name / "config.json"))
+        assert json.loads(res.stdout)["dataset"] == "digits-lt"
 
 
 def test_prune_run_calibrates_on_the_run_dataset(invoke, run_dir, tmp_path):

@@ -60,22 +60,35 @@ def check_eps(eps: float, name: str = "--eps") -> None:
     check(0.0 < eps <= 1.0 and math.isfinite(eps), f"{name} must be in (0, 1] (got {eps})")
 
 
+def resolve_alpha(name: str, eps: float, alpha: float | None, steps: int) -> float | None:
+    """The step size an adversary of ``name`` uses: ``alpha`` when given, else eps (fgsm) or
+    2.5·eps/steps (pgd, Madry et al.'s rule); None for ``none``."""
+    if name == "none":
+        return None
+    return alpha if alpha is not None else (eps if name == "fgsm" else 2.5 * eps / steps)
+
+
 def make_adversary(name: str, eps: float, alpha: float | None = None, steps: int = 10,
                    random_start: bool = True) -> Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None:
     """``adv(model, x, y) -> x_adv`` from the attack library (None for ``none``).
 
-    The model is attacked in eval mode (dropout off, BN statistics frozen) and its mode restored.
+    The model is attacked in eval mode (dropout off, BN statistics frozen) and its mode restored; a
+    DDP-wrapped model is attacked through its module (each rank attacks its own shard, outside DDP's
+    gradient synchronisation).
     """
     if name == "none":
         return None
     check(name in ("fgsm", "pgd"), f"unknown adversarial training attack '{name}'; valid: none, fgsm, pgd")
     check_eps(eps)
-    check(steps >= 1, f"--attack-steps must be >= 1 (got {steps})")
+    check(steps >= 1, f"--steps must be >= 1 (got {steps})")
     from ..attacks import get_attack
 
-    alpha = alpha if alpha is not None else (eps if name == "fgsm" else 2.5 * eps / steps)
+    alpha = resolve_alpha(name, eps, alpha, steps)
 
     def adv(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        from ..engine.distributed import unwrap
+
+        model = unwrap(model)
         was = model.training
         model.eval()
         try:

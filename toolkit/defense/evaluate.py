@@ -204,7 +204,7 @@ def plot_curve(path, curve: list[dict], title: str):
     return path
 
 
-def _check_args(eps: float, steps: int, restarts: int, eot: int, square_queries: int, n_examples: int | None,
+def _check_args(eps: float, steps: int, restarts: int, eot: int, square_queries: int, limit: int | None,
                 apgd_steps: int, apgd_targets: int, autoattack: bool) -> None:
     check_eps(eps)
     check(steps >= 1, f"--steps must be >= 1 (got {steps})")
@@ -213,7 +213,7 @@ def _check_args(eps: float, steps: int, restarts: int, eot: int, square_queries:
     check(square_queries >= 0, f"--square-queries must be >= 0 (got {square_queries})")
     check(apgd_steps >= 0, f"--apgd-steps must be >= 0 (got {apgd_steps})")
     check(apgd_targets >= 0, f"--apgd-targets must be >= 0 (got {apgd_targets})")
-    check(n_examples is None or n_examples >= 1, f"--n must be >= 1 (got {n_examples})")
+    check(limit is None or limit >= 1, f"--limit must be >= 1 (got {limit})")
     if autoattack:
         from .bpda import require_torchattacks
 
@@ -257,39 +257,49 @@ def _result_rows(specs: list[Spec], n: int, aa_ok: list) -> tuple[list[dict], in
     return rows, int(own.sum())
 
 
-def evaluate_robustness(*, model: str, dataset: str, eps: float = 8 / 255, steps: int = 20, restarts: int = 2,
-                        surrogate: str | None = None, square_queries: int = 1000, eot: int = 1,
-                        apgd_steps: int = 100, apgd_targets: int = 9,
-                        n_examples: int | None = 1000, curve: bool = True, curve_points: list[float] | None = None,
-                        autoattack: bool = False, batch_size: int = 256, data_root: str | None = None,
-                        download: bool = False, out: str | None = None, force: bool = False, device: str = "auto",
-                        seed: int = 0):
-    """Evaluate ``model`` (checkpoint / run dir) on the first ``n_examples`` test images; see module doc."""
+def evaluate_robustness(*, model: str, dataset: str = "digits", eps: float = 8 / 255, steps: int = 20,
+                        restarts: int = 2, surrogate: str | None = None, square_queries: int = 1000, eot: int = 1,
+                        apgd_steps: int = 100, apgd_targets: int = 9, limit: int | None = 1000, curve: bool = True,
+                        curve_points: list[float] | None = None, autoattack: bool = False, batch_size: int = 256,
+                        data_root: str | None = None, download: bool = False, out: str | None = None,
+                        force: bool = False, device: str = "auto", seed: int = 0):
+    """Evaluate ``model`` (checkpoint / run dir) on the first ``limit`` test images; see the module docstring.
+
+    Args (defaults ours, see the module docstring): ``eps`` 8/255; ``steps`` 20 and ``restarts`` 2 of the
+    PGDs; ``apgd_steps`` 100, ``apgd_targets`` 9; ``square_queries`` 1000; ``eot`` 1; ``surrogate`` (a model
+    name, checkpoint or run dir) adds the transfer row; ``curve_points`` the curve's eps (``--curve-eps``).
+    Accuracies are fractions in [0, 1]. Writes config.json, metrics.json and robustness_curve.png in ``out``.
+
+        lt defend eval runs/facm --dataset digits --eps 8/255 --surrogate runs/ce
+    """
     from ..data import get_dataset
-    from ..engine.device import resolve_device
+    from ..engine.lifecycle import start_run
     from ..engine.loop import make_loader
     from ..engine.report import warn
-    from ..engine.runs import prepare_out_dir
-    from ..engine.seed import seed_everything
     from ..models import load_model
 
-    _check_args(eps, steps, restarts, eot, square_queries, n_examples, apgd_steps, apgd_targets, autoattack)
-    dev = resolve_device(device)
+    _check_args(eps, steps, restarts, eot, square_queries, limit, apgd_steps, apgd_targets, autoattack)
+    points = curve_eps(eps, curve_points) if curve else []
+    resolved = {"model": str(model), "dataset": dataset, "eps": eps, "steps": steps, "restarts": restarts,
+                "apgd_steps": apgd_steps, "apgd_targets": apgd_targets,
+                "surrogate": str(surrogate) if surrogate else None, "square_queries": square_queries, "eot": eot,
+                "limit": limit, "curve": curve, "curve_eps": points, "autoattack": autoattack,
+                "batch_size": batch_size, "data_root": data_root, "download": download, "out": out, "device": device}
+    run = start_run(("defend", "eval"), out=out, force=force, device=device, seed=seed, resolved=resolved)
     bundle = get_dataset(dataset, root=data_root, download=download)
-    net = load_model(model, num_classes=bundle.num_classes, device=dev)
-    sur = load_model(surrogate, num_classes=bundle.num_classes, device=dev) if surrogate else None
-    out_dir = prepare_out_dir(out, "defend", "eval", force=force)
+    run.update_info(num_classes=bundle.num_classes)
+    net = load_model(model, num_classes=bundle.num_classes, device=run.device)
+    sur = load_model(surrogate, num_classes=bundle.num_classes, device=run.device) if surrogate else None
     test = bundle.test
-    if n_examples is not None and n_examples < len(test):
-        test = torch.utils.data.Subset(test, range(n_examples))
+    if limit is not None and limit < len(test):
+        test = torch.utils.data.Subset(test, range(limit))
     specs = build_specs(net, eps=eps, steps=steps, restarts=restarts, eot=eot, num_classes=bundle.num_classes,
                         surrogate=sur, square_queries=square_queries, apgd_steps=apgd_steps,
                         apgd_targets=apgd_targets)
-    points = curve_eps(eps, curve_points) if curve else []
     curve_spec = next(s for s in specs if s.name == "pgd-ce")
-    seed_everything(seed)
+    run.reseed()
     clean_ok, curve_ok, aa_ok, random_model = _attack_batches(
-        net, make_loader(test, batch_size, train=False), dev, specs, curve_spec, points, eps, seed,
+        net, make_loader(test, batch_size, train=False), run.device, specs, curve_spec, points, eps, seed,
         bundle.num_classes if autoattack else None)
     if random_model and eot == 1:
         warn("the model is random in eval mode: pass --eot N (e.g. 10) for an adaptive EOT attack")
@@ -300,16 +310,16 @@ def evaluate_robustness(*, model: str, dataset: str, eps: float = 8 / 255, steps
     settings = {"model": str(model), "dataset": dataset, "eps": eps, "steps": steps, "restarts": restarts, "eot": eot,
                 "apgd_steps": apgd_steps, "apgd_targets": apgd_targets, "square_queries": square_queries,
                 "random_model": random_model}
-    return _report(net, settings, clean, rows, own if autoattack else None, curve_rows, out_dir)
+    return _report(run, net, settings, clean, rows, own if autoattack else None, curve_rows)
 
 
-def _report(net: nn.Module, settings: dict, clean: torch.Tensor, rows: list[dict], own: int | None,
-            curve_rows: list[dict], out_dir):
-    """Checks, summary, metrics.json, the curve plot and the Report."""
+def _report(run, net: nn.Module, settings: dict, clean: torch.Tensor, rows: list[dict], own: int | None,
+            curve_rows: list[dict]):
+    """Checks, summary, metrics.json, the curve plot (rank 0) and the Report."""
     from ..engine.report import Report, log
-    from ..engine.runs import write_json
     from .facm import FACM
 
+    out_dir = run.out_dir
     n, eps = int(clean.numel()), settings["eps"]
     robust = {r["attack"]: r["robust"] for r in rows}
     acc = {r["attack"]: r["robust_acc"] for r in rows}
@@ -327,8 +337,8 @@ def _report(net: nn.Module, settings: dict, clean: torch.Tensor, rows: list[dict
     if facm:
         summary.update(decision=net.decision, paper_protocol_pgd_acc=acc["pgd-ce@backbone"], adaptive_pgd_acc=acc["pgd-ce"])
     title = f"{settings['dataset']}: {settings['model']}"
-    png = plot_curve(out_dir / "robustness_curve.png", curve_rows, title) if curve_rows else None
-    write_json(out_dir / "metrics.json", {**summary, "attacks": rows, "checks": checks, "curve": curve_rows})
+    png = plot_curve(out_dir / "robustness_curve.png", curve_rows, title) if curve_rows and run.is_main else None
+    run.finish({**summary, "attacks": rows, "checks": checks, "curve": curve_rows})
     notes = ["attacks marked '@backbone' follow the FACM paper's protocol (gradients of the backbone only); the "
              "unmarked gradient attacks (and AutoAttack) differentiate the whole pipeline (the decision's values; "
              "the mean decision's gradient, BPDA for a vote)"] if facm else []

@@ -8,17 +8,17 @@ loss to the clean prediction distribution) correct the output; a decision module
 built by fine-tuning with the backbone frozen; FA alone (no CMPD) for adversarially trained backbones.
 
 Our reading (every point our choice, each a flag of ``lt defend facm``):
-- taps: outputs of the modules named by ``--layers`` (paths inside the backbone network, read by
+- taps: outputs of the modules named by ``--feature-layers`` (paths inside the backbone network, read by
   forward hooks); defaults per family: smallcnn ``features.3,features.7``, CIFAR ResNets
   ``layer1,layer2``, torchvision ResNets ``layer2,layer3``, mlp ``body.2``.
 - FA head: global average pool -> Linear(hidden 256) -> ReLU -> Linear(classes), trained by CE.
-- CMPD: encoder [backbone logits, c] -> latent (32) -> decoder [z, c] -> logits, c = LayerNorm of the
+- CMPD: encoder [backbone logits, c] -> latent (``--latent-dim`` 32) -> decoder [z, c] -> logits, c = LayerNorm of the
   concatenated pooled tap features; trained to minimise KL(p_backbone(clean) || softmax(decoder)).
 - decision ``mean``: log of the average of the members' probabilities (backbone, FA heads, CMPD);
   ``vote``: majority of the members' predictions, ties broken by the backbone's probability.
 - trained on clean + adversarial examples made against the backbone (``--adv-attack``, ``--eps``).
 
-Command: ``lt defend facm --backbone runs/ce/best.pt --dataset digits --layers features.3,features.7``
+Command: ``lt defend facm --backbone runs/ce --dataset digits --feature-layers features.3,features.7``
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def default_layers(backbone: nn.Module) -> list[str]:
     net = getattr(backbone, "net", backbone)
     name = type(net).__name__
     if name not in DEFAULT_LAYERS:
-        raise LtError(f"no default --layers for a {name} backbone; pass --layers NAME,NAME "
+        raise LtError(f"no default --feature-layers for a {name} backbone; pass --feature-layers NAME,NAME "
                       f"(available: {', '.join(available_layers(backbone)[:40])})")
     return list(DEFAULT_LAYERS[name])
 
@@ -63,7 +63,7 @@ def resolve_layer(backbone: nn.Module, path: str) -> nn.Module:
     p = path[4:] if path.startswith("net.") else path
     names = available_layers(backbone)
     if p not in names:
-        raise LtError(unknown_name_message("layer", path, names).replace("unknown layer", "--layers: no module"))
+        raise LtError(unknown_name_message("layer", path, names).replace("unknown layer", "--feature-layers: no module"))
     return net.get_submodule(p)
 
 
@@ -113,7 +113,7 @@ class FACM(nn.Module):
                  input_shape: tuple | list = (3, 32, 32)):
         super().__init__()
         check(decision in DECISIONS, f"unknown --decision '{decision}'; valid: {', '.join(DECISIONS)}")
-        check(len(layers) >= 1, "--layers needs at least one layer")
+        check(len(layers) >= 1, "--feature-layers needs at least one layer")
         self.backbone, self.layers, self.decision, self.freeze = backbone, list(layers), decision, freeze
         self.fa = nn.ModuleList(nn.Sequential(nn.Linear(d, fa_hidden), nn.ReLU(), nn.Linear(fa_hidden, num_classes))
                                 for d in feat_dims)
@@ -159,8 +159,10 @@ class FACM(nn.Module):
     def surrogate(self, x: torch.Tensor) -> torch.Tensor:
         return decide(self.members(x), "mean")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return decide(self.members(x), self.decision)
+    def forward(self, x: torch.Tensor, members: bool = False) -> torch.Tensor | list[torch.Tensor]:
+        """The decision's output; with ``members`` every member's logits (training goes through here, so
+        that a DDP-wrapped pipeline synchronises its gradients)."""
+        return self.members(x) if members else decide(self.members(x), self.decision)
 
 
 def build_facm(backbone: nn.Module, layers: list[str] | None, num_classes: int, input_shape, *,
@@ -227,7 +229,7 @@ class FACMObjective(Objective):
             x, y_all = torch.cat([x, x_adv]), torch.cat([y, y])
         else:
             y_all = y
-        members = facm.members(x)
+        members = model(x, members=True)
         loss = sum(F.cross_entropy(m, y_all) for m in members[1:1 + len(facm.fa)]) / len(facm.fa)
         if facm.cmpd is not None:
             n = y.shape[0]
@@ -244,13 +246,14 @@ def member_names(model: FACM) -> list[str]:
 
 @torch.no_grad()
 def _member_accuracy(model: FACM, loader, device, adversary: Callable | None) -> dict[str, float]:
-    """Accuracy of every member and of the decision, on clean inputs or on ``adversary(backbone, x, y)``."""
+    """Accuracy (fraction) of every member and of the decision, on clean inputs or on
+    ``adversary(backbone, x, y)``; counted over every rank's shard under torchrun."""
+    from ..engine import distributed as D
     from ..engine.loop import to_device
 
     model.eval()
     names = member_names(model) + ["facm"]
-    correct = torch.zeros(len(names))
-    n = 0
+    correct = torch.zeros(len(names) + 1, dtype=torch.float64, device=device)  # ..., examples
     for x, y in loader:
         x, y = to_device((x, y), device)
         if adversary is not None:
@@ -258,71 +261,103 @@ def _member_accuracy(model: FACM, loader, device, adversary: Callable | None) ->
                 x = adversary(model.backbone, x, y)
         ms = model.members(x)
         outs = ms + [decide(ms, model.decision)]
-        correct += torch.tensor([float((o.argmax(1) == y).sum()) for o in outs])
-        n += y.numel()
-    return {k: float(c) / max(1, n) for k, c in zip(names, correct)}
+        correct += torch.stack([(o.argmax(1) == y).sum().double() for o in outs]
+                               + [torch.tensor(float(y.numel()), dtype=torch.float64, device=device)])
+    *hits, n = D.all_reduce_sum(correct).tolist()
+    return {k: c / max(1.0, n) for k, c in zip(names, hits)}
 
 
-def train_facm(*, backbone: str, dataset: str, layers: list[str] | None = None, decision: str = "mean",
-               fa_only: bool = False, adv_attack: str = "pgd", eps: float = 8 / 255, alpha: float | None = None,
-               attack_steps: int = 10, freeze: bool = True, fa_hidden: int = 256, latent: int = 32,
-               kl_weight: float = 1.0, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3,
-               optimizer: str = "adam", weight_decay: float = 0.0, data_root: str | None = None,
-               download: bool = False, out: str | None = None, force: bool = False, device: str = "auto",
-               seed: int = 0):
-    """Fine-tune FA heads (+ CMPD unless ``fa_only``) on a saved backbone; save one FACM checkpoint.
-
-    Optimiser defaults (Adam, lr 1e-3, 10 epochs) are our choice. Reports every member's clean
-    accuracy and its accuracy under ``adv_attack`` made against the backbone (the paper's protocol;
-    ``lt defend eval`` adds the end-to-end adaptive attack). Writes best.pt/last.pt, config.json,
-    metrics.json under ``out``; ``best.pt`` loads anywhere a model is accepted.
-    """
-    from ..data import get_dataset
+def _backbone_of(backbone: str, feature_layers: list[str] | None) -> tuple[dict, nn.Module, list[str]]:
+    """The backbone checkpoint, its model (weights loaded, eval mode) and the tapped layers (the family's
+    defaults when none are given), all checked before the run starts."""
     from ..engine.checkpoint import load_checkpoint
-    from ..engine.device import resolve_device
-    from ..engine.loop import TrainConfig, fit, load_best_into, make_loader
-    from ..engine.report import Report
-    from ..engine.runs import prepare_out_dir, write_json
-    from ..engine.seed import seed_everything
-    from ..models import load_model
-    from .common import make_adversary
+    from ..models import build_from_checkpoint
 
-    check(decision in DECISIONS, f"unknown --decision '{decision}'; valid: {', '.join(DECISIONS)}")
-    adversary = make_adversary(adv_attack, eps, alpha, attack_steps)
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay,
-                      scheduler="cosine", seed=seed).validate()
-    dev = resolve_device(device)
-    bundle = get_dataset(dataset, root=data_root, download=download)
     ckpt = load_checkpoint(backbone)
     if ckpt.get("arch") == FACM.arch:
         raise LtError(f"--backbone '{backbone}' is already a FACM pipeline; pass the plain backbone checkpoint")
-    net = load_model(backbone, num_classes=bundle.num_classes, device=dev)
-    seed_everything(seed)
-    model = build_facm(net, layers, bundle.num_classes, bundle.input_shape, backbone_spec=backbone_spec_of(ckpt),
-                       fa_hidden=fa_hidden, cmpd=not fa_only, latent=latent, decision=decision, freeze=freeze).to(dev)
-    out_dir = prepare_out_dir(out, "defend", "facm", force=force)
-    config = {"command": "defend facm", "backbone": str(backbone), "dataset": dataset, "layers": model.layers,
-              "decision": decision, "fa_only": fa_only, "adv_attack": adv_attack, "eps": eps, "alpha": alpha,
-              "attack_steps": attack_steps, "freeze": freeze, "kl_weight": kl_weight, "seed": seed}
-    write_json(out_dir / "config.json", config)
+    net = build_from_checkpoint(ckpt).eval()
+    layers = list(feature_layers) if feature_layers else default_layers(net)
+    for name in layers:
+        resolve_layer(net, name)
+    return ckpt, net, layers
+
+
+def train_facm(*, backbone: str, dataset: str = "digits", feature_layers: list[str] | None = None,
+               decision: str = "mean", fa_only: bool = False, adv_attack: str = "pgd", eps: float = 8 / 255,
+               alpha: float | None = None, steps: int = 10, freeze: bool = True, fa_hidden: int = 256,
+               latent_dim: int = 32, kl_weight: float = 1.0, epochs: int = 10, batch_size: int = 128,
+               lr: float = 1e-3, optimizer: str = "adam", weight_decay: float = 0.0, data_root: str | None = None,
+               download: bool = False, out: str | None = None, force: bool = False, resume: bool = False,
+               device: str = "auto", seed: int = 0, deterministic: bool = False):
+    """Fine-tune FA heads (+ CMPD unless ``fa_only``) on a saved backbone; save one FACM checkpoint.
+
+    Args: ``backbone`` a checkpoint file or run dir; ``feature_layers`` module paths to tap (default: the
+    family's, see the module docstring); ``latent_dim`` the CMPD latent size (32); ``adv_attack``
+    none|fgsm|pgd with ``eps`` (8/255), ``alpha`` (eps for fgsm, 2.5·eps/steps for pgd) and ``steps``
+    (10). Optimiser defaults (Adam, lr 1e-3, cosine, 10 epochs) are our choice. Reports every member's
+    clean accuracy (a fraction) and its accuracy under ``adv_attack`` made against the backbone (the
+    paper's protocol; ``lt defend eval`` adds the end-to-end adaptive attack). Writes best.pt/last.pt,
+    config.json, metrics.csv, metrics.json under ``out``; ``best.pt`` loads anywhere a model is accepted.
+    Runs under torchrun; ``resume`` continues the run in ``out`` exactly.
+
+        lt defend facm --backbone runs/ce --dataset digits --feature-layers features.3,features.7 --out runs/facm
+    """
+    from ..data import get_dataset
+    from ..engine.lifecycle import start_run
+    from ..engine.loop import TrainConfig, fit, load_best_into
+    from .common import make_adversary, resolve_alpha
+
+    check(decision in DECISIONS, f"unknown --decision '{decision}'; valid: {', '.join(DECISIONS)}")
+    adversary = make_adversary(adv_attack, eps, alpha, steps)
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay,
+                      scheduler="cosine", seed=seed, deterministic=deterministic).validate()
+    ckpt, net, layers = _backbone_of(backbone, feature_layers)
+    resolved = {"backbone": str(backbone), "dataset": dataset, "feature_layers": layers, "decision": decision,
+                "fa_only": fa_only, "adv_attack": adv_attack, "eps": eps,
+                "alpha": resolve_alpha(adv_attack, eps, alpha, steps), "steps": steps, "freeze": freeze,
+                "fa_hidden": fa_hidden, "latent_dim": latent_dim, "kl_weight": kl_weight, "epochs": epochs,
+                "batch_size": batch_size, "lr": lr, "optimizer": optimizer, "weight_decay": weight_decay,
+                "data_root": data_root, "download": download, "out": out, "device": device}
+    run = start_run(("defend", "facm"), out=out, force=force, resume=resume, device=device, seed=seed,
+                    deterministic=deterministic, resolved=resolved)
+    bundle = get_dataset(dataset, root=data_root, download=download)
+    classes = (ckpt.get("model_args") or {}).get("num_classes")
+    check(classes is None or classes == bundle.num_classes,
+          f"checkpoint '{backbone}' predicts {classes} classes but the data has {bundle.num_classes}")
+    run.update_info(num_classes=bundle.num_classes, input_shape=list(bundle.input_shape))
+    run.reseed()  # identical FA heads and CMPD on every rank
+    model = build_facm(net.to(run.device), layers, bundle.num_classes, bundle.input_shape,
+                       backbone_spec=backbone_spec_of(ckpt), fa_hidden=fa_hidden, cmpd=not fa_only,
+                       latent=latent_dim, decision=decision, freeze=freeze).to(run.device)
     eval_set = bundle.val if bundle.val is not None else bundle.test
-    res = fit(model, bundle.train, eval_set, cfg=cfg, device=dev, objective=FACMObjective(adversary, kl_weight),
-              out_dir=out_dir, run_config=config)
-    load_best_into(model, out_dir)
-    loader = make_loader(bundle.test, batch_size, train=False)
-    clean = _member_accuracy(model, loader, dev, None)
-    adv = _member_accuracy(model, loader, dev, adversary) if adversary is not None else {}
-    rows = [{"member": k, "clean_acc": v, **({f"{adv_attack}_on_backbone_acc": adv[k]} if adv else {})}
-            for k, v in clean.items()]
-    summary = {"dataset": dataset, "layers": ",".join(model.layers), "decision": decision,
-               "modules": "FA" if fa_only else "FA+CMPD", "backbone_frozen": freeze, "clean_acc": clean["facm"],
-               "backbone_clean_acc": clean["backbone"], "best_epoch": res.best_epoch, "out": str(out_dir / "best.pt")}
+    res = fit(model, bundle.train, eval_set, cfg=cfg, device=run.device, objective=FACMObjective(adversary, kl_weight),
+              out_dir=run.out_dir, resume=run.resume_from(), run_config=run.config)
+    load_best_into(model, run.out_dir)
+    return _facm_report(run, model, bundle, res, adversary)
+
+
+def _facm_report(run, model: FACM, bundle, res, adversary: Callable | None):
+    """Every member's clean (and attacked-backbone) accuracy; metrics.json; the Report."""
+    from ..engine.loop import make_loader
+    from ..engine.report import Report
+
+    r = run.resolved
+    loader = make_loader(bundle.test, r["batch_size"], train=False)
+    clean = _member_accuracy(model, loader, run.device, None)
+    adv = _member_accuracy(model, loader, run.device, adversary) if adversary is not None else {}
+    key = f"{r['adv_attack']}_on_backbone_acc"
+    rows = [{"member": k, "clean_acc": v, **({key: adv[k]} if adv else {})} for k, v in clean.items()]
+    summary = {"dataset": r["dataset"], "layers": ",".join(model.layers), "decision": r["decision"],
+               "modules": "FA" if r["fa_only"] else "FA+CMPD", "backbone_frozen": r["freeze"],
+               "clean_acc": clean["facm"], "backbone_clean_acc": clean["backbone"], "best_epoch": res.best_epoch,
+               "out": str(run.out_dir / "best.pt")}
     if adv:
-        summary[f"{adv_attack}_on_backbone_acc"] = adv["facm"]
-    write_json(out_dir / "metrics.json", {**summary, "members": rows, "history": res.history})
-    notes = [f"{adv_attack}_on_backbone_acc: the paper's protocol (the attack sees the backbone only, eps={eps:.4g}); "
+        summary[key] = adv["facm"]
+    run.finish({**summary, "members": rows, "history": res.history})
+    notes = [f"{key}: the paper's protocol (the attack sees the backbone only, eps={r['eps']:.4g}); "
              "run `lt defend eval` for the end-to-end adaptive attack"] if adv else []
-    return Report(title=f"FACM on {dataset}", rows=rows, summary=summary, notes=notes)
+    return Report(title=f"FACM on {r['dataset']}", rows=rows, summary=summary, notes=notes)
 
 
 __all__ = ["DECISIONS", "FACM", "CMPD", "FACMObjective", "build_facm", "decide", "default_layers", "pool",

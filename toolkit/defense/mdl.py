@@ -12,11 +12,12 @@ two dropout sub-networks). Every choice below is ours (the paper is silent) and 
 - ``lam`` (``--lambda``, default 1.0): weight of the orthogonal term.
 - ``mask`` (``--mask``): ``label`` removes the true-class entry (as in ADP, Pang et al. 2019), so the
   diversity acts on the wrong-class distribution and never fights CE; ``random`` also drops each
-  wrong class with probability 1 - ``keep`` (default 0.5), a fresh mask per step shared by both passes.
+  wrong class with probability 1 - ``mask_keep`` (``--mask-keep``, default 0.5), a fresh mask per step
+  shared by both passes.
 - ``dropout`` (``--dropout``, default 0.5): dropout on the classifier head's input.
 - adversarial variant (``--adversarial fgsm|pgd``): the same loss on adversarial examples made
-  against the model in eval mode (paper settings: eps 8/255, step 2/255, 10 steps on CIFAR; eps 0.3
-  on MNIST).
+  against the model in eval mode (``--eps``, ``--alpha``, ``--steps``; paper settings: eps 8/255, step
+  2/255, 10 steps on CIFAR; eps 0.3 on MNIST).
 
 Command: ``lt train mdl --dataset digits --model smallcnn --lambda 1 --mask label --dropout 0.5``
 """
@@ -24,7 +25,6 @@ Command: ``lt train mdl --dataset digits --model smallcnn --lambda 1 --mask labe
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Callable
 
 import torch
@@ -101,22 +101,25 @@ class MDLObjective(Objective):
 
 @torch.no_grad()
 def pass_diversity(model: nn.Module, head: nn.Module, loader, device: torch.device) -> float:
-    """Mean cosine between two dropout passes' wrong-class distributions (BN in eval, dropout on)."""
+    """Mean cosine between two dropout passes' wrong-class distributions (BN in eval, dropout on);
+    summed over every rank's shard under torchrun."""
+    from ..engine import distributed as D
     from ..engine.loop import to_device
 
     was = model.training
     model.eval()
     head.train(True)
-    total, n = 0.0, 0
+    sums = torch.zeros(2, dtype=torch.float64, device=device)  # cosine total, examples
     for x, y in loader:
         x, y = to_device((x, y), device)
         p1, p2 = model(x).softmax(1), model(x).softmax(1)
         m = class_mask(y, p1.shape[1], "label")
-        total += float(divergence_term(p1, p2, m).sqrt().sum())
-        n += y.numel()
+        sums += torch.stack([divergence_term(p1, p2, m).sqrt().sum().double(), torch.tensor(float(y.numel()),
+                                                                                          device=device)])
     head.train(False)
     model.train(was)
-    return total / max(1, n)
+    total, n = D.all_reduce_sum(sums).tolist()
+    return total / max(1.0, n)
 
 
 def step_time(model: nn.Module, objective: Objective, batch, device: torch.device, repeats: int = 5) -> float:
@@ -136,62 +139,72 @@ def step_time(model: nn.Module, objective: Objective, batch, device: torch.devic
     return (time.perf_counter() - t0) / repeats
 
 
-def train_mdl(*, dataset: str, model: str = "smallcnn", lam: float = 1.0, mask: str = "label", keep: float = 0.5,
-              dropout: float = 0.5, adversarial: str = "none", eps: float = 8 / 255, alpha: float | None = None,
-              attack_steps: int = 10, epochs: int = 10, batch_size: int = 128, lr: float = 0.05,
+def train_mdl(*, dataset: str = "digits", model: str = "smallcnn", lam: float = 1.0, mask: str = "label",
+              mask_keep: float = 0.5, dropout: float = 0.5, adversarial: str = "none", eps: float = 8 / 255,
+              alpha: float | None = None, steps: int = 10, epochs: int = 10, batch_size: int = 128, lr: float = 0.05,
               optimizer: str = "sgd", weight_decay: float = 5e-4, data_root: str | None = None,
               download: bool = False, out: str | None = None, force: bool = False, resume: bool = False,
-              device: str = "auto", seed: int = 0):
-    """Train ``model`` with MDL on ``dataset``; return a Report (test accuracy, pass diversity, run dir).
+              device: str = "auto", seed: int = 0, deterministic: bool = False):
+    """Train ``model`` with MDL on ``dataset``; return a Report (per-epoch rows; test accuracy as a fraction,
+    pass diversity, run dir).
 
-    Writes config.json, metrics.csv, metrics.json, best.pt/last.pt under ``out``.
+    Args: see the module docstring (``lam`` is ``--lambda``; ``eps``/``alpha``/``steps`` drive
+    ``--adversarial``, alpha defaulting to eps for fgsm and 2.5·eps/steps for pgd). Writes config.json,
+    metrics.csv, metrics.json, best.pt/last.pt under ``out``; runs under torchrun; ``resume`` continues
+    the run in ``out`` exactly.
+
+        lt train mdl --dataset digits --model smallcnn --lambda 1 --dropout 0.5 --epochs 10 --out runs/mdl
     """
     from ..data import get_dataset
-    from ..engine import distributed as D
-    from ..engine.device import resolve_device
-    from ..engine.loop import TrainConfig, evaluate, fit, load_best_into, make_loader
-    from ..engine.metrics import classification_metrics
-    from ..engine.report import Report
-    from ..engine.runs import prepare_out_dir, write_json
-    from ..engine.seed import seed_everything
-    from .common import add_head_dropout, build_model, make_adversary
+    from ..engine.lifecycle import start_run
+    from ..engine.loop import TrainConfig, fit, load_best_into
+    from .common import add_head_dropout, build_model, make_adversary, resolve_alpha
 
     check(lam >= 0, f"--lambda must be >= 0 (got {lam})")
     check(0.0 <= dropout < 1.0, f"--dropout must be in [0, 1) (got {dropout})")
-    adversary = make_adversary(adversarial, eps, alpha, attack_steps)
-    objective = MDLObjective(lam, mask, keep, adversary)
+    adversary = make_adversary(adversarial, eps, alpha, steps)
+    objective = MDLObjective(lam, mask, mask_keep, adversary)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay,
-                      seed=seed).validate()
-    dev = resolve_device(device)
-    D.init_distributed(dev)
+                      seed=seed, deterministic=deterministic).validate()
+    resolved = {"dataset": dataset, "model": model, "lam": lam, "mask": mask, "mask_keep": mask_keep,
+                "dropout": dropout, "adversarial": adversarial, "eps": eps,
+                "alpha": resolve_alpha(adversarial, eps, alpha, steps), "steps": steps, "epochs": epochs,
+                "batch_size": batch_size, "lr": lr, "optimizer": optimizer, "weight_decay": weight_decay,
+                "data_root": data_root, "download": download, "out": out, "device": device}
+    run = start_run(("train", "mdl"), out=out, force=force, resume=resume, device=device, seed=seed,
+                    deterministic=deterministic, resolved=resolved)
     bundle = get_dataset(dataset, root=data_root, download=download)
-    out_dir = prepare_out_dir(out, "train", "mdl", force=force, resume=resume)
-    config = {"command": "train mdl", "dataset": dataset, "model": model, "lambda": lam, "mask": mask,
-              "mask_keep": keep, "dropout": dropout, "adversarial": adversarial, "eps": eps, "alpha": alpha,
-              "attack_steps": attack_steps, "seed": seed, "device": str(dev), "data_root": data_root}
-    if D.is_main():
-        write_json(out_dir / "config.json", config)
-    seed_everything(seed)
+    run.update_info(num_classes=bundle.num_classes, input_shape=list(bundle.input_shape))
+    run.reseed()  # identical initial weights on every rank
     net = build_model(model, bundle)
     head = add_head_dropout(net, dropout)
     eval_set = bundle.val if bundle.val is not None else bundle.test
-    res = fit(net, bundle.train, eval_set, cfg=cfg, device=dev, objective=objective, out_dir=out_dir,
-              resume=out_dir if resume else None, run_config=config)
-    load_best_into(net, out_dir)
-    loader = make_loader(bundle.test, batch_size, train=False)
-    logits, targets = evaluate(net, loader, dev)
+    res = fit(net, bundle.train, eval_set, cfg=cfg, device=run.device, objective=objective, out_dir=run.out_dir,
+              resume=run.resume_from(), run_config=run.config)
+    load_best_into(net, run.out_dir)
+    return _mdl_report(run, net, head, bundle, res, batch_size)
+
+
+def _mdl_report(run, net: nn.Module, head: nn.Module, bundle, res, batch_size: int):
+    """Test accuracy of the best checkpoint and the pass diversity; metrics.json; the Report."""
+    from ..engine.loop import evaluate, make_loader
+    from ..engine.metrics import classification_metrics
+    from ..engine.report import Report
+
+    r = run.resolved
+    logits, targets = evaluate(net, make_loader(bundle.test, batch_size, train=False), run.device)
     test = classification_metrics(logits, targets)
-    diversity = pass_diversity(net, head, make_loader(bundle.test, batch_size, train=False), dev)
-    summary = {"dataset": dataset, "model": model, "lambda": lam, "mask": mask, "dropout": dropout,
-               "adversarial": adversarial, "epochs": epochs, "best_epoch": res.best_epoch,
-               "selected_on": "val" if bundle.val is not None else "test", "test_top1": test["top1"],
-               "test_top5": test["top5"], "pass_cosine": diversity, "out": str(out_dir)}
-    if D.is_main():
-        write_json(out_dir / "metrics.json", {**summary, "history": res.history, "per_class": test["per_class"]})
+    diversity = pass_diversity(net, head, make_loader(bundle.test, batch_size, train=False), run.device)
+    summary = {"dataset": r["dataset"], "model": r["model"], "lambda": r["lam"], "mask": r["mask"],
+               "dropout": r["dropout"], "adversarial": r["adversarial"], "epochs": r["epochs"],
+               "best_epoch": res.best_epoch, "selected_on": "val" if bundle.val is not None else "test",
+               "test_top1": test["top1"], "test_top5": test["top5"], "pass_cosine": diversity,
+               "out": str(run.out_dir)}
+    run.finish({**summary, "history": res.history, "per_class": test["per_class"]})
     notes = ["pass_cosine: mean cosine between two dropout passes' wrong-class distributions on the test set "
              "(lower = more diverse sub-networks, the quantity MDL pushes down)"]
-    rows = [{k: v for k, v in r.items()} for r in res.history]
-    return Report(title=f"MDL training on {dataset}", rows=rows, summary=summary, notes=notes)
+    rows = [dict(r) for r in res.history]
+    return Report(title=f"MDL training on {r['dataset']}", rows=rows, summary=summary, notes=notes)
 
 
 __all__ = ["MASKS", "class_mask", "divergence_term", "mdl_loss", "MDLObjective", "pass_diversity", "train_mdl",
