@@ -25,6 +25,17 @@ TRAINERS: dict[str, list[str]] = {
     "train ce": ["train", "ce", "--dataset", "digits-lt", "--model", "mlp", "--epochs", "2", "--batch-size", "64"],
     "train lcreg": ["train", "lcreg", "--dataset", "digits-lt", "--model", "mlp", "--epochs", "2", "--batch-size", "64",
                     "--latent-k", "4"],
+    # two seeds: two sub-runs (seed0/, seed1/); the interrupted one continues, the other starts after it
+    "train muse": ["train", "muse", "--task", "humor", "--dataset", "synthetic-muse", "--model", "gru-sa", "--epochs", "2",
+                   "--seeds", "2", "--d-model", "8", "--layers", "1", "--batch-size", "32", "--predict"],
+    # stress per-dim: one sub-run per dimension (seed0/arousal/, seed0/valence/)
+    "train muse stress": ["train", "muse", "--task", "stress", "--dataset", "synthetic-muse", "--model", "lstm",
+                          "--epochs", "2", "--d-model", "8", "--layers", "1", "--batch-size", "16",
+                          "--win-length", "100", "--hop-length", "50"],
+    # two folds (fold-1/, fold-2/) and the final model (the run dir itself)
+    "audio ssbpr train": ["audio", "ssbpr", "train", "--dataset", "synthetic-snore", "--model", "cnn", "--folds", "2",
+                          "--epochs", "2", "--subjects", "4", "--clips", "1", "--sample-rate", "8000", "--duration", "1",
+                          "--batch-size", "8"],
 }
 # Figures that measure time or memory, not the result: left out when two runs are compared.
 TIMING = ("seconds", "per_s", "peak_mem", "time", "created", "wall")
