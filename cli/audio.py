@@ -36,12 +36,12 @@ class Cv(str, Enum):
 
 DEFAULT_CACHE = "$LT_CACHE_DIR/audio-features"  # ~/.cache/lt when LT_CACHE_DIR is unset
 # Flags the lt audio commands share (declared once, here); vocabulary flags through opt().
-SampleRateOpt = Annotated[int, typer.Option("--sample-rate", help="Resample every clip to this rate (Hz); default 16000.")]
-DurationOpt = Annotated[float, typer.Option("--duration", help="Clip length in seconds (trimmed, then repeated/cut); default 2.")]
-WorkersOpt = Annotated[int, opt("--workers", "Here: processes computing features; default 1.")]
-CacheOpt = Annotated[str, opt("--cache-dir", f"Here: the feature cache (keyed by file hash + parameters); default {DEFAULT_CACHE}.")]
+SampleRateOpt = Annotated[int, typer.Option("--sample-rate", help="Resample every clip to this rate (Hz).")]
+DurationOpt = Annotated[float, typer.Option("--duration", help="Clip length in seconds (trimmed, then repeated/cut).")]
+WorkersOpt = Annotated[int, opt("--workers", "Here: processes computing features.")]
+CacheOpt = Annotated[str, opt("--cache-dir", "Here: the feature cache (keyed by file hash + parameters; ~/.cache/lt when LT_CACHE_DIR is unset).")]
 NoCacheOpt = Annotated[bool, typer.Option("--cache/--no-cache", help="Read and write the feature cache.")]
-MaxBadOpt = Annotated[float, typer.Option("--max-bad", help="Stop when more than this fraction of files is bad; default 0.05.")]
+MaxBadOpt = Annotated[float, typer.Option("--max-bad", help="Stop when more than this fraction of files is bad.")]
 CheckpointArg = "A run dir of `lt audio ssbpr train` (its final model, last.pt) or a checkpoint file."
 
 
@@ -50,12 +50,12 @@ def features(ctx: typer.Context,
              path: Annotated[str, typer.Argument(help="An audio file or a folder (searched recursively).")],
              features: Annotated[Features, opt("--features", "logmel | mfcc (+deltas) | stats (summary vector).")] = Features.logmel,
              sample_rate: SampleRateOpt = 16000, duration: DurationOpt = 2.0,
-             n_mels: Annotated[int, typer.Option("--n-mels", help="Mel bands; default 64.")] = 64,
-             n_fft: Annotated[int, typer.Option("--n-fft", help="FFT size in samples; default 1024.")] = 1024,
-             hop_length: Annotated[int, opt("--hop-length", "Here: STFT hop in samples; default 512.")] = 512,
-             fmin: Annotated[float, typer.Option("--fmin", help="Lowest mel frequency (Hz); default 50.")] = 50.0,
+             n_mels: Annotated[int, typer.Option("--n-mels", help="Mel bands.")] = 64,
+             n_fft: Annotated[int, typer.Option("--n-fft", help="FFT size in samples.")] = 1024,
+             hop_length: Annotated[int, opt("--hop-length", "Here: STFT hop in samples.")] = 512,
+             fmin: Annotated[float, typer.Option("--fmin", help="Lowest mel frequency (Hz).")] = 50.0,
              fmax: Annotated[Optional[float], typer.Option("--fmax", help="Highest mel frequency (Hz; default min(8000, sr/2)).")] = None,
-             n_mfcc: Annotated[int, typer.Option("--n-mfcc", help="MFCCs; default 20.")] = 20,
+             n_mfcc: Annotated[int, typer.Option("--n-mfcc", help="MFCCs.")] = 20,
              workers: WorkersOpt = 1, cache_dir: CacheOpt = DEFAULT_CACHE, cache: NoCacheOpt = True,
              npz: Annotated[bool, typer.Option("--npz/--npy", help="One features.npz, or .npy per file + index.csv.")] = False,
              out: OutOpt = None, force: ForceOpt = False, config: ConfigOpt = None, print_config: PrintConfigOpt = False,
@@ -85,12 +85,12 @@ def _drop(text: Optional[str]) -> list[int]:
 def train(ctx: typer.Context,
           dataset: Annotated[str, opt("--dataset", "ssbpr (real, --data-root) or synthetic-snore (generated).")] = "ssbpr",
           data_root: DataRootOpt = None,
-          model: Annotated[str, opt("--model", "cnn | crnn | resnet18 on log-mel; svm | logreg on MFCC statistics; default cnn.")] = "cnn",
+          model: Annotated[str, opt("--model", "cnn | crnn | resnet18 on log-mel; svm | logreg on MFCC statistics.")] = "cnn",
           cv: Annotated[Cv, typer.Option("--cv", help="Cross-validation: subject (grouped k-fold by patient) | random (stratified).")] = Cv.subject,
-          folds: Annotated[int, typer.Option("--folds", help="Cross-validation folds; default 5.")] = 5,
-          epochs: Annotated[int, opt("--epochs", "Spectrogram models; default 30.")] = 30,
-          batch_size: Annotated[int, opt("--batch-size", "Default 32.")] = 32,
-          lr: Annotated[float, opt("--lr", "AdamW, cosine schedule; default 1e-3.")] = 1e-3,
+          folds: Annotated[int, typer.Option("--folds", help="Cross-validation folds.")] = 5,
+          epochs: Annotated[int, opt("--epochs", "Spectrogram models.")] = 30,
+          batch_size: Annotated[int, opt("--batch-size")] = 32,
+          lr: Annotated[float, opt("--lr", "AdamW, cosine schedule.")] = 1e-3,
           balanced: Annotated[bool, opt("--balanced", "Class weights for svm/logreg; spectrogram models not under torchrun.")] = False,
           sample_rate: SampleRateOpt = 16000, duration: DurationOpt = 2.0,
           drop_classes: Annotated[Optional[str], typer.Option("--drop-classes", help="Labels to leave out, e.g. 5 (5-class protocol).")] = None,
@@ -103,8 +103,7 @@ def train(ctx: typer.Context,
           fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """Cross-validate a classifier; per-fold and mean ± std accuracy, macro-F1, recall, AUC, confusion.
 
-    Each fold is a sub-run in OUT/fold-K, the final model OUT itself; --resume continues the interrupted
-    one and re-uses the finished ones (svm/logreg are re-fitted: deterministic, seconds).
+    Each fold is a sub-run in OUT/fold-K, the final model OUT itself; --resume continues the interrupted one and re-uses the finished ones (svm/logreg are re-fitted: deterministic, seconds).
 
     Example: lt audio ssbpr train --dataset synthetic-snore --model cnn --cv subject --folds 5 --out runs/ssbpr
     """

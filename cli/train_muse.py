@@ -10,7 +10,7 @@ from .common import (ConfigOpt, DataRootOpt, DeterministicOpt, DeviceOpt, ForceO
                      QuietOpt, ResumeOpt, SeedOpt, opt, resolve, run, split_list)
 
 # Flags only lt train muse takes (declared once, here).
-WinLengthOpt = Annotated[int, typer.Option("--win-length", help="Stress training window, in label steps (500 ms); default 200, the baseline's.")]
+WinLengthOpt = Annotated[int, typer.Option("--win-length", help="Stress training window, in label steps (500 ms; 200 is the baseline's).")]
 
 
 def muse(ctx: typer.Context,
@@ -19,15 +19,15 @@ def muse(ctx: typer.Context,
          features: Annotated[Optional[str], opt("--features", "Comma-separated feature folders, fused early (default per task: humor egemaps,vggface2,bert-4-sentence-level; reaction eGeMAPS,VGGFace2,FAUs; stress egemaps,vggface2,bert-4).")] = None,
          model: Annotated[str, opt("--model", "lstm (official baseline) | gru-sa | temma.")] = "gru-sa",
          loss: Annotated[Optional[str], opt("--loss", "humor: bce|focal; reaction: mse; stress: ccc (default: the task's first).")] = None,
-         epochs: Annotated[int, opt("--epochs", "Default 30.")] = 30,
-         batch_size: Annotated[int, opt("--batch-size", "Default 64.")] = 64,
-         lr: Annotated[float, opt("--lr", "Adam, cosine schedule; default 1e-3.")] = 1e-3,
-         weight_decay: Annotated[float, opt("--weight-decay", "Default 0.")] = 0.0,
+         epochs: Annotated[int, opt("--epochs")] = 30,
+         batch_size: Annotated[int, opt("--batch-size")] = 64,
+         lr: Annotated[float, opt("--lr", "Adam, cosine schedule.")] = 1e-3,
+         weight_decay: Annotated[float, opt("--weight-decay")] = 0.0,
          seeds: Annotated[int, typer.Option("--seeds", help="Train this many seeds (from --seed); the best on devel is kept.")] = 1,
          d_model: Annotated[Optional[int], typer.Option("--d-model", help="Model width (default: lstm/gru-sa 64, temma 128).")] = None,
          layers: Annotated[Optional[int], typer.Option("--layers", help="RNN layers (default lstm 2, gru-sa 1) or TEMMA blocks (default 4).")] = None,
          win_length: WinLengthOpt = 200,
-         hop_length: Annotated[int, opt("--hop-length", "Stress training windows: label steps between window starts; default 100, the baseline's.")] = 100,
+         hop_length: Annotated[int, opt("--hop-length", "Stress training windows: label steps between window starts (100 is the baseline's).")] = 100,
          targets: Annotated[Optional[str], typer.Option("--targets", help="Stress only: per-dim (one model per dimension, the baseline's; default) | joint (one model, arousal and valence outputs).")] = None,
          noise: Annotated[float, typer.Option("--noise", help="Std of Gaussian feature noise on train sequences (0 = off).")] = 0.0,
          time_mask: Annotated[float, typer.Option("--time-mask", help="Zero one random span of up to this fraction of each train sequence (0 = off).")] = 0.0,
@@ -42,8 +42,7 @@ def muse(ctx: typer.Context,
          device: DeviceOpt = None, seed: SeedOpt = None, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """Train a MuSe 2022 model and print the challenge metric (protocol named), or late-fuse runs.
 
-    Each seed (and, for stress per-dim, each dimension) is a sub-run in OUT/seed<k>[/<dim>]; --resume
-    continues the interrupted one and re-uses the finished ones.
+    Each seed is a sub-run in OUT/seed<k> (stress per-dim: OUT/seed<k>/<dim>); --resume continues the interrupted one and re-uses the finished ones.
 
     Example: lt train muse --task humor --dataset synthetic-muse --model gru-sa --seeds 3 --out runs/humor
     """
