@@ -229,3 +229,15 @@ def test_ddp_two_cpu_processes_keep_prediction_rows_in_order(root, tmp_path):
     assert sub.meta_col_2.tolist() == labels.segment_id.tolist()  # every row once, in label order
     dev = pd.read_csv(out / "predictions_devel.csv")
     assert len(dev) == 2 * 12 and dev.label.isin([0, 1]).all()
+
+
+def test_print_config_resolves_defaults_and_old_window_spellings(tmp_path):
+    r = lt("train", "muse", "--task", "stress", "--dataset", "synthetic-muse", "--model", "lstm", "--win-len", "30",
+           "--hop-len", "15", "--print-config", "--out", tmp_path / "p")
+    assert r.exit_code == 0, r.output
+    assert "'--win-len' is deprecated, use '--win-length'" in r.stderr and "'--hop-len' is deprecated" in r.stderr
+    resolved = json.loads(r.stdout)["resolved"]
+    assert (resolved["win_length"], resolved["hop_length"]) == (30, 15)
+    assert (resolved["d_model"], resolved["layers"], resolved["loss"], resolved["targets"]) == (64, 2, "ccc", "per-dim")
+    assert resolved["features"] == ["egemaps", "vggface2", "bert-4"]
+    assert not (tmp_path / "p").exists()
