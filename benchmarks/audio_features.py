@@ -28,7 +28,7 @@ def _timed(files, params, workers, cache):
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="120 clips instead of 504")
-    ap.add_argument("--kind", default="logmel", choices=("logmel", "mfcc", "stats"))
+    ap.add_argument("--features", default="logmel", choices=("logmel", "mfcc", "stats"), help="as lt audio features")
     args = ap.parse_args(argv)
 
     from toolkit.audio.features import FeatureParams
@@ -40,13 +40,13 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         files = [str(p) for p in generate(tmp / "data", subjects=subjects, clips=clips, seed=0)]
-        params = FeatureParams(kind=args.kind)
+        params = FeatureParams(kind=args.features)
         _timed(files[:2], params, 1, None)  # import librosa and warm numba/FFT plans outside the timings
         cold1, _ = _timed(files, params, 1, tmp / "c1")
         cold2, _ = _timed(files, params, 2, tmp / "c2")
         warm, hits = _timed(files, params, 1, tmp / "c1")
     n = len(files)
-    print(f"{n} clips, {args.kind}, 2 s at 16 kHz")
+    print(f"{n} clips, {args.features}, 2 s at 16 kHz")
     print(f"{'run':<22}{'seconds':>10}{'files/s':>10}{'speed-up':>10}")
     for name, dt in (("1 worker (cold)", cold1), ("2 workers (cold)", cold2), (f"cached ({hits} hits)", warm)):
         print(f"{name:<22}{dt:>10.2f}{n / dt:>10.1f}{cold1 / dt:>9.1f}x")

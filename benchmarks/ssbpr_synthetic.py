@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
             row = {"model": model}
             for split in ("subject", "random"):
                 t0 = time.perf_counter()
-                rep = train_ssbpr(dataset="synthetic-snore", model=model, split=split, folds=args.folds, epochs=epochs,
+                rep = train_ssbpr(dataset="synthetic-snore", model=model, cv=split, folds=args.folds, epochs=epochs,
                                   final=False, cache_dir=str(Path(tmp) / "cache"), out=str(Path(tmp) / f"{model}-{split}"),
                                   device="cpu", seed=0)
                 mean, std = rep.rows[-2], rep.rows[-1]

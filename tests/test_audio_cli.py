@@ -57,7 +57,7 @@ def test_help(cmd):
 @pytest.mark.parametrize("npz", [False, True])
 def test_features_npy_npz_and_cache(data, tmp_path, npz):
     cache = tmp_path / "cache"
-    args = ["audio", "features", data, "--kind", "mfcc", *TINY, "--cache-dir", cache, "-f", "json", "-q",
+    args = ["audio", "features", data, "--features", "mfcc", *TINY, "--cache-dir", cache, "-f", "json", "-q",
             "--npz" if npz else "--npy"]
     first = json.loads(lt(*args, "--out", tmp_path / "a").stdout)
     second = json.loads(lt(*args, "--workers", "2", "--out", tmp_path / "b").stdout)
@@ -89,7 +89,7 @@ def test_train_every_model(data, cache, tmp_path, model):
     assert (tmp_path / "run" / "fold-1" / "last.pt").is_file() and (tmp_path / "run" / "metrics.json").is_file()
     assert not (tmp_path / "run" / "last.pt").exists()
     ckpt = torch.load(tmp_path / "run" / "fold-2" / "last.pt", weights_only=True)
-    assert ckpt["config"]["audio"]["model"] == model
+    assert ckpt["config"]["resolved"]["model"] == model and ckpt["config"]["info"]["audio"]["class_ids"] == list(range(6))
     confusion = np.array([[v for k, v in row.items() if k != "true"] for row in out["confusion_matrix"]["rows"]])
     assert confusion.sum() == 48 and "split=subject" in out["confusion_matrix"]["notes"][0]
     assert [row["fold"] for row in out["per-class_recall"]["rows"]] == [1, 2, "mean", "std"]
@@ -99,7 +99,7 @@ def test_train_every_model(data, cache, tmp_path, model):
 @pytest.mark.parametrize("model", ["cnn", "logreg"])
 def test_train_final_then_eval_and_predict(data, cache, tmp_path, model):
     run = tmp_path / "run"
-    r = lt("audio", "ssbpr", "train", "--data-root", data, "--model", model, "--split", "random", "--folds", "2",
+    r = lt("audio", "ssbpr", "train", "--data-root", data, "--model", model, "--cv", "random", "--folds", "2",
            "--epochs", "2", *TINY, "--cache-dir", cache, "--out", run, "-f", "jsonl", "-q", "--balanced")
     assert r.exit_code == 0, r.output
     assert all(row["split"] == "random" for row in jsonl(r.stdout) if "split" in row)
@@ -109,7 +109,7 @@ def test_train_final_then_eval_and_predict(data, cache, tmp_path, model):
     ev = json.loads(r.stdout)
     assert ev["files"] == 48 and ev["rows"][0]["split"] == "external" and ev["rows"][0]["n_test"] == 48
     files = sorted(str(p) for p in data.rglob("*.wav"))[:2]
-    r = lt("audio", "ssbpr", "predict", *files, "--model", run, "--cache-dir", cache)
+    r = lt("audio", "ssbpr", "predict", *files, "--checkpoint", run, "--cache-dir", cache)
     assert r.exit_code == 0, r.output
     preds = jsonl(r.stdout)
     assert [p["file"] for p in preds] == files
@@ -196,7 +196,49 @@ def test_eval_predict_bad_input(data, tmp_path, cache):
     user_error(lt("audio", "ssbpr", "eval", tmp_path / "none.pt", "--data-root", data), "does not exist")
     foreign = tmp_path / "foreign.pt"
     torch.save({"format_version": 1, "state_dict": {}}, foreign)
-    user_error(lt("audio", "ssbpr", "predict", next(data.rglob("*.wav")), "--model", foreign),
+    user_error(lt("audio", "ssbpr", "predict", next(data.rglob("*.wav")), "--checkpoint", foreign),
                "not an lt audio ssbpr checkpoint")
     user_error(lt("audio", "features", tmp_path / "missing", "--out", tmp_path / "f"), "does not exist")
     user_error(lt("audio", "features", data, "--fmax", "9000", "--out", tmp_path / "g"), "sample_rate/2")
+
+
+def test_deprecated_spellings_still_work(data, tmp_path):
+    r = lt("audio", "features", data, "--kind", "stats", *TINY, "--print-config", "--out", tmp_path / "f")
+    assert r.exit_code == 0, r.output
+    assert "'--kind' is deprecated, use '--features'" in r.stderr and not (tmp_path / "f").exists()
+    assert json.loads(r.stdout)["resolved"]["features"] == "stats"
+    r = lt("audio", "ssbpr", "train", "--data-root", data, "--split", "random", "--print-config", "--out", tmp_path / "t")
+    assert r.exit_code == 0, r.output
+    assert "'--split' is deprecated, use '--cv'" in r.stderr and json.loads(r.stdout)["resolved"]["cv"] == "random"
+    r = lt("audio", "ssbpr", "predict", next(data.rglob("*.wav")), "--model", tmp_path / "none.pt")
+    user_error(r, "does not exist")
+    assert "'--model' is deprecated, use '--checkpoint'" in r.stderr
+
+
+def test_model_and_dataset_are_checked_names(data, tmp_path):
+    base = ["audio", "ssbpr", "train", "--data-root", data, "--out", tmp_path / "o"]
+    user_error(lt(*base, "--model", "cnnn"), "unknown audio model 'cnnn'", "did you mean: cnn", "valid:")
+    user_error(lt(*base, "--dataset", "snores"), "unknown dataset 'snores'", "valid: ssbpr, synthetic-snore")
+    user_error(lt(*base, "--subjects", "3"), "--subjects/--clips only apply to --dataset synthetic-snore")
+    assert not (tmp_path / "o").exists()
+
+
+def test_checkpoint_of_the_old_config_layout_still_predicts(data, cache, tmp_path):
+    """Runs written before the one config schema kept the audio settings in ``config["audio"]``."""
+    from toolkit.audio.ssbpr import audio_settings
+
+    run = tmp_path / "run"
+    r = lt("audio", "ssbpr", "train", "--data-root", data, "--model", "logreg", "--folds", "2", *TINY,
+           "--cache-dir", cache, "--out", run, "-q")
+    assert r.exit_code == 0, r.output
+    ckpt = torch.load(run / "last.pt", weights_only=True)
+    new = audio_settings(ckpt["config"])
+    assert new["model"] == "logreg" and new["cv"] == "subject" and new["features"]["kind"] == "stats"
+    old = {"audio": {**{k: new[k] for k in ("model", "dataset", "features", "class_ids", "class_names")},
+                     "split": "subject", "folds": 2, "fold": "all"}}
+    torch.save({**ckpt, "config": old}, tmp_path / "old.pt")
+    assert audio_settings(old) == {**old["audio"], "cv": "subject"}
+    wav = next(data.rglob("*.wav"))
+    a, b = (jsonl(lt("audio", "ssbpr", "predict", wav, "--checkpoint", c, "--cache-dir", cache).stdout)
+            for c in (run, tmp_path / "old.pt"))
+    assert a == b and len(a) == 1

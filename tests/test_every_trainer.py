@@ -33,6 +33,17 @@ TRAINERS: dict[str, list[str]] = {
     "defend facm": ["defend", "facm", "--backbone", "{backbone}", "--dataset", "digits", "--epochs", "2",
                     "--batch-size", "64", "--adv-attack", "pgd", "--steps", "2", "--fa-hidden", "16",
                     "--latent-dim", "4", "--lr", "0.01"],
+    # two seeds: two sub-runs (seed0/, seed1/); the interrupted one continues, the other starts after it
+    "train muse": ["train", "muse", "--task", "humor", "--dataset", "synthetic-muse", "--model", "gru-sa", "--epochs", "2",
+                   "--seeds", "2", "--d-model", "8", "--layers", "1", "--batch-size", "32", "--predict"],
+    # stress per-dim: one sub-run per dimension (seed0/arousal/, seed0/valence/)
+    "train muse stress": ["train", "muse", "--task", "stress", "--dataset", "synthetic-muse", "--model", "lstm",
+                          "--epochs", "2", "--d-model", "8", "--layers", "1", "--batch-size", "16",
+                          "--win-length", "100", "--hop-length", "50"],
+    # two folds (fold-1/, fold-2/) and the final model (the run dir itself)
+    "audio ssbpr train": ["audio", "ssbpr", "train", "--dataset", "synthetic-snore", "--model", "cnn", "--folds", "2",
+                          "--epochs", "2", "--subjects", "4", "--clips", "1", "--sample-rate", "8000", "--duration", "1",
+                          "--batch-size", "8"],
 }
 # placeholder -> arguments of the run it stands for (made once per module, plain seeded training)
 PREREQUISITES: dict[str, list[str]] = {

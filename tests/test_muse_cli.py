@@ -59,8 +59,8 @@ def test_reaction_and_stress_report_their_protocols(root, tmp_path):
     assert r["protocol"] == "mean of the 7 per-emotion Pearson r" and "devel_pearson" in r
     sub = pd.read_csv(tmp_path / "r" / "predictions_test.csv", dtype={"File_ID": str})
     assert list(sub.columns) == ["File_ID", *REACTION_LABELS] and sub.File_ID.str.match(r"^\[\d{5}\]$").all()
-    s = _json(lt("train", "muse", "--task", "stress", "--data-root", root, "--model", "lstm", "--win-len", "30",
-                 "--hop-len", "15", "--predict", "--out", tmp_path / "s", "--format", "json", *FAST))
+    s = _json(lt("train", "muse", "--task", "stress", "--data-root", root, "--model", "lstm", "--win-length", "30",
+                 "--hop-length", "15", "--predict", "--out", tmp_path / "s", "--format", "json", *FAST))
     assert s["protocol"].startswith("CCC over all videos concatenated")
     row = s["rows"][0]
     assert row["devel_ccc"] == pytest.approx((row["devel_ccc_arousal"] + row["devel_ccc_valence"]) / 2)
@@ -77,9 +77,16 @@ def test_late_fusion_mean_and_learned(root, tmp_path):
         runs.append(tmp_path / model)
         _json(lt("train", "muse", "--task", "humor", "--data-root", root, "--model", model, "--predict",
                  "--out", runs[-1], "--format", "json", *FAST))
+    # a run dir written before the one config schema (lt 0.1.0: the task at the top level) still fuses
+    (runs[1] / "config.json").write_text(json.dumps({"task": "humor", "dataset": "muse", "model": "gru-sa"}))
     for fusion in ("mean", "learned"):
         res = _json(lt("train", "muse", "--task", "humor", "--late-fusion", f"{runs[0]},{runs[1]}", "--fusion", fusion,
                        "--out", tmp_path / f"fused-{fusion}", "--format", "json", "--quiet"))
+        config = json.loads((tmp_path / f"fused-{fusion}" / "config.json").read_text())
+        assert config["command"] == ["train", "muse"] and config["resolved"]["fusion"] == fusion
+        assert config["resolved"]["late_fusion"] == [str(r) for r in runs]
+        metrics = json.loads((tmp_path / f"fused-{fusion}" / "metrics.json").read_text())
+        assert metrics["fused_devel_auc"] == res["fused_devel_auc"] and len(metrics["runs"]) == 3
         assert len(res["rows"]) == 3 and 0 <= res["fused_devel_auc"] <= 1
         fused = pd.read_csv(tmp_path / f"fused-{fusion}" / "predictions_test.csv")
         a, b = (pd.read_csv(r / "predictions_test.csv") for r in runs)
@@ -96,7 +103,7 @@ def test_late_fusion_other_tasks(root, tmp_path, task):
     runs = [tmp_path / m for m in ("lstm", "gru-sa")]
     for run in runs:
         _json(lt("train", "muse", "--task", task, "--data-root", root, "--model", run.name, "--predict",
-                 "--win-len", "30", "--hop-len", "15", "--out", run, "--format", "json", *FAST))
+                 "--win-length", "30", "--hop-length", "15", "--out", run, "--format", "json", *FAST))
     res = _json(lt("train", "muse", "--task", task, "--late-fusion", f"{runs[0]},{runs[1]}", "--fusion", "learned",
                    "--out", tmp_path / "fused", "--format", "json", "--quiet"))
     key = "fused_devel_pearson" if task == "reaction" else "fused_devel_ccc"
@@ -132,7 +139,7 @@ def test_focal_loss_with_augmentation(root, tmp_path):
     res = _json(lt("train", "muse", "--task", "humor", "--data-root", root, "--loss", "focal", "--balanced",
                    "--noise", "0.1", "--time-mask", "0.3", "--resplit-seed", "2", "--out", tmp_path / "f",
                    "--format", "json", *FAST))
-    cfg = json.loads((tmp_path / "f" / "config.json").read_text())
+    cfg = json.loads((tmp_path / "f" / "config.json").read_text())["resolved"]
     assert res["loss"] == "focal" and cfg["balanced"] and cfg["time_mask"] == 0.3 and cfg["resplit_seed"] == 2
 
 
@@ -163,9 +170,43 @@ def test_bad_input_is_one_error_line(root, tmp_path):
     assert "--seeds must be >= 1" in _bad("--seeds", "0", "--data-root", root)
     assert "applies to --task humor only" in _bad("--task", "reaction", "--balanced", "--data-root", root)
     assert "--time-mask must be in [0, 1)" in _bad("--time-mask", "1.5", "--data-root", root)
-    assert "--hop-len" in _bad("--task", "stress", "--win-len", "10", "--hop-len", "20", "--data-root", root)
+    assert "--hop-length" in _bad("--task", "stress", "--win-length", "10", "--hop-length", "20", "--data-root", root)
     assert "needs at least two run dirs" in _bad("--late-fusion", str(tmp_path), "--out", tmp_path / "lf")
+    assert "--resume applies to training" in _bad("--late-fusion", f"{tmp_path},{tmp_path}", "--resume",
+                                                   "--out", tmp_path / "lf")
+    assert "not an lt train muse run dir" in _bad("--late-fusion", f"{tmp_path},{tmp_path}", "--out", tmp_path / "lf")
     assert not (tmp_path / "lf").exists()  # a refused fusion makes no run dir
+
+
+def test_resume_reuses_finished_sub_runs_and_continues_the_interrupted_one(root, tmp_path, monkeypatch):
+    """Stress per-dim: arousal finishes, valence is interrupted before its 2nd epoch; --resume trains only
+    valence's last epoch (arousal re-used as it is) and ends with the uninterrupted run's weights and figures."""
+    from toolkit.engine import loop
+    from toolkit.engine.checkpoint import load_checkpoint
+
+    args = ["train", "muse", "--task", "stress", "--data-root", root, "--model", "lstm", "--win-length", "30",
+            "--hop-length", "15", "--deterministic", "--format", "json", *FAST]
+    ref = _json(lt(*args, "--out", tmp_path / "ref"))
+    original, epochs = loop.Trainer.train_epoch, []
+
+    def train_epoch(self, e):
+        epochs.append(e)
+        if len(epochs) == 4:  # arousal 0, 1; valence 0; Ctrl-C as valence starts epoch 1
+            raise KeyboardInterrupt
+        return original(self, e)
+
+    monkeypatch.setattr(loop.Trainer, "train_epoch", train_epoch)
+    r = lt(*args, "--out", tmp_path / "run")
+    assert r.exit_code == 130 and "--resume" in r.stderr
+    epochs.clear()
+    got = _json(lt(*args, "--out", tmp_path / "run", "--resume"))
+    assert epochs == [1]  # valence's second epoch only
+    for sub in ("seed0/arousal", "seed0/valence"):
+        a, b = (load_checkpoint(tmp_path / d / sub / "last.pt")["state_dict"] for d in ("ref", "run"))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), sub
+    figures = ("devel_ccc", "test_ccc", "devel_ccc_pop", "test_ccc_pop")
+    assert {k: got[k] for k in figures} == {k: ref[k] for k in figures}
+    assert [r["best_epoch"] for r in got["rows"]] == [r["best_epoch"] for r in ref["rows"]]
 
 
 @pytest.mark.slow
@@ -188,3 +229,15 @@ def test_ddp_two_cpu_processes_keep_prediction_rows_in_order(root, tmp_path):
     assert sub.meta_col_2.tolist() == labels.segment_id.tolist()  # every row once, in label order
     dev = pd.read_csv(out / "predictions_devel.csv")
     assert len(dev) == 2 * 12 and dev.label.isin([0, 1]).all()
+
+
+def test_print_config_resolves_defaults_and_old_window_spellings(tmp_path):
+    r = lt("train", "muse", "--task", "stress", "--dataset", "synthetic-muse", "--model", "lstm", "--win-len", "30",
+           "--hop-len", "15", "--print-config", "--out", tmp_path / "p")
+    assert r.exit_code == 0, r.output
+    assert "'--win-len' is deprecated, use '--win-length'" in r.stderr and "'--hop-len' is deprecated" in r.stderr
+    resolved = json.loads(r.stdout)["resolved"]
+    assert (resolved["win_length"], resolved["hop_length"]) == (30, 15)
+    assert (resolved["d_model"], resolved["layers"], resolved["loss"], resolved["targets"]) == (64, 2, "ccc", "per-dim")
+    assert resolved["features"] == ["egemaps", "vggface2", "bert-4"]
+    assert not (tmp_path / "p").exists()

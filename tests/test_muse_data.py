@@ -228,7 +228,7 @@ def test_dataset_registry_entries(syn):
     from toolkit.data import get_dataset, list_datasets
 
     assert {"muse", "synthetic-muse"} <= set(list_datasets())
-    b = get_dataset("muse", root=str(syn), task="stress", win_len=30, hop_len=15)
+    b = get_dataset("muse", root=str(syn), task="stress", win_length=30, hop_length=15)
     x, y = b.train[0]
     assert b.num_classes == 2 and x.shape == (30, sum(b.info["dims"])) and y.shape == (30, 2)
     assert len(b.val) >= 1 and b.class_names == ["arousal", "valence"]

@@ -144,7 +144,7 @@ def test_stress_per_dim_trains_one_model_per_dimension(tmp_path, invoke):
 
     fx.write_stress(tmp_path / "d", steps=60)
     fast = ["--task", "stress", "--data-root", tmp_path / "d", "--model", "lstm", "--epochs", "1", "--d-model", "8",
-            "--win-len", "30", "--hop-len", "15", "--device", "cpu", "--quiet", "--format", "json"]
+            "--win-length", "30", "--hop-length", "15", "--device", "cpu", "--quiet", "--format", "json"]
     per = json.loads(invoke("train", "muse", *fast, "--out", tmp_path / "per").stdout)
     joint = json.loads(invoke("train", "muse", *fast, "--targets", "joint", "--out", tmp_path / "joint").stdout)
     assert per["targets"] == "per-dim" and joint["targets"] == "joint"

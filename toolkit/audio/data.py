@@ -41,16 +41,24 @@ class AudioData:
         return [it.subject for it in self.items]
 
 
-def resolve_root(dataset: str, data_root: str | None, cache_dir: str | Path | None,
-                 subjects: int | None = None, clips: int | None = None, seed: int = 0) -> Path:
-    """The folder (or CSV) to read: ``--data-root`` for ssbpr; generated files for synthetic-snore."""
-    check(dataset in DATASETS, f"unknown dataset '{dataset}'; valid: {', '.join(DATASETS)}")
+def check_source(dataset: str, data_root: str | None, subjects: int | None = None, clips: int | None = None) -> None:
+    """The dataset name and the flags that go with it (checked before anything is read or made)."""
+    from ..engine.registry import unknown_name_message
+
+    check(dataset in DATASETS, unknown_name_message("dataset", dataset, DATASETS))
     if dataset == "ssbpr":
         if data_root is None:
             raise DataError("--dataset ssbpr needs --data-root (female/ and male/ folders of A-B-C.wav, or a CSV "
                             "manifest); use --dataset synthetic-snore for generated data")
         if subjects is not None or clips is not None:
             raise LtError("--subjects/--clips only apply to --dataset synthetic-snore")
+
+
+def resolve_root(dataset: str, data_root: str | None, cache_dir: str | Path | None,
+                 subjects: int | None = None, clips: int | None = None, seed: int = 0) -> Path:
+    """The folder (or CSV) to read: ``--data-root`` for ssbpr; generated files for synthetic-snore."""
+    check_source(dataset, data_root, subjects, clips)
+    if dataset == "ssbpr":
         return Path(data_root)
     from .synth import ensure_generated, synthetic_root
 

@@ -1,10 +1,12 @@
 """``lt audio features DIR``: librosa features of every audio file under DIR, cached and parallel.
 
-Writes into ``--out`` either one ``.npy`` per file plus ``index.csv`` (``file,feature,shape``), or
-one ``features.npz`` (arrays ``f00000``, ``f00001``, ... plus ``files``, their paths) with ``--npz``. Bad files
-are listed (warning + ``skipped.csv``), not fatal. Defaults: see :mod:`toolkit.audio.features`.
+Writes into the run dir (``--out``, started by :func:`toolkit.engine.lifecycle.start_run`: its
+``config.json`` replays with ``--config``) either one ``.npy`` per file plus ``index.csv``
+(``file,feature,shape``), or one ``features.npz`` (arrays ``f00000``, ``f00001``, ... plus ``files``,
+their paths) with ``--npz``. Bad files are listed (warning + ``skipped.csv``), not fatal. Defaults:
+see :mod:`toolkit.audio.features`.
 
-    lt audio features DIR --kind logmel --workers 2 --out runs/feats
+    lt audio features DIR --features logmel --workers 2 --out runs/feats
 """
 
 from __future__ import annotations
@@ -33,46 +35,66 @@ def audio_files(path: str | Path) -> list[Path]:
     return files
 
 
-def extract_features(*, path: str, kind: str = "logmel", sample_rate: int = 16000, duration: float = 2.0,
+def _write(out_dir: Path, files: list[Path], feats: list, good: list[int], skipped: list[dict], npz: bool) -> None:
+    """``features.npz`` or ``.npy`` files + ``index.csv``; ``skipped.csv`` when files were bad."""
+    from ..engine.checkpoint import atomic_path
+    from ..engine.runs import write_csv
+
+    if skipped:
+        write_csv(out_dir / "skipped.csv", skipped)
+    if npz:
+        with atomic_path(out_dir / "features.npz") as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, files=np.array([str(files[i]) for i in good]),
+                         **{f"f{j:05d}": feats[i] for j, i in enumerate(good)})
+        return
+    rows = []
+    for j, i in enumerate(good):
+        name = f"{j:05d}-{files[i].stem}.npy"
+        with atomic_path(out_dir / name) as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, feats[i], allow_pickle=False)
+        rows.append({"file": str(files[i]), "feature": name, "shape": "x".join(map(str, feats[i].shape))})
+    write_csv(out_dir / "index.csv", rows)
+
+
+def extract_features(*, path: str, features: str = "logmel", sample_rate: int = 16000, duration: float = 2.0,
                      n_mels: int = 64, n_fft: int = 1024, hop_length: int = 512, fmin: float = 50.0,
                      fmax: float | None = None, n_mfcc: int = 20, workers: int = 1,
                      cache_dir: str | None = str(DEFAULT_CACHE), npz: bool = False, out: str | None = None,
                      force: bool = False) -> Report:
-    """Compute ``kind`` features for every file under ``path`` and write them into a run dir."""
-    from ..engine.checkpoint import atomic_path
-    from ..engine.runs import prepare_out_dir, write_csv, write_json
+    """Compute ``features`` (logmel | mfcc | stats) for every file under ``path`` into a run dir.
 
-    params = FeatureParams(kind=kind, sample_rate=sample_rate, duration=duration, n_mels=n_mels, n_fft=n_fft,
+    Clip and feature parameters as :class:`toolkit.audio.features.FeatureParams` (``fmax`` None:
+    min(8000, sample_rate/2)); ``workers`` processes; ``cache_dir`` None: no cache; ``npz``: one file.
+
+    ``lt audio features DIR --features mfcc --workers 2 --out runs/feats``
+    """
+    from ..engine.lifecycle import start_run
+
+    params = FeatureParams(kind=features, sample_rate=sample_rate, duration=duration, n_mels=n_mels, n_fft=n_fft,
                            hop_length=hop_length, fmin=fmin, fmax=fmax, n_mfcc=n_mfcc).resolved()
     files = audio_files(path)
-    out_dir = prepare_out_dir(out, "audio", "features", force=force)
+    resolved = {"path": str(path), "features": features, "sample_rate": params.sample_rate, "duration": duration,
+                "n_mels": n_mels, "n_fft": n_fft, "hop_length": hop_length, "fmin": fmin, "fmax": params.fmax,
+                "n_mfcc": n_mfcc, "workers": workers, "cache_dir": cache_dir, "cache": cache_dir is not None,
+                "npz": npz, "out": out}
+    run = start_run(("audio", "features"), out=out, force=force, device="cpu", resolved=resolved,
+                    info={"files": len(files), "feature_params": params.to_dict()})
+    out_dir = run.out_dir
     t0 = time.perf_counter()
     feats, reasons, hits = compute_many([str(f) for f in files], params, workers=workers, cache_dir=cache_dir)
     seconds = time.perf_counter() - t0
     good = [i for i, r in enumerate(reasons) if not r]
     skipped = [{"path": str(files[i]), "reason": r} for i, r in enumerate(reasons) if r]
     if skipped:
-        write_csv(out_dir / "skipped.csv", skipped)
         warn(f"skipped {len(skipped)} bad file(s), e.g. {skipped[0]['path']}: {skipped[0]['reason']}; "
              f"listed in {out_dir / 'skipped.csv'}")
-    if npz:
-        with atomic_path(out_dir / "features.npz") as tmp:
-            with open(tmp, "wb") as f:
-                np.savez(f, files=np.array([str(files[i]) for i in good]),
-                         **{f"f{j:05d}": feats[i] for j, i in enumerate(good)})
-    else:
-        rows = []
-        for j, i in enumerate(good):
-            name = f"{j:05d}-{files[i].stem}.npy"
-            with atomic_path(out_dir / name) as tmp:
-                with open(tmp, "wb") as f:
-                    np.save(f, feats[i], allow_pickle=False)
-            rows.append({"file": str(files[i]), "feature": name, "shape": "x".join(map(str, feats[i].shape))})
-        write_csv(out_dir / "index.csv", rows)
-    write_json(out_dir / "config.json", {"path": str(path), "features": params.to_dict(), "workers": workers,
-                                         "cache_dir": cache_dir, "npz": npz})
+    if run.is_main:
+        _write(out_dir, files, feats, good, skipped, npz)
     shape = "x".join(map(str, feats[good[0]].shape)) if good else "-"
-    return Report(title=f"audio features ({kind})", summary={
-        "files": len(files), "written": len(good), "skipped": len(skipped), "cache_hits": hits, "shape": shape,
-        "seconds": round(seconds, 3), "files_per_s": round(len(files) / max(seconds, 1e-9), 2),
-        "out": str(out_dir / ("features.npz" if npz else "index.csv"))})
+    summary = {"files": len(files), "written": len(good), "skipped": len(skipped), "cache_hits": hits, "shape": shape,
+               "seconds": round(seconds, 3), "files_per_s": round(len(files) / max(seconds, 1e-9), 2)}
+    run.finish(summary)
+    return Report(title=f"audio features ({features})",
+                  summary={**summary, "out": str(out_dir / ("features.npz" if npz else "index.csv"))})

@@ -188,5 +188,5 @@ def subjects_required(items: list[Item]) -> None:
     """A subject-wise split needs every item's subject."""
     missing = [it.path for it in items if not it.subject]
     if missing:
-        raise LtError(f"--split subject needs a subject for every file; '{missing[0]}' has none "
-                      f"(add a subject column to the manifest, or use --split random)")
+        raise LtError(f"--cv subject needs a subject for every file; '{missing[0]}' has none "
+                      f"(add a subject column to the manifest, or use --cv random)")

@@ -114,12 +114,17 @@ def balanced_sampler(labels: Sequence[int], seed: int) -> torch.utils.data.Sampl
 
 @torch.no_grad()
 def torch_probs(model: torch.nn.Module, feats: Sequence[np.ndarray], device: torch.device, batch_size: int = 64) -> np.ndarray:
-    """Softmax probabilities of a spectrogram model for log-mel features."""
+    """Softmax probabilities of a spectrogram model for log-mel features, in ``feats`` order.
+
+    Under DDP every rank scores every clip (sequential sampler) and the gathered copies are cut back
+    to rank 0's, so the rows line up with ``feats`` (the unpadded eval shards would interleave them).
+    """
     from ..engine.loop import evaluate, make_loader
 
     ds = SpectrogramSet(feats, np.zeros(len(feats), dtype=np.int64))
-    out, _ = evaluate(model, make_loader(ds, batch_size, train=False), device, description="predict")
-    return torch.softmax(out.float(), dim=1).numpy()
+    loader = make_loader(ds, batch_size, train=False, sampler=torch.utils.data.SequentialSampler(ds))
+    out, _ = evaluate(model, loader, device, description="predict")
+    return torch.softmax(out[:len(feats)].float(), dim=1).numpy()
 
 
 def stack_stats(feats: Sequence[np.ndarray]) -> np.ndarray:
@@ -127,15 +132,17 @@ def stack_stats(feats: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def fit_torch(spec: ModelSpec, train: SpectrogramSet, num_classes: int, *, cfg: Any, device: torch.device,
-              out_dir: Path | None, balanced: bool, run_config: dict) -> torch.nn.Module:
-    """Train one spectrogram model with the engine loop (no selection on held-out data: last epoch)."""
+              out_dir: Path | None, balanced: bool, run_config: dict, resume: Path | None = None) -> torch.nn.Module:
+    """Train one spectrogram model with the engine loop (no selection on held-out data: last epoch).
+
+    Seed first (``Run.reseed``: the same initial weights on every rank). ``resume``: a ``last.pt`` to
+    continue (a finished one trains no further epoch).
+    """
     from ..engine.loop import fit
-    from ..engine.seed import seed_everything
     from ..models import get_model
 
-    seed_everything(cfg.seed)
     model = get_model(spec.arch, num_classes=num_classes)
     sampler = balanced_sampler(train.targets, cfg.seed) if balanced else None
     fit(model, train, None, cfg=cfg, device=device, objective=SpecAugment(), out_dir=out_dir,
-        train_sampler=sampler, run_config=run_config)
+        train_sampler=sampler, resume=resume, run_config=run_config)
     return model

@@ -1,4 +1,4 @@
-"""Cross-validation splits for SSBPR: subject-wise (default) or stratified random.
+"""Cross-validation splits for SSBPR (``--cv``): subject-wise (default) or stratified random.
 
 ``subject``: scikit-learn's ``StratifiedGroupKFold`` grouped by patient, so no patient is ever on
 both sides of a fold (the method page's point: a random split lets a model recognise the patient's
@@ -29,7 +29,7 @@ def make_folds(labels: Sequence[int], subjects: Sequence[str], split: str = "sub
     """``folds`` (train_idx, test_idx) pairs over the items."""
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-    check(split in SPLITS, f"unknown --split '{split}'; valid: {', '.join(SPLITS)}")
+    check(split in SPLITS, f"unknown --cv '{split}'; valid: {', '.join(SPLITS)}")
     check(folds >= 2, f"--folds must be >= 2 (got {folds})")
     y = np.asarray(labels)
     idx = np.arange(len(y))
@@ -37,7 +37,7 @@ def make_folds(labels: Sequence[int], subjects: Sequence[str], split: str = "sub
         groups = np.asarray(subjects)
         n = len(set(groups.tolist()))
         if n < folds:
-            raise LtError(f"--split subject with --folds {folds} needs at least {folds} patients; the data has {n}")
+            raise LtError(f"--cv subject with --folds {folds} needs at least {folds} patients; the data has {n}")
         if np.bincount(y).max(initial=0) < folds:
             raise LtError(f"--folds {folds} needs at least {folds} files of some class")
         splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
@@ -47,7 +47,7 @@ def make_folds(labels: Sequence[int], subjects: Sequence[str], split: str = "sub
     counts = np.bincount(y)
     smallest = int(counts[counts > 0].min()) if y.size else 0
     if smallest < folds:
-        raise LtError(f"--split random with --folds {folds} needs at least {folds} files per class; "
+        raise LtError(f"--cv random with --folds {folds} needs at least {folds} files per class; "
                       f"the smallest class has {smallest}")
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     return [(tr, te) for tr, te in splitter.split(idx, y)]

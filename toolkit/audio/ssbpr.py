@@ -3,50 +3,56 @@
 Paper: Xiao, Yang, Li, Tu, Chen, Yi, Lin, Yang, Ren, "A Snoring Sound Dataset for Body Position
 Recognition: Collection, Annotation, and Analysis", INTERSPEECH 2023, arXiv 2307.13346.
 
-    lt audio ssbpr train --data-root DIR --model cnn --split subject --folds 5
-    lt audio ssbpr train --dataset synthetic-snore --model svm --split random
+    lt audio ssbpr train --data-root DIR --model cnn --cv subject --folds 5
+    lt audio ssbpr train --dataset synthetic-snore --model svm --cv random
     lt audio ssbpr eval RUN_DIR_OR_CKPT --data-root DIR
-    lt audio ssbpr predict a.wav b.wav --model RUN_DIR_OR_CKPT
+    lt audio ssbpr predict a.wav b.wav --checkpoint RUN_DIR_OR_CKPT
 
 Defaults (our choices; the paper benchmarks AST without these details): 5 folds grouped by patient,
 AdamW lr 1e-3, weight decay 1e-4, batch 32, 30 epochs, cosine schedule; each fold's model is its
 last epoch (nothing is selected on the held-out fold). ``final=True`` also trains one model on all
 files into the run dir (``last.pt``), which ``eval`` and ``predict`` use.
+
+One run (:func:`toolkit.engine.lifecycle.start_run`); each fold is a sub-run (``fold-K/``), the final
+model the run dir itself. ``--resume`` continues an interrupted spectrogram model exactly and re-uses
+the finished ones; svm/logreg are not resumable by nature and are re-fitted (deterministic, seconds).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from pathlib import Path
+from dataclasses import replace
 from typing import Any, Sequence
 
 import numpy as np
 
-from ..engine.errors import CheckpointError, LtError
+from ..engine.errors import CheckpointError, LtError, check
 from ..engine.report import Report, log
-from .data import AudioData, prepare, resolve_root
+from .data import DATASETS, AudioData, check_source, parse_drop
 from .features import DEFAULT_CACHE, FeatureParams
 from .metrics import audio_metrics, confusion_rows, plot_confusion
 from .models import SpectrogramSet, fit_torch, get_audio_model, stack_stats, torch_probs
-from .splits import describe, make_folds
+from .splits import SPLITS
 
 
-def _fit_predict(model: str, data: AudioData, tr: np.ndarray, te: np.ndarray | None, *, cfg: Any, device: Any,
-                 out_dir: Path | None, balanced: bool, run_config: dict) -> tuple[Any, np.ndarray | None]:
-    """Train on ``tr``; return the model and its probabilities on ``te``; save it into ``out_dir``."""
+def _fit_predict(run: Any, spec: Any, data: AudioData, tr: np.ndarray, te: np.ndarray | None, *, cfg: Any,
+                 sub: str | None, offset: int, balanced: bool) -> tuple[Any, np.ndarray | None]:
+    """Train on ``tr`` as sub-run ``sub`` (None: the run dir); the model and its probabilities on ``te``."""
     from ..engine.checkpoint import save_checkpoint
     from .classical import ClassicalModel
 
-    spec, c = get_audio_model(model), len(data.class_names)
+    c, out_dir = len(data.class_names), run.out_dir / sub if sub else run.out_dir
     pick = lambda idx: [data.feats[i] for i in idx]  # noqa: E731
+    cfg = replace(cfg, seed=run.seed + offset)
+    run.reseed(offset)  # the same initial weights on every rank
     if spec.torch:
-        net = fit_torch(spec, SpectrogramSet(pick(tr), data.labels[tr]), c, cfg=cfg, device=device, out_dir=out_dir,
-                        balanced=balanced, run_config=run_config)
-        return net, None if te is None else torch_probs(net, pick(te), device, cfg.batch_size)
+        net = fit_torch(spec, SpectrogramSet(pick(tr), data.labels[tr]), c, cfg=cfg, device=run.device, out_dir=out_dir,
+                        balanced=balanced, run_config=run.config, resume=run.resume_from(sub))
+        return net, None if te is None else torch_probs(net, pick(te), run.device, cfg.batch_size)
+    # svm/logreg: not resumable by nature; re-fitted on --resume (deterministic, seconds)
     clf = ClassicalModel(spec.arch, seed=cfg.seed, balanced=balanced).fit(stack_stats(pick(tr)), data.labels[tr])
-    if out_dir is not None:
+    if run.is_main:
         save_checkpoint(out_dir / "last.pt", {"arch": f"audio-{spec.arch}", "model_args": {"num_classes": c},
-                                              "state_dict": {}, "sklearn": clf.state(), "config": run_config})
+                                              "state_dict": {}, "sklearn": clf.state(), "config": run.config})
     return clf, None if te is None else clf.predict_proba(stack_stats(pick(te)), c)
 
 
@@ -67,59 +73,114 @@ def _mean_std_rows(rows: list[dict], split: str) -> list[dict]:
     return [mean, std]
 
 
-def train_ssbpr(*, dataset: str = "ssbpr", data_root: str | None = None, model: str = "cnn", split: str = "subject",
+def _validate(dataset: str, data_root: str | None, model: str, cv: str, folds: int, subjects: int | None,
+              clips: int | None, drop_classes: Sequence[int], max_bad: float, sample_rate: int, duration: float,
+              cfg: Any) -> tuple[Any, FeatureParams]:
+    """Every option checked before the run dir is made: (model spec, feature parameters)."""
+    from ..engine.registry import unknown_name_message
+
+    if dataset not in DATASETS:
+        raise LtError(unknown_name_message("dataset", dataset, DATASETS))
+    spec = get_audio_model(model)
+    check(cv in SPLITS, unknown_name_message("cv", cv, SPLITS))
+    check(folds >= 2, f"--folds must be >= 2 (got {folds})")
+    check(0 <= max_bad <= 1, f"--max-bad must be in [0, 1] (got {max_bad})")
+    check_source(dataset, data_root, subjects, clips)
+    parse_drop(drop_classes)
+    cfg.validate()
+    return spec, FeatureParams(kind=spec.feature, sample_rate=sample_rate, duration=duration).resolved()
+
+
+def _load(run: Any, dataset: str, data_root: str | None, spec: Any, params: FeatureParams, *, cv: str, folds: int,
+          drop_classes: Sequence[int], max_bad: float, workers: int, cache_dir: str | None, subjects: int | None,
+          clips: int | None) -> Any:
+    """Every valid file and the folds through the dataset registry (rank 0 first: it may generate
+    synthetic-snore and fill the feature cache); skipped files listed in ``skipped.csv``."""
+    from ..data import get_dataset
+    from ..engine import distributed as D
+    from ..engine.runs import write_csv
+
+    with D.main_first():
+        bundle = get_dataset(dataset, root=data_root, fold=1, folds=folds, cv=cv, features=spec.feature,
+                             sample_rate=params.sample_rate, duration=params.duration, drop_classes=drop_classes,
+                             max_bad=max_bad, split_seed=run.seed, workers=workers, cache_dir=cache_dir,
+                             subjects=subjects, clips=clips)
+    data = bundle.data
+    if data.skipped and run.is_main:
+        write_csv(run.out_dir / "skipped.csv", data.skipped)
+        log(f"skipped files listed in {run.out_dir / 'skipped.csv'}")
+    run.update_info(num_classes=len(data.class_names), root=bundle.info["root"], layout=data.layout,
+                    files=len(data.labels), skipped=len(data.skipped),
+                    audio={"features": params.to_dict(), "class_ids": data.class_ids, "class_names": data.class_names})
+    return bundle
+
+
+def train_ssbpr(*, dataset: str = "ssbpr", data_root: str | None = None, model: str = "cnn", cv: str = "subject",
                 folds: int = 5, epochs: int = 30, batch_size: int = 32, lr: float = 1e-3, balanced: bool = False,
                 sample_rate: int = 16000, duration: float = 2.0, drop_classes: Sequence[int] = (), max_bad: float = 0.05,
                 workers: int = 1, cache_dir: str | None = str(DEFAULT_CACHE), final: bool = True,
                 subjects: int | None = None, clips: int | None = None, out: str | None = None, force: bool = False,
-                device: str = "auto", seed: int = 0) -> Report:
-    """Cross-validate ``model`` on SSBPR (or synthetic-snore); per-fold and mean ± std metrics."""
-    from ..engine.device import resolve_device
+                resume: bool = False, device: str = "auto", seed: int = 0, deterministic: bool = False) -> Report:
+    """Cross-validate ``model`` on SSBPR (or synthetic-snore); per-fold and mean ± std metrics.
+
+    Args:
+        dataset: ``ssbpr`` (under ``data_root``) or ``synthetic-snore`` (generated into ``data_root`` or
+            the cache; ``subjects`` patients (default 8), ``clips`` per patient and class (default 5)).
+        model: ``cnn`` | ``crnn`` | ``resnet18`` (log-mel, engine loop) | ``svm`` | ``logreg`` (MFCC stats).
+        cv, folds: ``subject`` (grouped by patient, default) or ``random`` k-fold; 5 folds.
+        epochs, batch_size, lr: spectrogram models (AdamW, weight decay 1e-4, cosine; 30, 32, 1e-3).
+        balanced: class-balanced sampling (class weights for svm/logreg).
+        sample_rate, duration, drop_classes, max_bad, workers, cache_dir: data (16000 Hz, 2 s, none,
+            0.05, 1, ``$LT_CACHE_DIR/audio-features``; ``cache_dir=None``: no cache).
+        final: also train one model on all files into the run dir (``eval``/``predict`` load it).
+        out, force, resume, device, seed, deterministic: the run (``resume`` continues the interrupted
+            fold or final model and re-uses the finished ones).
+
+    ``lt audio ssbpr train --dataset synthetic-snore --model cnn --cv subject --folds 5``
+    """
+    from ..engine import distributed as D
+    from ..engine.lifecycle import start_run
     from ..engine.loop import TrainConfig
-    from ..engine.runs import prepare_out_dir, write_json
+    from .synth import DEFAULTS as SYNTH
 
-    spec = get_audio_model(model)
-    params = FeatureParams(kind=spec.feature, sample_rate=sample_rate, duration=duration).resolved()
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer="adamw", weight_decay=1e-4,
-                      scheduler="cosine", seed=seed).validate()
-    dev = resolve_device(device)
-    root = resolve_root(dataset, data_root, cache_dir, subjects, clips, seed)
-    out_dir = prepare_out_dir(out, "audio", "ssbpr", force=force)
-    data = prepare(root, params, drop_classes=drop_classes, max_bad=max_bad, workers=workers,
-                   cache_dir=cache_dir, out_dir=out_dir)
-    if split == "subject":
-        from .io import subjects_required
-
-        subjects_required(data.items)
-    fold_idx = make_folds(data.labels, data.subjects, split, folds, seed)
-    protocol = describe(split, folds, len(set(data.subjects)))
+                      scheduler="cosine", seed=seed, deterministic=deterministic)
+    spec, params = _validate(dataset, data_root, model, cv, folds, subjects, clips, drop_classes, max_bad,
+                             sample_rate, duration, cfg)
+    synthetic = dataset == "synthetic-snore"
+    resolved = {"dataset": dataset, "data_root": data_root, "model": model, "cv": cv, "folds": folds, "epochs": epochs,
+                "batch_size": batch_size, "lr": lr, "balanced": balanced, "sample_rate": params.sample_rate,
+                "duration": params.duration, "drop_classes": sorted(set(int(c) for c in drop_classes)),
+                "max_bad": max_bad, "cache_dir": cache_dir, "cache": cache_dir is not None, "final": final,
+                "subjects": (subjects or SYNTH["subjects"]) if synthetic else None,
+                "clips": (clips or SYNTH["clips"]) if synthetic else None,
+                "out": out}
+    run = start_run(("audio", "ssbpr", "train"), out=out, force=force, resume=resume, device=device, seed=seed,
+                    deterministic=deterministic, resolved=resolved)
+    if balanced and spec.torch and D.is_distributed():
+        raise LtError("--balanced is not supported under torchrun for spectrogram models (its sampler is not "
+                      "sharded); drop it")
+    bundle = _load(run, dataset, data_root, spec, params, cv=cv, folds=folds, drop_classes=drop_classes,
+                   max_bad=max_bad, workers=workers, cache_dir=cache_dir, subjects=subjects, clips=clips)
+    protocol = bundle.info["split"]
     log(protocol)
-    audio_cfg = {"model": model, "dataset": dataset, "data_root": str(root), "split": split, "folds": folds,
-                 "features": params.to_dict(), "class_ids": data.class_ids, "class_names": data.class_names,
-                 "balanced": balanced}
-    write_json(out_dir / "config.json", {**audio_cfg, "train": asdict(cfg),
-                                         "device": str(dev), "seed": seed, "final": final})
-    rows, recalls, cm = _cross_validate(model, data, fold_idx, cfg=cfg, device=dev, out_dir=out_dir, balanced=balanced,
-                                        audio_cfg=audio_cfg, split=split)
+    rows, recalls, cm = _cross_validate(run, spec, bundle.data, bundle.folds, cfg=cfg, balanced=balanced, split=cv)
     if final:
         log("training the final model on all files")
-        _fit_predict(model, data, np.arange(len(data.labels)), None, cfg=cfg, device=dev, out_dir=out_dir,
-                     balanced=balanced, run_config={"audio": {**audio_cfg, "fold": "all"}})
-    return _train_report(model, dataset, split, protocol, data, rows, recalls, cm, out_dir)
+        _fit_predict(run, spec, bundle.data, np.arange(len(bundle.data.labels)), None, cfg=cfg, sub=None, offset=0,
+                     balanced=balanced)
+    return _train_report(run, model, dataset, cv, protocol, bundle.data, rows, recalls, cm)
 
 
-def _cross_validate(model: str, data: AudioData, fold_idx: list, *, cfg: Any, device: Any, out_dir: Path,
-                    balanced: bool, audio_cfg: dict, split: str) -> tuple[list[dict], list[dict], np.ndarray]:
-    """Train and score one model per fold: metric rows, recall rows, and the summed confusion matrix."""
-    from ..engine.loop import TrainConfig
-
+def _cross_validate(run: Any, spec: Any, data: AudioData, fold_idx: list, *, cfg: Any, balanced: bool,
+                    split: str) -> tuple[list[dict], list[dict], np.ndarray]:
+    """Train and score one model per fold (sub-run ``fold-K``, seed + K): metric rows, recall rows, and
+    the summed confusion matrix."""
     rows, recalls, c = [], [], len(data.class_names)
     cm = np.zeros((c, c), dtype=np.int64)
     for k, (tr, te) in enumerate(fold_idx, start=1):
         log(f"fold {k}/{len(fold_idx)}: {len(tr)} train, {len(te)} test files")
-        fold_cfg = TrainConfig(**{**asdict(cfg), "seed": cfg.seed + k})
-        _, probs = _fit_predict(model, data, tr, te, cfg=fold_cfg, device=device, out_dir=out_dir / f"fold-{k}",
-                                balanced=balanced, run_config={"audio": {**audio_cfg, "fold": k}})
+        _, probs = _fit_predict(run, spec, data, tr, te, cfg=cfg, sub=f"fold-{k}", offset=k, balanced=balanced)
         m = audio_metrics(probs, data.labels[te], c)
         cm += np.asarray(m["confusion"])
         rows.append(_fold_row(split, k, len(tr), m))
@@ -127,37 +188,53 @@ def _cross_validate(model: str, data: AudioData, fold_idx: list, *, cfg: Any, de
     return rows, recalls, cm
 
 
-def _train_report(model: str, dataset: str, split: str, protocol: str, data: AudioData, rows: list[dict],
-                  recalls: list[dict], cm: np.ndarray, out_dir: Path) -> Report:
-    """Write metrics.json and confusion.png; the Report with fold rows, mean ± std, recall and confusion."""
-    from ..engine.runs import write_json
-
+def _train_report(run: Any, model: str, dataset: str, split: str, protocol: str, data: AudioData, rows: list[dict],
+                  recalls: list[dict], cm: np.ndarray) -> Report:
+    """metrics.json (through the run) and confusion.png; the Report with fold rows, mean ± std, recall and
+    confusion (files named relative to the run dir, the report's ``out``)."""
     summary_rows, recall_summary = _mean_std_rows(rows, split), _mean_std_rows(recalls, split)
-    png = plot_confusion(cm, data.class_names, out_dir / "confusion.png", f"{model}, {protocol}")
-    write_json(out_dir / "metrics.json", {"protocol": protocol, "folds": rows, "mean": summary_rows[0],
-                                          "std": summary_rows[1], "recall": recalls + recall_summary,
-                                          "class_names": data.class_names, "confusion": cm.tolist(), "skipped": data.skipped})
-    notes = [protocol, f"confusion matrix: {out_dir / 'confusion.png'}" if png else
+    png = plot_confusion(cm, data.class_names, run.out_dir / "confusion.png", f"{model}, {protocol}") if run.is_main else True
+    run.finish({"protocol": protocol, "folds": rows, "mean": summary_rows[0], "std": summary_rows[1],
+                "recall": recalls + recall_summary, "class_names": data.class_names, "confusion": cm.tolist(),
+                "skipped": data.skipped})
+    notes = [protocol, "confusion matrix: confusion.png in the run dir" if png else
              "confusion PNG not written (install the plot extra: pip install 'lt-toolkit[plot]')"]
     return Report(title=f"SSBPR {model} on {dataset} — {protocol}", rows=rows + summary_rows,
                   summary={"model": model, "dataset": dataset, "split": split, "files": len(data.labels),
                            "skipped": len(data.skipped), "accuracy": summary_rows[0]["accuracy"],
                            "macro_f1": summary_rows[0]["macro_f1"], "uar": summary_rows[0]["uar"],
-                           "out": str(out_dir)},
+                           "out": str(run.out_dir)},
                   sections=[Report(title="Per-class recall", rows=recalls + recall_summary),
                             Report(title="Confusion matrix", rows=confusion_rows(cm, data.class_names),
                                    notes=[f"summed over all {len(rows)} test folds; {protocol}"])],
                   notes=notes)
 
 
+def audio_settings(config: Any) -> dict | None:
+    """What eval/predict need from an SSBPR checkpoint's config: ``features`` (every FeatureParams
+    field), ``class_ids``, ``class_names``, ``model``, ``cv``, ``dataset``; None if it has none.
+
+    The one schema keeps them in ``info.audio`` and ``resolved``; checkpoints written before it
+    (lt 0.1.0 run dirs) had one ``audio`` dict, with the cross-validation under ``split``.
+    """
+    if not isinstance(config, dict):
+        return None
+    if isinstance(config.get("resolved"), dict):
+        audio, r = (config.get("info") or {}).get("audio"), config["resolved"]
+        return {**audio, "model": r.get("model"), "cv": r.get("cv"), "dataset": r.get("dataset")} \
+            if isinstance(audio, dict) else None
+    old = config.get("audio")
+    return {**old, "cv": old.get("split")} if isinstance(old, dict) else None
+
+
 def load_audio_model(spec: str, device: Any) -> tuple[Any, dict, bool]:
-    """(model, the checkpoint's audio config, is_torch) from a run dir or checkpoint file."""
+    """(model, the checkpoint's audio settings (:func:`audio_settings`), is_torch) from a run dir or file."""
     from ..engine.checkpoint import load_checkpoint
     from .classical import ClassicalModel
 
     ckpt = load_checkpoint(spec)
-    audio = (ckpt.get("config") or {}).get("audio")
-    if not isinstance(audio, dict) or "features" not in audio:
+    audio = audio_settings(ckpt.get("config"))
+    if audio is None or "features" not in audio:
         raise CheckpointError(f"'{ckpt['path']}' is not an lt audio ssbpr checkpoint (no audio config)")
     if "sklearn" in ckpt:
         return ClassicalModel.from_state(ckpt["sklearn"]), audio, False
@@ -174,14 +251,18 @@ def _probs(model: Any, is_torch: bool, feats: list, num_classes: int, device: An
 
 def eval_ssbpr(*, checkpoint: str, data_root: str, max_bad: float = 0.05, workers: int = 1,
                cache_dir: str | None = str(DEFAULT_CACHE), device: str = "auto") -> Report:
-    """Score a trained model on every valid file under ``data_root`` (same features and classes)."""
+    """Score a trained model on every valid file under ``data_root`` (same features and classes).
+
+    ``lt audio ssbpr eval runs/ssbpr --data-root DIR``
+    """
+    from ..data import get_dataset
     from ..engine.device import resolve_device
 
     dev = resolve_device(device)
     model, audio, is_torch = load_audio_model(checkpoint, dev)
-    params = FeatureParams(**audio["features"]).resolved()
-    data = prepare(Path(data_root), params, max_bad=max_bad, workers=workers, cache_dir=cache_dir,
-                   class_ids=audio["class_ids"])
+    bundle = get_dataset("ssbpr", root=data_root, fold=0, feature_params=audio["features"],
+                         class_ids=audio["class_ids"], max_bad=max_bad, workers=workers, cache_dir=cache_dir)
+    data = bundle.data
     probs = _probs(model, is_torch, data.feats, len(data.class_names), dev)
     m = audio_metrics(probs, data.labels, len(data.class_names))
     protocol = f"split=external: every valid file under {data_root} ({len(set(data.subjects))} patients)"
@@ -192,12 +273,15 @@ def eval_ssbpr(*, checkpoint: str, data_root: str, max_bad: float = 0.05, worker
                   sections=[Report(title="Per-class recall", rows=[_recall_row("external", "all", m, data.class_names)]),
                             Report(title="Confusion matrix", rows=confusion_rows(np.asarray(m["confusion"]), data.class_names),
                                    notes=[protocol])],
-                  notes=[protocol, f"trained with {audio['split']} split on {audio['dataset']}"])
+                  notes=[protocol, f"trained with --cv {audio['cv']} on {audio['dataset']}"])
 
 
 def predict_ssbpr(*, files: Sequence[str], checkpoint: str, workers: int = 1, cache_dir: str | None = str(DEFAULT_CACHE),
                   device: str = "auto") -> Report:
-    """Label and class probabilities per file; a file that cannot be used is an error naming it."""
+    """Label and class probabilities per file; a file that cannot be used is an error naming it.
+
+    ``lt audio ssbpr predict a.wav b.wav --checkpoint runs/ssbpr``
+    """
     from ..engine.device import resolve_device
     from .features import compute_many
 

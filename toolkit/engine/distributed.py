@@ -8,6 +8,7 @@ DistributedSampler, reduces metrics across ranks, and lets only rank 0 write fil
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 import torch
 import torch.distributed as dist
@@ -91,3 +92,20 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
             model = model._orig_mod
         else:
             return model
+
+
+@contextmanager
+def main_first():
+    """Run the block on rank 0 first, then on the other ranks (one process: just run it).
+
+    For work whose result lands on disk and is then only read, such as generating a synthetic set
+    or filling a feature cache: rank 0 writes it, the others find it. A rank-0 error still releases
+    the other ranks (they then meet the same error themselves).
+    """
+    if not is_main():
+        barrier()
+    try:
+        yield
+    finally:
+        if is_main():
+            barrier()

@@ -205,3 +205,13 @@ def build_sequence_model(name: str, input_dims: Sequence[int], num_classes: int,
     net.arch = name
     net.model_args = {"name": name, "num_classes": num_classes, "input_dims": list(input_dims), "n_to_1": n_to_1, **kwargs}
     return net
+
+
+def sequence_defaults(name: str) -> dict[str, int]:
+    """``{"d_model": ..., "layers": ...}``: the width and depth ``name`` gets when not given
+    (lstm 64/2, gru-sa 64/1, temma 128/4), read from its class so the two never disagree."""
+    import inspect
+
+    cls = {"lstm": LstmNet, "gru-sa": GruSA, "temma": Temma}[name]
+    params = inspect.signature(cls).parameters
+    return {"d_model": params["d_model"].default, "layers": params["layers"].default}

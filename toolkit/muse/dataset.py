@@ -14,18 +14,18 @@ from ..engine.errors import LtError
 from .loaders import Sample
 
 
-def window(samples: list[Sample], win_len: int = 200, hop_len: int = 100) -> list[Sample]:
-    """Cut per-step sequences into windows of ``win_len`` steps every ``hop_len`` (official 200/100).
+def window(samples: list[Sample], win_length: int = 200, hop_length: int = 100) -> list[Sample]:
+    """Cut per-step sequences into windows of ``win_length`` steps every ``hop_length`` (official 200/100).
 
     The last window ends at the sequence end (it may be shorter), as the baseline's segmentation does.
     """
-    if win_len < 1 or hop_len < 1 or hop_len > win_len:
-        raise LtError(f"windows need 1 <= --hop-len <= --win-len (got win {win_len}, hop {hop_len})")
+    if win_length < 1 or hop_length < 1 or hop_length > win_length:
+        raise LtError(f"windows need 1 <= --hop-length <= --win-length (got win {win_length}, hop {hop_length})")
     out = []
     for s in samples:
         n = len(s.x)
-        for start in range(0, n, hop_len):
-            end = min(start + win_len, n)
+        for start in range(0, n, hop_length):
+            end = min(start + win_length, n)
             out.append(Sample(f"{s.key}@{start}", s.group, s.x[start:end], s.y[start:end], s.meta[start:end]))
             if end == n:
                 break

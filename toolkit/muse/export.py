@@ -15,7 +15,6 @@ predictions by their mean or by a small learned fusion (logistic/linear regressi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ from ..engine.checkpoint import atomic_path
 from ..engine.errors import DataError, LtError
 from ..engine.metrics import ccc, mean_pearson, roc_auc
 from ..engine.report import Report
-from .layout import REACTION_LABELS, STRESS_DIMS
+from .layout import REACTION_LABELS, STRESS_DIMS, TASKS
 from .loaders import Sample
 from .metrics import PROTOCOLS
 
@@ -75,24 +74,40 @@ def write_predictions(out_dir: Path, task: str, part: str, samples: list[Sample]
     return names
 
 
+def run_task(config: dict) -> str | None:
+    """The task of an ``lt train muse`` run from its config.json: ``resolved.task`` (the one schema);
+    run dirs written before it (lt 0.1.0) kept the task at the top level."""
+    if isinstance(config.get("resolved"), dict):
+        return config["resolved"].get("task")
+    return config.get("task")
+
+
 def _read_run(run: str, task: str | None) -> tuple[str, dict]:
     import pandas as pd
+
+    from ..engine.runs import read_json
 
     d = Path(run)
     cfg_path = d / "config.json"
     if not cfg_path.is_file():
         raise DataError(f"--late-fusion: '{run}' is not an lt train muse run dir (no config.json)")
-    run_task = json.loads(cfg_path.read_text()).get("task")
-    if task is not None and run_task != task:
-        raise LtError(f"--late-fusion: run '{run}' is task '{run_task}', not '{task}'")
+    config = read_json(cfg_path)
+    command = config.get("command") if isinstance(config, dict) else None
+    if not isinstance(config, dict) or (command is not None and list(command) != ["train", "muse"]):
+        raise DataError(f"--late-fusion: '{run}' is not an lt train muse run dir ({cfg_path} is another command's)")
+    found = run_task(config)
+    if found not in TASKS:
+        raise DataError(f"--late-fusion: '{cfg_path}' records no MuSe task")
+    if task is not None and found != task:
+        raise LtError(f"--late-fusion: run '{run}' is task '{found}', not '{task}'")
     frames = {}
     for part in ("devel", "test"):
-        for name in _files(run_task, part):
+        for name in _files(found, part):
             if not (d / name).is_file():
                 hint = " (train it with --predict)" if part == "test" else ""
                 raise DataError(f"--late-fusion: run '{run}' has no {name}{hint}")
             frames[name] = pd.read_csv(d / name)
-    return run_task, frames
+    return found, frames
 
 
 def _pred_cols(task: str) -> list[str]:
@@ -133,14 +148,11 @@ def _apply_fusion(task: str, models: list | None, preds: list[np.ndarray]) -> np
     return np.stack(cols, 1)
 
 
-def late_fusion(runs: list[str], fusion: str, out: str | Path | None, task: str | None = None,
-                force: bool = False) -> Report:
-    """Fuse the devel/test predictions of trained runs (same task, same rows); write fused test files.
+def read_fusion_runs(runs: list[str], fusion: str, task: str | None = None) -> tuple[str, list[tuple[str, dict]]]:
+    """Check a late-fusion call and read its runs' prediction files: ``(task, [(task, frames), ...])``.
 
-    The run dir ``out`` is made only once the runs are known to be fusable (a bad call leaves nothing).
+    Called before the fused run dir is made, so a refused call leaves nothing behind.
     """
-    from ..engine.runs import prepare_out_dir
-
     if len(runs) < 2:
         raise LtError("--late-fusion needs at least two run dirs, comma-separated")
     if fusion not in FUSIONS:
@@ -149,7 +161,16 @@ def late_fusion(runs: list[str], fusion: str, out: str | Path | None, task: str 
     task = loaded[0][0]
     if any(t != task for t, _ in loaded):
         raise LtError("--late-fusion: the runs are of different tasks")
-    out_dir = prepare_out_dir(out, "train", "muse-fusion", force=force)
+    return task, loaded
+
+
+def late_fusion(runs: list[str], loaded: list[tuple[str, dict]], fusion: str, task: str, out_dir: Path | None,
+                write: bool = True) -> tuple[Report, dict]:
+    """Fuse the devel/test predictions of trained runs (same task, same rows, read by
+    :func:`read_fusion_runs`); write the fused test files into ``out_dir`` (when ``write``: rank 0).
+
+    Returns the report and the figures for ``metrics.json``.
+    """
     rows, notes, summary = [{"run": r} for r in runs] + [{"run": f"fused ({fusion})"}], [], {}
     for dev_name, test_name in zip(_files(task, "devel"), _files(task, "test")):
         key = {"humor": "auc", "reaction": "pearson"}.get(task) or dev_name[len("predictions_devel_"):-len(".csv")]
@@ -165,8 +186,9 @@ def late_fusion(runs: list[str], fusion: str, out: str | Path | None, task: str 
             row[f"devel_{key}"] = _score(task, dev[0], p)
         fused = test[0].copy()
         fused[_pred_cols(task)] = _apply_fusion(task, models, [df[_pred_cols(task)].to_numpy(float) for df in test])
-        with atomic_path(out_dir / test_name) as tmp:
-            fused.to_csv(tmp, index=False)
+        if write and out_dir is not None:
+            with atomic_path(out_dir / test_name) as tmp:
+                fused.to_csv(tmp, index=False)
         summary[f"fused_devel_{key}"] = rows[-1][f"devel_{key}"]
     if task == "stress":
         for row in rows:
@@ -175,5 +197,6 @@ def late_fusion(runs: list[str], fusion: str, out: str | Path | None, task: str 
     if fusion == "learned":
         notes.append("learned fusion is fitted on devel: its devel score is in-sample (optimistic)")
     notes.append(f"protocol: {PROTOCOLS[task]}")
-    return Report(f"MuSe {task} late fusion", rows, {"task": task, "fusion": fusion, **summary,
-                                                     "out": str(out_dir)}, notes=notes)
+    summary = {"task": task, "fusion": fusion, **summary}
+    report = Report(f"MuSe {task} late fusion", rows, {**summary, "out": str(out_dir)}, notes=notes)
+    return report, {**summary, "runs": rows, "protocol": PROTOCOLS[task]}

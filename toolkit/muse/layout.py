@@ -44,6 +44,7 @@ DEFAULT_FEATURES = {"humor": ("egemaps", "vggface2", "bert-4-sentence-level"),
 REACTION_LABELS = ("Adoration", "Amusement", "Anxiety", "Disgust", "Empathic-Pain", "Fear", "Surprise")
 STRESS_DIMS = ("physio-arousal", "valence")
 STRESS_KEYS = ("arousal", "valence")
+OUTPUTS = {"humor": 1, "reaction": 7, "stress": 2}  # model outputs per task
 PARTITIONS = ("train", "devel", "test")
 FEATURE_IDX = 2  # feature CSVs: timestamp, segment_id, then the features
 

@@ -4,8 +4,11 @@ Paper: Li et al., "Hybrid Multimodal Feature Extraction, Mining and Fusion for S
 MuSe 2022 workshop at ACM MM 2022, arXiv 2208.03051 (GRU + self-attention; TEMMA for humor; late
 fusion). Protocol and baseline: Christ et al., arXiv 2207.05691 (EIHW/MuSe2022).
 
-Training runs through the one engine loop (:func:`toolkit.engine.loop.fit`) once per seed, selects
-each seed's best epoch on devel with the challenge metric, then the best seed on devel; the test
+One run (:func:`toolkit.engine.lifecycle.start_run`) trains one model per seed (``seed<k>/``), or
+with stress ``per-dim`` targets one per seed and dimension (``seed<k>/arousal``, ``seed<k>/valence``),
+each through the one engine loop (:func:`toolkit.engine.loop.fit`) as a sub-run: ``--resume``
+continues an interrupted sub-run exactly and re-uses the finished ones. Each model keeps its best
+epoch on devel (the challenge metric), the best seed on devel gives the reported run; the test
 partition is scored (when it has labels) and, with ``predict``, exported in the submission shape.
 
 Defaults: Adam (the team's and the baseline's optimiser), lr 1e-3 and batch 64 and 30 epochs with
@@ -25,27 +28,23 @@ reported CCC is the challenge script's (ddof 1), the population one beside it (`
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..engine import distributed as D
-from ..engine.device import resolve_device
 from ..engine.errors import LtError
+from ..engine.lifecycle import Run, start_run
 from ..engine.loop import Objective, TrainConfig, evaluate, fit, load_best_into, make_loader
 from ..engine.report import Report, log
-from ..engine.runs import prepare_out_dir, write_json
-from ..engine.seed import seed_everything
-from ..models.sequence import SEQUENCE_MODELS, build_sequence_model
+from ..models.sequence import SEQUENCE_MODELS, build_sequence_model, sequence_defaults
 from .dataset import SeqDataset, collate, window
-from .export import late_fusion, write_predictions
-from .layout import STRESS_KEYS, TASKS
-from .loaders import MuseData, Sample, load_muse
+from .export import late_fusion, read_fusion_runs, write_predictions
+from .layout import DEFAULT_FEATURES, OUTPUTS, STRESS_KEYS, TASKS
+from .loaders import MuseData, Sample
 from .losses import DEFAULT_LOSS, get_loss
 from .metrics import PROTOCOLS, humor_metrics, reaction_metrics, stress_metrics
-from .synthetic import ensure_synthetic
 
 MONITOR = {"humor": "auc", "reaction": "pearson", "stress": "ccc"}
 DATASETS = ("muse", "synthetic-muse")
@@ -93,7 +92,7 @@ def make_metrics(task: str, label_names: list[str]):
 
 @dataclass
 class MuseOptions:
-    """The resolved flags of one training run (stored in config.json)."""
+    """The training options of one run, validated, with the defaults that depend on others resolved."""
 
     task: str
     model: str = "gru-sa"
@@ -103,11 +102,10 @@ class MuseOptions:
     lr: float = 1e-3
     weight_decay: float = 0.0
     seeds: int = 1
-    seed: int = 0
     d_model: int | None = None
     layers: int | None = None
-    win_len: int = 200
-    hop_len: int = 100
+    win_length: int = 200
+    hop_length: int = 100
     noise: float = 0.0
     time_mask: float = 0.0
     balanced: bool = False
@@ -136,11 +134,18 @@ class MuseOptions:
             self.targets = self.targets or DEFAULT_TARGETS
             if self.targets not in TARGETS:
                 raise LtError(unknown_name_message("targets", self.targets, TARGETS))
-        for name in ("d_model", "layers"):
+        for name, default in sequence_defaults(self.model).items():
             v = getattr(self, name)
             if v is not None and v < 1:
                 raise LtError(f"--{name.replace('_', '-')} must be >= 1 (got {v})")
+            setattr(self, name, default if v is None else v)
+        window([], self.win_length, self.hop_length)  # validates the window sizes
+        TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay).validate()
         return self
+
+    @property
+    def per_dim(self) -> bool:
+        return self.task == "stress" and self.targets == "per-dim"
 
 
 def _balanced_sampler(samples, seed: int):
@@ -164,18 +169,6 @@ def _predict(model, samples, task: str, device, batch_size: int) -> tuple[np.nda
     return out.double().numpy(), {"pred": out, "target": tgt}
 
 
-def _shared_out_dir(out: str | None, force: bool) -> Path:
-    """Rank 0 prepares the run dir; under DDP the other ranks learn its path (fit writes on rank 0 only)."""
-    path = prepare_out_dir(out, "train", "muse", force=force) if D.is_main() else None
-    if D.is_distributed():
-        import torch.distributed as dist
-
-        box = [str(path) if path is not None else None]
-        dist.broadcast_object_list(box, src=0)
-        path = Path(box[0])
-    return path
-
-
 def _dim_view(samples: list[Sample], k: int | None) -> list[Sample]:
     """The same sequences with only target column ``k`` (per-dimension stress); all columns for None."""
     if k is None:
@@ -183,45 +176,47 @@ def _dim_view(samples: list[Sample], k: int | None) -> list[Sample]:
     return [Sample(s.key, s.group, s.x, s.y[:, k:k + 1], s.meta) for s in samples]
 
 
-def _fit_one(data: MuseData, o: MuseOptions, seed: int, device, out_dir: Path, train: list[Sample],
+def _fit_one(run: Run, data: MuseData, o: MuseOptions, seed: int, sub: str, train: list[Sample],
              devel: list[Sample], n_out: int, names: list[str]):
-    """One model through the engine loop, its best-on-devel weights loaded; (model, fit result, seconds)."""
-    seed_everything(seed)
+    """One model (sub-run ``sub``) through the engine loop, its best-on-devel weights loaded;
+    (model, fit result, seconds). A finished sub-run is re-used on --resume (0 epochs left)."""
+    run.reseed(seed - run.seed)  # seed s on every rank: the same initial weights
     model = build_sequence_model(o.model, data.dims, n_out, o.task != "stress", d_model=o.d_model, layers=o.layers)
     cfg = TrainConfig(epochs=o.epochs, batch_size=o.batch_size, lr=o.lr, optimizer="adam", weight_decay=o.weight_decay,
-                      scheduler="cosine", seed=seed, monitor=MONITOR[o.task], monitor_mode="max", amp="off")
+                      scheduler="cosine", seed=seed, monitor=MONITOR[o.task], monitor_mode="max", amp="off",
+                      deterministic=run.deterministic)
     sampler = _balanced_sampler(train, seed) if o.balanced else None
+    out_dir = run.out_dir / sub
     t0 = time.perf_counter()
-    res = fit(model, SeqDataset(train, o.noise, o.time_mask), SeqDataset(devel), cfg=cfg, device=device,
+    res = fit(model, SeqDataset(train, o.noise, o.time_mask), SeqDataset(devel), cfg=cfg, device=run.device,
               objective=MuseObjective(o.task, o.loss), metrics_fn=make_metrics(o.task, names), out_dir=out_dir,
               eval_forward=make_forward(o.task), collate_fn=collate, train_sampler=sampler,
-              run_config={"muse": asdict(o), "features": data.features, "targets": names})
+              resume=run.resume_from(sub), run_config=run.config)
     seconds = sum(r.get("seconds", 0.0) for r in res.history) or (time.perf_counter() - t0)
     load_best_into(model, out_dir)
     return model, res, seconds
 
 
-def _train_seed(data: MuseData, o: MuseOptions, seed: int, device, out_dir: Path, train: list[Sample]) -> dict:
+def _train_seed(run: Run, data: MuseData, o: MuseOptions, seed: int, train: list[Sample]) -> dict:
     """One seed: one model, or (stress per-dim) one model per dimension whose outputs are stacked."""
-    per_dim = o.task == "stress" and o.targets == "per-dim"
-    jobs = [(k, [n]) for k, n in enumerate(data.label_names)] if per_dim else [(None, data.label_names)]
-    n_out = {"humor": 1, "reaction": 7, "stress": 2}[o.task]
+    jobs = [(k, [n]) for k, n in enumerate(data.label_names)] if o.per_dim else [(None, data.label_names)]
     preds: dict = {p: [] for p in ("devel", "test") if data.parts[p]}
     epochs, seconds = [], 0.0
     for k, names in jobs:
-        model, res, sec = _fit_one(data, o, seed, device, out_dir / names[0] if per_dim else out_dir,
-                                   _dim_view(train, k), _dim_view(data.parts["devel"], k), 1 if per_dim else n_out, names)
+        sub = f"seed{seed}/{names[0]}" if o.per_dim else f"seed{seed}"
+        model, res, sec = _fit_one(run, data, o, seed, sub, _dim_view(train, k), _dim_view(data.parts["devel"], k),
+                                   1 if o.per_dim else OUTPUTS[o.task], names)
         epochs.append(str(res.best_epoch))
         seconds += sec
         for part in preds:
-            preds[part].append(_predict(model, _dim_view(data.parts[part], k), o.task, device, o.batch_size))
-    row = {"seed": seed, "best_epoch": "/".join(epochs) if per_dim else res.best_epoch,
+            preds[part].append(_predict(model, _dim_view(data.parts[part], k), o.task, run.device, o.batch_size))
+    row = {"seed": seed, "best_epoch": "/".join(epochs) if o.per_dim else res.best_epoch,
            "seq_per_s": o.epochs * len(train) * len(jobs) / seconds}
     metrics, nan, out = make_metrics(o.task, data.label_names), float("nan"), {}
     for part in ("devel", "test"):
         m = {}
         if part in preds:
-            out[part] = np.concatenate([p for p, _ in preds[part]], axis=1) if per_dim else preds[part][0][0]
+            out[part] = np.concatenate([p for p, _ in preds[part]], axis=1) if o.per_dim else preds[part][0][0]
             m = metrics(torch.cat([r["pred"] for _, r in preds[part]], 1), torch.cat([r["target"] for _, r in preds[part]], 1))
         row[f"{part}_{MONITOR[o.task]}"] = m.get(MONITOR[o.task], nan)
         if o.task == "stress":
@@ -230,19 +225,30 @@ def _train_seed(data: MuseData, o: MuseOptions, seed: int, device, out_dir: Path
     return {"row": row, "preds": out}
 
 
-def _load(task: str, dataset: str, data_root: str | None, features: list[str] | None, resplit_seed, devel_fraction):
-    if dataset not in DATASETS:
-        from ..engine.registry import unknown_name_message
+def _check_data(dataset: str, data_root: str | None) -> None:
+    """The dataset name and its --data-root, checked before the run dir is made."""
+    from ..data.muse import NEEDS_ROOT
+    from ..engine.registry import unknown_name_message
 
+    if dataset not in DATASETS:
         raise LtError(unknown_name_message("dataset", dataset, DATASETS))
-    if dataset == "synthetic-muse":
-        root = ensure_synthetic(data_root)
-    elif not data_root:
-        raise LtError("--dataset muse needs --data-root (the folder holding c1_muse_humor/, c2_muse_reaction/, "
-                      "c3_muse_stress_2022/); or use --dataset synthetic-muse")
-    else:
-        root = Path(data_root)
-    return load_muse(root, task, features, resplit_seed=resplit_seed, devel_fraction=devel_fraction), root
+    if dataset == "muse" and not data_root:
+        raise LtError(NEEDS_ROOT)
+
+
+def _load(run: Run, dataset: str, data_root: str | None, o: MuseOptions, features: list[str],
+          resplit_seed: int | None, devel_fraction: float):
+    """The task's data through the dataset registry (rank 0 first: it may write synthetic-muse)."""
+    from ..data import get_dataset
+
+    with D.main_first():
+        bundle = get_dataset(dataset, root=data_root, task=o.task, features=features, win_length=o.win_length,
+                             hop_length=o.hop_length, resplit_seed=resplit_seed, devel_fraction=devel_fraction)
+    data, root = bundle.data, bundle.info["root"]
+    run.update_info(outputs=bundle.num_classes, label_names=data.label_names, features=data.features, dims=data.dims,
+                    root=root, train_sequences=len(bundle.train), devel_sequences=len(bundle.val),
+                    test_sequences=len(bundle.test))
+    return data, bundle.train.samples, root
 
 
 def _summary(data: MuseData, o: MuseOptions, rows: list[dict], best: int, root, n_train: int) -> dict:
@@ -264,25 +270,24 @@ def _summary(data: MuseData, o: MuseOptions, rows: list[dict], best: int, root, 
             "ids_without_labels": data.stats["ids_without_labels"], "data_root": str(root), **extra}
 
 
-def _write_outputs(out_dir: Path, data: MuseData, preds: dict, predict: bool, config: dict, metrics: dict) -> list[str]:
-    """Prediction CSVs, config.json and metrics.json (rank 0 only)."""
-    files = write_predictions(out_dir, data.task, "devel", data.parts["devel"], preds["devel"]) if D.is_main() else []
-    if predict and data.parts["test"] and D.is_main():
-        files += write_predictions(out_dir, data.task, "test", data.parts["test"], preds["test"])
-    if D.is_main():
-        write_json(out_dir / "config.json", config)
-        write_json(out_dir / "metrics.json", metrics)
+def _write_predictions(run: Run, data: MuseData, preds: dict, predict: bool) -> list[str]:
+    """Prediction CSVs (written by rank 0; every rank returns their names)."""
+    parts = ["devel"] + (["test"] if predict and data.parts["test"] else [])
+    files = []
+    for part in parts:
+        if run.is_main:
+            files += write_predictions(run.out_dir, data.task, part, data.parts[part], preds[part])
     return files
 
 
-def _notes(data: MuseData, o: MuseOptions, out_dir: Path, best_seed: int, files: list[str]) -> list[str]:
-    """Protocol, best seed and its checkpoint(s), prediction files, stress targets, items without features."""
-    per_dim = o.targets == "per-dim"
-    ckpt = out_dir / f"seed{best_seed}" / ("{" + ",".join(STRESS_KEYS) + "}/best.pt" if per_dim else "best.pt")
-    notes = [f"protocol: {PROTOCOLS[o.task]}", f"best seed on devel: {best_seed} (its checkpoint: {ckpt})",
+def _notes(data: MuseData, o: MuseOptions, best_seed: int, files: list[str]) -> list[str]:
+    """Protocol, best seed and its checkpoint(s), prediction files, stress targets, items without features
+    (files named relative to the run dir, the report's ``out``)."""
+    ckpt = f"seed{best_seed}/" + ("{" + ",".join(STRESS_KEYS) + "}/best.pt" if o.per_dim else "best.pt")
+    notes = [f"protocol: {PROTOCOLS[o.task]}", f"best seed on devel: {best_seed} (its checkpoint: {ckpt} in the run dir)",
              f"predictions: {', '.join(files)}"]
     if o.task == "stress":
-        how = "one model per dimension, as the baseline" if per_dim else "one model, two outputs"
+        how = "one model per dimension, as the baseline" if o.per_dim else "one model, two outputs"
         notes.append(f"targets: {o.targets} ({how})")
     if data.stats["labels_without_features"]:
         how = "kept as zeros, as the baseline does" if o.task == "humor" else "left out"
@@ -291,58 +296,80 @@ def _notes(data: MuseData, o: MuseOptions, out_dir: Path, best_seed: int, files:
     return notes
 
 
+def _fuse(task: str, late_fusion_runs: list[str], fusion: str, resolved: dict, run_args: dict) -> Report:
+    """``--late-fusion``: read and check the runs, then start the fused run and write its files."""
+    if run_args["resume"]:
+        raise LtError("--resume applies to training; --late-fusion takes seconds: run it again (with --force)")
+    if task not in TASKS:
+        from ..engine.registry import unknown_name_message
+
+        raise LtError(unknown_name_message("task", task, TASKS))
+    task, loaded = read_fusion_runs(late_fusion_runs, fusion, task)
+    run = start_run(("train", "muse"), **run_args, resolved=resolved)
+    report, metrics = late_fusion(late_fusion_runs, loaded, fusion, task, run.out_dir, write=run.is_main)
+    run.finish(metrics)
+    return report
+
+
 def train_muse(task: str, *, dataset: str = "muse", data_root: str | None = None, features: list[str] | None = None,
                model: str = "gru-sa", loss: str | None = None, epochs: int = 30, batch_size: int = 64, lr: float = 1e-3,
                weight_decay: float = 0.0, seeds: int = 1, seed: int = 0, d_model: int | None = None,
-               layers: int | None = None, win_len: int = 200, hop_len: int = 100, noise: float = 0.0,
+               layers: int | None = None, win_length: int = 200, hop_length: int = 100, noise: float = 0.0,
                time_mask: float = 0.0, balanced: bool = False, resplit_seed: int | None = None, devel_fraction: float = 0.2,
-               predict: bool = False, late: list[str] | None = None, fusion: str = "mean", out: str | None = None,
-               force: bool = False, device: str = "auto", targets: str | None = None) -> Report:
+               predict: bool = False, late_fusion: list[str] | None = None, fusion: str = "mean",
+               targets: str | None = None, out: str | None = None, force: bool = False, resume: bool = False,
+               device: str = "auto", deterministic: bool = False) -> Report:
     """Train ``seeds`` seeds (best on devel) and report the challenge metric; or late-fuse runs.
 
     Args:
         task: ``humor`` | ``reaction`` | ``stress``.
         dataset: ``muse`` (official layout under ``data_root``) or ``synthetic-muse`` (generated into
-            ``data_root`` or the cache first).
+            ``data_root`` or the cache first); read through :func:`toolkit.data.get_dataset`.
         features: feature folders fused early (default per task, see ``layout.DEFAULT_FEATURES``).
-        model: ``lstm`` (baseline) | ``gru-sa`` | ``temma``; ``d_model``/``layers`` override widths/depths.
+        model: ``lstm`` (baseline) | ``gru-sa`` | ``temma``; ``d_model``/``layers`` override widths/depths
+            (default lstm 64/2, gru-sa 64/1, temma 128/4).
         loss: default ``bce`` / ``mse`` / ``ccc``; ``focal`` for humor (α 0.25, γ 2, the team's).
         epochs, batch_size, lr, weight_decay: Adam + cosine schedule (defaults 30, 64, 1e-3, 0: ours).
         seeds: number of seeds from ``seed``; the best on devel gives the reported run.
-        win_len, hop_len: stress training windows in steps (200 / 100, the baseline's).
+        win_length, hop_length: stress training windows in steps (200 / 100, the baseline's).
         noise, time_mask, balanced: train-time augmentation (off by default).
         resplit_seed, devel_fraction: redraw train/devel by subject (default: official partition).
         targets: stress only: ``per-dim`` (default, the baseline's: one model per dimension) or ``joint``.
         predict: also write test predictions in the submission CSV shape.
-        late, fusion: fuse these run dirs' predictions (``mean`` | ``learned``) instead of training.
-        out, force, device: run dir (refused if non-empty without ``force``), ``auto|cpu|cuda[:N]|mps``.
+        late_fusion, fusion: fuse these run dirs' predictions (``mean`` | ``learned``) instead of training.
+        out, force, resume, device, deterministic: the run (see :func:`toolkit.engine.lifecycle.start_run`);
+            ``resume`` continues the interrupted seed/dimension and re-uses the finished ones.
 
     ``lt train muse --task humor --dataset synthetic-muse --model gru-sa --seeds 3``
     """
-    if late:
-        if task not in TASKS:
-            raise LtError(f"unknown task '{task}'; valid: {', '.join(TASKS)}")
-        return late_fusion(late, fusion, out, task, force=force)
-    o = MuseOptions(task, model, loss, epochs, batch_size, lr, weight_decay, seeds, seed, d_model, layers,
-                    win_len, hop_len, noise, time_mask, balanced, targets).validate()
-    if task == "stress":
-        window([], win_len, hop_len)  # validates the window flags before any reading
-    dev = resolve_device(device)
-    D.init_distributed(dev)
+    run_args = {"out": out, "force": force, "resume": resume, "device": device, "seed": seed,
+                "deterministic": deterministic}
+    given = {"task": task, "dataset": dataset, "data_root": data_root, "features": features, "model": model,
+             "loss": loss, "epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
+             "seeds": seeds, "d_model": d_model, "layers": layers, "win_length": win_length, "hop_length": hop_length,
+             "targets": targets, "noise": noise, "time_mask": time_mask, "balanced": balanced,
+             "resplit_seed": resplit_seed, "devel_fraction": devel_fraction, "predict": predict,
+             "late_fusion": late_fusion, "fusion": fusion, "out": out}
+    if late_fusion:
+        return _fuse(task, late_fusion, fusion, given, run_args)
+    o = MuseOptions(task, model, loss, epochs, batch_size, lr, weight_decay, seeds, d_model, layers, win_length,
+                    hop_length, noise, time_mask, balanced, targets).validate()
+    _check_data(dataset, data_root)
+    features = list(features or DEFAULT_FEATURES[task])
+    resolved = {**given, "features": features, "loss": o.loss, "d_model": o.d_model, "layers": o.layers,
+                "targets": o.targets}
+    run = start_run(("train", "muse"), **run_args, resolved=resolved)
     if balanced and D.is_distributed():
         raise LtError("--balanced is not supported under torchrun (its sampler is not sharded); drop it")
-    data, root = _load(task, dataset, data_root, features, resplit_seed, devel_fraction)
-    out_dir = _shared_out_dir(out, force)
-    train = window(data.parts["train"], win_len, hop_len) if task == "stress" else data.parts["train"]
+    data, train, root = _load(run, dataset, data_root, o, features, resplit_seed, devel_fraction)
     results = []
     for s in range(seed, seed + seeds):
         log(f"seed {s}: training {model} on {task} ({len(train)} train sequences)")
-        results.append(_train_seed(data, o, s, dev, out_dir / f"seed{s}", train))
+        results.append(_train_seed(run, data, o, s, train))
     rows = [r["row"] for r in results]
     best = int(np.nanargmax([r[f"devel_{MONITOR[task]}"] for r in rows]))
     summary = _summary(data, o, rows, best, root, len(train))
-    files = _write_outputs(out_dir, data, results[best]["preds"], predict,
-                           {"task": task, "dataset": dataset, "data_root": str(root), "features": data.features,
-                            "resplit_seed": resplit_seed, "predict": predict, **asdict(o)}, {**summary, "seeds": rows})
-    notes = _notes(data, o, out_dir, rows[best]["seed"], files)
-    return Report(f"MuSe 2022 {task} · {model}", rows, {**summary, "out": str(out_dir)}, notes=notes)
+    files = _write_predictions(run, data, results[best]["preds"], predict)
+    run.finish({**summary, "seeds": rows})
+    return Report(f"MuSe 2022 {task} · {model}", rows, {**summary, "out": str(run.out_dir)},
+                  notes=_notes(data, o, rows[best]["seed"], files))
