@@ -163,7 +163,7 @@ _NOT_REPLAYED = frozenset({"config", "print_config", "force", "resume", "quiet",
 
 
 # Recorded by the lifecycle for every run, whether or not the command has the flag.
-_ALWAYS_RECORDED = frozenset({"seed", "deterministic"})
+_ALWAYS_RECORDED = frozenset({"seed", "deterministic", "device"})
 
 
 def _command_of(ctx: typer.Context) -> list[str]:

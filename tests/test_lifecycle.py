@@ -25,7 +25,8 @@ def test_config_schema_and_cli_options_merged(tmp_path):
     assert tuple(cfg) == CONFIG_KEYS
     assert cfg["command"] == ["train", "toy"]
     # recipe value wins over None; the seed and determinism actually used are always recorded
-    assert cfg["resolved"] == {"epochs": 30, "lr": 0.1, "force": False, "seed": 3, "deterministic": False}
+    assert cfg["resolved"] == {"epochs": 30, "lr": 0.1, "force": False, "device": "cpu", "seed": 3,
+                               "deterministic": False}
     assert r.device.type == "cpu" and r.out_dir == tmp_path / "a"
     r.finish({"top1": 0.5})
     assert json.loads((tmp_path / "a" / "metrics.json").read_text()) == {"top1": 0.5}
@@ -66,7 +67,7 @@ def test_print_config_raises_before_writing(tmp_path):
             start_run(("train", "toy"), out=tmp_path / "a", device="cpu", resolved={"epochs": 2})
     finally:
         reset_cli_context(token)
-    assert e.value.config["resolved"] == {"lr": 0.1, "epochs": 2, "seed": 0, "deterministic": False}
+    assert e.value.config["resolved"] == {"lr": 0.1, "epochs": 2, "device": "cpu", "seed": 0, "deterministic": False}
     assert not (tmp_path / "a").exists()
 
 

@@ -231,7 +231,8 @@ def start_run(command: tuple[str, ...] | list[str], *, out: str | os.PathLike | 
     from .seed import seed_everything
 
     command = tuple(command)
-    config = build_config(command, {**dict(resolved or {}), "seed": seed, "deterministic": deterministic}, info)
+    config = build_config(command, {**dict(resolved or {}), "device": str(device), "seed": seed,
+                                    "deterministic": deterministic}, info)
     state = _CLI.get()
     if state is not None and state.print_config:
         raise ConfigPrinted(config)

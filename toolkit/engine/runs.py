@@ -74,10 +74,10 @@ def read_json(path: str | os.PathLike) -> Any:
 
 # --- Runs remember their data -------------------------------------------------------------------
 # A run's config.json (the one schema, toolkit.engine.lifecycle) records its data as the resolved
-# options dataset, data_root, imbalance, image_size and info.num_classes. A run made from another run
-# (lt prune MODEL, lt defend facm --backbone) completes what it lacks from that run when both name the
-# same dataset; prune's noise calibration takes its MODEL run's data. Configs written before the one
-# schema (lt 0.1.0 run dirs) are still read by _legacy_data_of.
+# options dataset, data_root, imbalance, image_size and info.num_classes. A run with no dataset of its
+# own (lt prune MODEL calibrated on noise) takes the data of the run it was made from (resolved.model,
+# .backbone or .surrogate naming a run). Configs written before the one schema (lt 0.1.0 run dirs) are
+# still read by _legacy_data_of.
 DATA_KEYS = ("dataset", "data_root", "imbalance", "image_size", "num_classes")
 SOURCE_KEYS = ("model", "backbone", "surrogate")
 _FOLLOW_DEPTH = 3
@@ -120,10 +120,10 @@ def _data_of(cfg: Any, depth: int) -> dict[str, Any]:
     r, info = cfg["resolved"], cfg.get("info") if isinstance(cfg.get("info"), dict) else {}
     own = {"dataset": r.get("dataset"), "data_root": r.get("data_root"), "imbalance": r.get("imbalance"),
            "image_size": r.get("image_size"), "num_classes": info.get("num_classes")}
+    if own["dataset"] not in (None, "noise"):
+        return own  # the run's own settings (what it was given was completed from its source at its start)
     source = next((found for key in SOURCE_KEYS if (found := _follow(r.get(key), depth))), {})
-    if own["dataset"] in (None, "noise"):
-        return source if source.get("dataset") else {"image_size": own["image_size"]}
-    return _same_dataset(own, source)
+    return source if source.get("dataset") else {"image_size": own["image_size"]}
 
 
 def _legacy_data_of(cfg: dict, depth: int) -> dict[str, Any]:
