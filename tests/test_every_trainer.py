@@ -60,13 +60,13 @@ def trainer_args(tmp_path_factory):
     def get(name: str) -> list[str]:
         args = []
         for arg in TRAINERS[name]:
-            for pre in PREREQUISITES:
-                if "{" + pre + "}" in arg and pre not in made:
+            for pre in (p for p in PREREQUISITES if "{" + p + "}" in arg):
+                if pre not in made:
                     out = tmp_path_factory.mktemp("prerequisite") / pre
                     res = CliRunner().invoke(app, [*PREREQUISITES[pre], "--out", str(out), "--quiet"], catch_exceptions=False)
                     assert res.exit_code == 0, res.output
                     made[pre] = str(out)
-                arg = arg.replace("{" + pre + "}", made.get(pre, "{" + pre + "}"))
+                arg = arg.replace("{" + pre + "}", made[pre])
             args.append(arg)
         return args
 

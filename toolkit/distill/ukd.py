@@ -45,7 +45,7 @@ from ..engine.metrics import classification_metrics
 from ..engine.report import Report, log
 from ..models import build_from_checkpoint
 from ..models.video import build_video_model
-from .cache import fill_cache, items_fingerprint, cache_key, teacher_fingerprint
+from .cache import cache_key, fill_cache, items_fingerprint, teacher_fingerprint
 from .losses import check_kd_args, kd_loss
 from .video_train import (check_model_name, clip_options, data_config, evaluate_multiview, multiview_forward,
                           peak_memory_mib, score_rows, video_data, video_train_config)
@@ -124,8 +124,8 @@ def teacher_tables(teachers: list[Teacher], base: VideoClipDataset, views: int, 
                      "gamma": t.gamma if t.stream == "gamma" else None, "frames": spec["frames"],
                      "interval": spec["interval"], "size": spec["size"], "views": views}
         path = cache_dir / f"{cache_key(t.fingerprint, view_meta)}.pt"
-        logits, status = fill_cache(lambda: _load_teacher(t, device), ds, path, {"teacher": t.fingerprint, **view_meta},
-                                    device=device, batch_size=batch_size, num_workers=workers,
+        logits, status = fill_cache(lambda t=t: _load_teacher(t, device), ds, path,
+                                    {"teacher": t.fingerprint, **view_meta}, device=device, batch_size=batch_size, num_workers=workers,
                                     description=f"teacher {k + 1}/{len(teachers)} {t.arch}/{t.stream} {part}")
         _release(device)
         log(f"teacher {k + 1}/{len(teachers)} ({t.arch}, {t.stream}) {part} logits {status}: {path}")
