@@ -42,7 +42,7 @@ def _make_teachers(work: Path, arch: str, k: int) -> list[str]:
         m = build_video_model(arch, 11)
         p = work / f"teacher{i}.pt"
         save_checkpoint(p, {"arch": m.arch, "model_args": m.model_args, "state_dict": m.state_dict(),
-                            "config": {"data": {"stream": "rgb" if i % 2 == 0 else "gamma", "gamma": 1.8}}})
+                            "config": {"resolved": {"stream": "rgb" if i % 2 == 0 else "gamma", "gamma": 1.8}}})
         paths.append(str(p))
         del m
     return paths
@@ -94,7 +94,7 @@ def step_time(work: Path, device: str, quick: bool, rounds: int) -> dict:
     set_quiet(True)
     dev = resolve_device(device)
     d = _data_args(work, quick)
-    bundle = video_data(d["dataset"], d["data_root"], frames=d["frames"], views=1, options=d["data_options"])
+    bundle = video_data(d["dataset"], d["data_root"], frames=d["frames"], test_views=1, options=d["data_options"])
     teachers = read_teachers(json.loads((work / "teachers.json").read_text())[:8], None, bundle.num_classes)
     table, _ = teacher_tables(teachers, bundle.train, 2, {"dataset": d["dataset"]}, work / "cache-ukd-8", dev, 8, 0, "train")
     ds = CachedViews(bundle.train, table)

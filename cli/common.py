@@ -159,7 +159,7 @@ DownloadOpt = Annotated[bool, opt("--download")]
 # Options never replayed from a --config file (they say how to run, not what the run is); mirrors
 # toolkit.engine.lifecycle.RUN_CONTROL, kept here so that parsing imports no torch.
 _NOT_REPLAYED = frozenset({"config", "print_config", "force", "resume", "quiet", "fmt", "format", "device",
-                           "workers", "num_workers"})
+                           "workers", "num_workers", "cache_dir"})
 
 
 # Recorded by the lifecycle for every run, whether or not the command has the flag.

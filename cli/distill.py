@@ -1,6 +1,7 @@
 """``lt distill``: knowledge distillation for dark video -- ``kd`` (one teacher) and ``ukd`` (many).
 
-Only typer and the standard library at module top.
+Both are training commands on the one run lifecycle (``--resume``, ``--deterministic``,
+``--config``, ``--print-config``, torchrun). Only typer and the standard library at module top.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import DataRootOpt, DeviceOpt, ForceOpt, FormatOpt, OutOpt, QuietOpt, SeedOpt, resolve, run, split_list
-from .train_video import (BatchOpt, DatasetOpt, EpochsOpt, FramesOpt, GammaOpt, IntervalOpt, LrOpt, ResumeOpt, Sched,
-                          SchedOpt, SizeOpt, SkipBadOpt, SplitOpt, Stream, StreamOpt, WdOpt, WorkersOpt)
+from .common import (ConfigOpt, DataRootOpt, DeterministicOpt, DeviceOpt, ForceOpt, FormatOpt, LtTyper, OutOpt,
+                     PrintConfigOpt, QuietOpt, ResumeOpt, SeedOpt, opt, resolve, run, split_list)
+from .train_video import (BatchOpt, DatasetOpt, EpochsOpt, FramesOpt, GammaOpt, ImageSizeOpt, IntervalOpt, LrOpt,
+                          OfficialSplitOpt, Sched, SchedOpt, SkipBadOpt, Stream, StreamOpt, TestViewsOpt, WdOpt,
+                          WorkersOpt)
 
-app = typer.Typer(help="Knowledge distillation: KD and UKD (multi-teacher, dark video).", no_args_is_help=True)
+app = LtTyper(help="Knowledge distillation: KD and UKD (multi-teacher, dark video).", no_args_is_help=True)
 
 
 class Combine(str, Enum):
@@ -28,70 +31,75 @@ class Mode(str, Enum):
     live = "live"
 
 
-StudentOpt = Annotated[str, typer.Option("--student", help="Student model: tiny3d or a torchvision video model.")]
-AlphaOpt = Annotated[float, typer.Option("--alpha", help="Weight of the CE term; 1 - alpha weighs the KD term.")]
-TauOpt = Annotated[float, typer.Option("--tau", help="Softmax temperature of the KD term.")]
-TestViewsOpt = Annotated[int, typer.Option("--test-views", help="Fixed test views per video (scores averaged).")]
+# Options of both distill commands: one declaration each.
+StudentOpt = Annotated[str, typer.Option("--student", help="Student architecture: tiny3d or a torchvision video model.")]
+CeWeightOpt = Annotated[float, typer.Option("--ce-weight", help="Weight w in [0, 1] of the CE term; 1 - w weighs the "
+                                                                "KD term. Default 0.5 (our choice).")]
+TauOpt = Annotated[float, opt("--tau", "Here: of the KD term (its KL is scaled by τ²). Default 4 (our choice).")]
 
 
-def _common(ctx, device, seed, fmt, quiet):
-    return resolve(ctx, device, seed, fmt, quiet)
+def _kwargs(ctx: typer.Context, p: dict) -> tuple[dict, dict]:
+    """The output options and the toolkit keywords shared by kd and ukd (from the parsed parameters ``p``)."""
+    opts = resolve(ctx, p["device"], p["seed"], p["fmt"], p["quiet"])
+    same = ("student", "dataset", "data_root", "official_split", "gamma", "frames", "interval", "image_size",
+            "test_views", "ce_weight", "tau", "skip_bad", "epochs", "batch_size", "lr", "weight_decay", "workers",
+            "deterministic", "out", "force", "resume")
+    kwargs = {k: p[k] for k in same}
+    return opts, {**kwargs, "stream": p["stream"].value, "scheduler": p["scheduler"].value,
+                  "device": opts["device"], "seed": opts["seed"]}
 
 
 @app.command("kd")
 def kd(ctx: typer.Context,
        teacher: Annotated[str, typer.Option("--teacher", help="Teacher checkpoint or run dir (from lt train video).")],
        student: StudentOpt, dataset: DatasetOpt = "synthetic-dark", stream: StreamOpt = Stream.rgb,
-       gamma: GammaOpt = 1.8, split: SplitOpt = 1, frames: FramesOpt = None, interval: IntervalOpt = None,
-       size: SizeOpt = None, test_views: TestViewsOpt = 3,
-       teacher_stream: Annotated[Optional[Stream], typer.Option("--teacher-stream", help="Override the stream stored in the teacher checkpoint.")] = None,
-       alpha: AlphaOpt = 0.5, tau: TauOpt = 4.0, epochs: EpochsOpt = 50, batch_size: BatchOpt = 16, lr: LrOpt = 0.01,
-       weight_decay: WdOpt = 5e-4, scheduler: SchedOpt = Sched.multistep, workers: WorkersOpt = 0,
+       gamma: GammaOpt = 1.8, official_split: OfficialSplitOpt = 1, frames: FramesOpt = None,
+       interval: IntervalOpt = None, image_size: ImageSizeOpt = None, test_views: TestViewsOpt = 3,
+       teacher_stream: Annotated[Optional[Stream], typer.Option("--teacher-stream", help="Override the stream recorded in the teacher's run.")] = None,
+       ce_weight: CeWeightOpt = 0.5, tau: TauOpt = 4.0, epochs: EpochsOpt = 50, batch_size: BatchOpt = 16,
+       lr: LrOpt = 0.01, weight_decay: WdOpt = 5e-4, scheduler: SchedOpt = Sched.multistep, workers: WorkersOpt = 0,
        skip_bad: SkipBadOpt = False, data_root: DataRootOpt = None, out: OutOpt = None, force: ForceOpt = False,
-       resume: ResumeOpt = False, device: DeviceOpt = None, seed: SeedOpt = None, fmt: FormatOpt = None,
+       resume: ResumeOpt = False, deterministic: DeterministicOpt = False, config: ConfigOpt = None,
+       print_config: PrintConfigOpt = False, device: DeviceOpt = None, seed: SeedOpt = None, fmt: FormatOpt = None,
        quiet: QuietOpt = False) -> None:
-    """Standard KD from one live teacher: alpha*CE + (1-alpha)*tau^2*KL(p_t || p_s) on random training clips.
+    """Standard KD from one live teacher: w*CE + (1-w)*τ²*KL(p_t || p_s) on random training clips (w = --ce-weight).
 
     Example: lt distill kd --teacher runs/teacher-gamma --student tiny3d --dataset synthetic-dark --epochs 10
     """
+    params = dict(locals())
     from toolkit.distill.ukd import distill
 
-    opts = _common(ctx, device, seed, fmt, quiet)
-    run(ctx, distill, opts, teachers=[teacher], student=student, mode="kd", dataset=dataset, data_root=data_root,
-        split=split, stream=stream.value, gamma=gamma, frames=frames, interval=interval, size=size, views=1,
-        test_views=test_views, teacher_streams=[teacher_stream.value] if teacher_stream else None,
-        combine="mean-kl", alpha=alpha, tau=tau, skip_bad=skip_bad, epochs=epochs, batch_size=batch_size, lr=lr,
-        weight_decay=weight_decay, scheduler=scheduler.value, workers=workers, device=opts["device"],
-        seed=opts["seed"], out=out, force=force, resume=resume)
+    opts, kwargs = _kwargs(ctx, params)
+    run(ctx, distill, opts, teachers=[teacher], mode="kd",
+        teacher_streams=[teacher_stream.value] if teacher_stream else None, **kwargs)
 
 
 @app.command("ukd")
 def ukd(ctx: typer.Context,
-        teachers: Annotated[str, typer.Option("--teachers", help="Comma-separated teacher checkpoints or run dirs.")],
+        teachers: Annotated[str, typer.Option("--teachers", help="Comma-separated teacher checkpoints or run dirs (from lt train video).")],
         student: StudentOpt, dataset: DatasetOpt = "synthetic-dark", stream: StreamOpt = Stream.rgb,
-        gamma: GammaOpt = 1.8, split: SplitOpt = 1, frames: FramesOpt = None, interval: IntervalOpt = None,
-        size: SizeOpt = None,
+        gamma: GammaOpt = 1.8, official_split: OfficialSplitOpt = 1, frames: FramesOpt = None,
+        interval: IntervalOpt = None, image_size: ImageSizeOpt = None,
         views: Annotated[int, typer.Option("--views", help="Deterministic training views per video cached per teacher (>= 1).")] = 4,
         test_views: TestViewsOpt = 3,
-        combine: Annotated[Combine, typer.Option("--combine", help="mean-kl, mean-logits or confidence (see docs/distill.md).")] = Combine.mean_kl,
+        combine: Annotated[Combine, typer.Option("--combine", help="How K teachers' logits make one target: mean-kl, mean-logits or confidence (see docs/distill.md).")] = Combine.mean_kl,
         mode: Annotated[Mode, typer.Option("--mode", help="ukd: cached, one teacher at a time; live: all teachers resident (baseline).")] = Mode.ukd,
-        teacher_streams: Annotated[Optional[str], typer.Option("--teacher-streams", help="Comma-separated streams overriding those in the teacher checkpoints.")] = None,
-        cache_dir: Annotated[Optional[str], typer.Option("--cache-dir", help="Teacher-logit cache (default $LT_CACHE_DIR/ukd; ~/.cache/lt when unset).")] = None,
-        alpha: AlphaOpt = 0.5, tau: TauOpt = 4.0, epochs: EpochsOpt = 50, batch_size: BatchOpt = 16,
+        teacher_streams: Annotated[Optional[str], typer.Option("--teacher-streams", help="Comma-separated streams overriding those recorded in the teachers' runs.")] = None,
+        cache_dir: Annotated[Optional[str], opt("--cache-dir", "Here: the teacher-logit cache (default $LT_CACHE_DIR/ukd).")] = None,
+        ce_weight: CeWeightOpt = 0.5, tau: TauOpt = 4.0, epochs: EpochsOpt = 50, batch_size: BatchOpt = 16,
         lr: LrOpt = 0.01, weight_decay: WdOpt = 5e-4, scheduler: SchedOpt = Sched.multistep,
         workers: WorkersOpt = 0, skip_bad: SkipBadOpt = False, data_root: DataRootOpt = None, out: OutOpt = None,
-        force: ForceOpt = False, resume: ResumeOpt = False, device: DeviceOpt = None, seed: SeedOpt = None,
-        fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+        force: ForceOpt = False, resume: ResumeOpt = False, deterministic: DeterministicOpt = False,
+        config: ConfigOpt = None, print_config: PrintConfigOpt = False, device: DeviceOpt = None,
+        seed: SeedOpt = None, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """UKD: cache each teacher's logits alone (memory flat in K), then train the student on the cache.
 
+    Under torchrun the ranks share phase 1 (each logit computed once) and train the student with DDP.
     Example: lt distill ukd --teachers runs/t-rgb,runs/t-gamma --student tiny3d --dataset synthetic-dark --views 4
     """
+    params = dict(locals())
     from toolkit.distill.ukd import distill
 
-    opts = _common(ctx, device, seed, fmt, quiet)
-    run(ctx, distill, opts, teachers=split_list(teachers), student=student, mode=mode.value, dataset=dataset,
-        data_root=data_root, split=split, stream=stream.value, gamma=gamma, frames=frames, interval=interval,
-        size=size, views=views, test_views=test_views, teacher_streams=split_list(teacher_streams) or None,
-        combine=combine.value, alpha=alpha, tau=tau, cache_dir=cache_dir, skip_bad=skip_bad, epochs=epochs,
-        batch_size=batch_size, lr=lr, weight_decay=weight_decay, scheduler=scheduler.value, workers=workers,
-        device=opts["device"], seed=opts["seed"], out=out, force=force, resume=resume)
+    opts, kwargs = _kwargs(ctx, params)
+    run(ctx, distill, opts, teachers=split_list(teachers), mode=mode.value, views=views,
+        teacher_streams=split_list(teacher_streams) or None, combine=combine.value, cache_dir=cache_dir, **kwargs)

@@ -15,4 +15,4 @@ echo "== teacher 2: tiny3d on the gamma-enhanced stream (gamma 1.8)"
 lt train video "${DATA[@]}" --model tiny3d --stream gamma --gamma 1.8 "${TRAIN[@]}" --out "$D/teacher-gamma"
 echo "== UKD: both teachers cached one at a time (4 views/video), RGB student trained on the cache"
 lt distill ukd "${DATA[@]}" --teachers "$D/teacher-rgb,$D/teacher-gamma" --student tiny3d --stream rgb \
-  --views 4 --combine mean-kl --alpha 0.5 --tau 4 --cache-dir "$D/cache" "${TRAIN[@]}" --out "$D/student-ukd"
+  --views 4 --combine mean-kl --ce-weight 0.5 --tau 4 --cache-dir "$D/cache" "${TRAIN[@]}" --out "$D/student-ukd"

@@ -10,7 +10,7 @@ import torch
 from toolkit.data import get_dataset
 from toolkit.data.video import generate_synthetic_dark
 from toolkit.distill.cache import cache_key, cache_teacher_logits, fingerprint_state, teacher_fingerprint
-from toolkit.distill.ukd import CachedViews, read_teachers, teacher_tables
+from toolkit.distill.ukd import CachedViews, read_teachers, teacher_tables, teacher_view
 from toolkit.engine.checkpoint import save_checkpoint
 from toolkit.engine.errors import LtError
 from toolkit.models import get_model, list_models
@@ -42,8 +42,9 @@ def _teacher(seed: int, num_classes: int = 11) -> torch.nn.Module:
 
 
 def _save(m, path: Path, stream: str = "rgb", gamma: float = 1.8) -> str:
+    """A teacher checkpoint whose embedded config is in the one run schema (as ``lt train video`` writes)."""
     save_checkpoint(path, {"arch": m.arch, "model_args": m.model_args, "state_dict": m.state_dict(),
-                           "config": {"data": {"stream": stream, "gamma": gamma}}})
+                           "config": {"command": ["train", "video"], "resolved": {"stream": stream, "gamma": gamma}}})
     return str(path)
 
 
@@ -117,7 +118,7 @@ def test_cache_is_invalidated_by_weight_changes_and_reused_otherwise(bundle, tmp
     _, st = teacher_tables([t], bundle.train, 2, meta, cdir, CPU, 8, 0, "train")
     assert st == ["computed"]
     save_checkpoint(p, {"arch": m.arch, "model_args": m.model_args, "state_dict": m.state_dict(), "epoch": 7,
-                        "config": {"data": {"stream": "rgb"}}})  # same weights, other metadata
+                        "config": {"resolved": {"stream": "rgb"}}})  # same weights, other metadata
     [t] = read_teachers([p], None, 11)
     table, st = teacher_tables([t], bundle.train, 2, meta, cdir, CPU, 8, 0, "train")
     assert st == ["reused"] and table.shape == (len(bundle.train), 2, 1, 11)
@@ -153,3 +154,20 @@ def test_keys_depend_on_views_and_stream_and_teachers_must_match_classes(tmp_pat
     p = _save(get_model("tiny3d", num_classes=5), tmp_path / "five.pt")
     with pytest.raises(LtError, match="predicts 5 classes but the student and data have 11"):
         read_teachers([p], None, 11)
+
+
+def test_teacher_stream_and_gamma_from_the_run_schema_and_from_old_teacher_runs(tmp_path):
+    assert teacher_view({"resolved": {"stream": "gamma", "gamma": 2.2}, "info": {}}) == ("gamma", 2.2)
+    assert teacher_view({"command": "train video", "data": {"stream": "flow", "gamma": 1.8}}) == ("flow", 1.8)
+    assert teacher_view(None) == (None, None) and teacher_view({"resolved": {}}) == (None, None)
+    m = _teacher(5)
+    old = tmp_path / "old.pt"  # a teacher run of lt 0.1 (config.data), as existing run dirs hold
+    save_checkpoint(old, {"arch": m.arch, "model_args": m.model_args, "state_dict": m.state_dict(),
+                          "config": {"command": "train video", "data": {"stream": "gamma", "gamma": 2.5}}})
+    bare = tmp_path / "bare.pt"
+    save_checkpoint(bare, {"arch": m.arch, "model_args": m.model_args, "state_dict": m.state_dict()})
+    new = _save(m, tmp_path / "new.pt", stream="gamma", gamma=2.5)
+    got = read_teachers([str(old), new, str(bare)], None, 11)
+    assert [(t.stream, t.gamma) for t in got] == [("gamma", 2.5), ("gamma", 2.5), ("rgb", 1.8)]
+    assert got[0].fingerprint == got[1].fingerprint  # same weights: the same cache entries
+    assert [t.stream for t in read_teachers([str(old)], ["rgb"], 11)] == ["rgb"]  # --teacher-streams wins

@@ -13,7 +13,7 @@ from toolkit.data.video import generate_synthetic_dark
 from toolkit.engine.checkpoint import load_checkpoint, save_checkpoint
 from toolkit.models import get_model
 
-DATA = ["--dataset", "arid", "--size", "16", "--frames", "4", "--interval", "2", "--batch-size", "8", "-q"]
+DATA = ["--dataset", "arid", "--image-size", "16", "--frames", "4", "--interval", "2", "--batch-size", "8", "-q"]
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +44,10 @@ def _json(result) -> dict:
     return json.loads(result.stdout)
 
 
+def _info(run_dir: Path) -> dict:
+    return json.loads((run_dir / "config.json").read_text())["info"]
+
+
 def test_help_lists_commands(invoke):
     for args in (["distill", "--help"], ["distill", "ukd", "--help"], ["distill", "kd", "--help"],
                  ["train", "video", "--help"]):
@@ -55,7 +59,8 @@ def test_help_lists_commands(invoke):
 
 def test_train_video_writes_a_teacher_checkpoint(teachers):
     ckpt = load_checkpoint(teachers[1])
-    assert ckpt["arch"] == "tiny3d" and ckpt["config"]["data"]["stream"] == "gamma"
+    assert ckpt["arch"] == "tiny3d" and ckpt["config"]["resolved"]["stream"] == "gamma"
+    assert ckpt["config"]["resolved"]["gamma"] == 1.8 and ckpt["config"]["info"]["num_classes"] == 11
     metrics = json.loads((teachers[1] / "metrics.json").read_text())
     assert 0.0 <= metrics["test"]["top1"] <= 1.0 and len(metrics["test"]["per_class"]) == 11
 
@@ -64,13 +69,15 @@ def test_ukd_trains_the_student_from_the_cache_then_reuses_it(invoke, tree, teac
     args = ["distill", "ukd", *DATA, "--data-root", str(tree), "--teachers", ",".join(map(str, teachers)),
             "--student", "tiny3d", "--views", "2", "--epochs", "1", "--cache-dir", str(tmp_path / "cache"), "-f", "json"]
     first = _json(invoke(*args, "--out", str(tmp_path / "s1")))
-    assert first["cache"] == "computed,computed" and first["teachers"] == 2
+    assert _info(tmp_path / "s1")["teacher_cache"] == ["computed", "computed"] and first["teachers"] == 2
+    assert [t["stream"] for t in _info(tmp_path / "s1")["teachers"]] == ["rgb", "gamma"]
     names = [r["model"] for r in first["rows"]]
     assert names[0].startswith("teacher 1") and "gamma" in names[1] and names[-1].startswith("student tiny3d")
     # test logits cached for 2 teachers + train logits for 2 teachers
     assert len(list((tmp_path / "cache").glob("*.pt"))) == 4
     second = _json(invoke(*args, "--out", str(tmp_path / "s2"), "--combine", "confidence"))
-    assert second["cache"] == "reused,reused"
+    assert _info(tmp_path / "s2")["teacher_cache"] == ["reused", "reused"]
+    assert second["rows"][:2] == first["rows"][:2]  # the teachers' rows come from the same cached logits
     for name in ("best.pt", "last.pt", "config.json", "metrics.json", "metrics.csv"):
         assert (tmp_path / "s2" / name).is_file()
 
@@ -79,7 +86,7 @@ def test_live_mode_and_plain_kd_run(invoke, tree, teachers, tmp_path):
     live = _json(invoke("distill", "ukd", *DATA, "--data-root", str(tree), "--teachers", ",".join(map(str, teachers)),
                         "--student", "tiny3d", "--views", "2", "--epochs", "1", "--mode", "live",
                         "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "live"), "-f", "json"))
-    assert live["cache"] == "live,live"
+    assert _info(tmp_path / "live")["teacher_cache"] == ["live", "live"] and live["teachers"] == 2
     kd = _json(invoke("distill", "kd", *DATA, "--data-root", str(tree), "--teacher", str(teachers[1]),
                       "--student", "tiny3d", "--epochs", "1", "--out", str(tmp_path / "kd"), "-f", "json"))
     assert kd["teachers"] == 1 and 0.0 <= kd["student_top1"] <= 1.0
@@ -114,8 +121,7 @@ def test_missing_and_undecodable_videos_via_the_cli(invoke, tree, tmp_path):
     assert r.exit_code == 0 and "skipped 1 bad video" in r.stderr
     assert "Jump_1_1.avi' listed in" in "".join(r.stderr.splitlines())
     (root / "raw" / "data" / "Run" / "Run_2_1.avi").write_bytes(b"\x00" * 64)
-    assert_user_error(invoke(*common, "--skip-bad", "--out", str(tmp_path / "c"), "--no-skip-bad"),
-                      "does not exist")
+    assert_user_error(invoke(*common, "--out", str(tmp_path / "c")), "does not exist")
     r = invoke(*common, "--skip-bad", "--out", str(tmp_path / "d"), "-f", "json")
     assert r.exit_code == 0 and "Run_2_1.avi' could not be decoded" in "".join(r.stderr.splitlines())
 
@@ -135,3 +141,68 @@ def test_out_dir_is_never_overwritten_without_force(invoke, tree, teachers):
     assert_user_error(invoke("train", "video", *DATA, "--data-root", str(tree), "--epochs", "1",
                              "--out", str(teachers[0])), "exists and is not empty")
     assert torch.load(teachers[0] / "best.pt", weights_only=True)["arch"] == "tiny3d"
+
+
+@pytest.mark.parametrize("command, old, new, key, value", [
+    (["train", "video"], ["--size", "24"], "--image-size", "image_size", 24),
+    (["train", "video"], ["--split", "2"], "--official-split", "official_split", 2),
+    (["train", "video"], ["--views", "5"], "--test-views", "test_views", 5),
+    (["distill", "kd", "--teacher", "t", "--student", "tiny3d"], ["--alpha", "0.3"], "--ce-weight", "ce_weight", 0.3),
+    (["distill", "ukd", "--teachers", "t", "--student", "tiny3d"], ["--split", "3"], "--official-split", "official_split", 3),
+])
+def test_old_spellings_still_work_with_one_warning(invoke, tmp_path, command, old, new, key, value):
+    r = invoke(*command, *old, "--print-config", "--out", tmp_path / "o")
+    assert r.exit_code == 0, r.output
+    assert r.stderr.count("deprecated") == 1 and f"use '{new}'" in r.stderr
+    assert json.loads(r.stdout)["resolved"][key] == value and not (tmp_path / "o").exists()
+
+
+def test_print_config_resolves_clip_defaults_per_dataset(invoke, tmp_path):
+    arid = json.loads(invoke("train", "video", "--dataset", "arid", "--print-config").stdout)["resolved"]
+    assert (arid["frames"], arid["interval"], arid["image_size"]) == (16, 2, 112)
+    synth = json.loads(invoke("train", "video", "--print-config").stdout)["resolved"]
+    assert (synth["frames"], synth["interval"], synth["image_size"]) == (8, 2, None)  # None: the native size
+    ukd = json.loads(invoke("distill", "ukd", "--teachers", "a,b", "--student", "tiny3d", "--teacher-streams",
+                            "rgb,gamma", "--print-config").stdout)
+    assert ukd["command"] == ["distill", "ukd"] and ukd["resolved"]["teachers"] == ["a", "b"]
+    assert ukd["resolved"]["teacher_streams"] == ["rgb", "gamma"] and ukd["resolved"]["ce_weight"] == 0.5
+    kd = json.loads(invoke("distill", "kd", "--teacher", "a", "--student", "tiny3d", "--print-config").stdout)
+    assert kd["resolved"]["teacher"] == "a" and "teachers" not in kd["resolved"] and "views" not in kd["resolved"]
+
+
+@pytest.mark.slow
+def test_ukd_under_torchrun_shares_phase_1_and_fills_the_same_cache(invoke, tree, teachers, tmp_path):
+    """Two CPU processes: the missing rows of each teacher are split across the ranks and merged by rank 0,
+    giving the cache one process gives; a half-done file is resumed, a complete one reused."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    args = ["distill", "ukd", *DATA, "--data-root", str(tree), "--teachers", ",".join(map(str, teachers)),
+            "--student", "tiny3d", "--views", "2", "--epochs", "1"]
+    one = tmp_path / "one"
+    assert invoke(*args, "--cache-dir", one, "--out", tmp_path / "s1").exit_code == 0
+    ddp = tmp_path / "ddp"
+    shutil.copytree(one, ddp)
+    files = sorted(ddp.glob("*.pt"))
+    assert len(files) == 4
+    half = torch.load(files[0], weights_only=True)
+    n = len(half["done"])
+    half["done"][n // 2:], half["logits"][n // 2:] = False, 0.0
+    torch.save(half, files[0])  # as an interrupted run leaves it
+    files[1].unlink()
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29651", "-m", "cli",
+           *[a for a in args if a != "-q"], "--cache-dir", str(ddp), "--device", "cpu", "--out", str(tmp_path / "s2"),
+           "--format", "json"]
+    res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                         cwd=Path(__file__).parents[1], timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    log = "\n".join(line for line in res.stderr.splitlines() if " logits " in line)
+    assert log.count("logits resumed") == 1 and log.count("logits computed") == 1 and log.count("logits reused") == 2
+    assert sorted(p.name for p in ddp.iterdir()) == sorted(p.name for p in one.iterdir())  # shards merged, removed
+    for path in one.glob("*.pt"):
+        ref, got = torch.load(path, weights_only=True), torch.load(ddp / path.name, weights_only=True)
+        assert bool(got["done"].all()) and got["meta"] == ref["meta"]
+        torch.testing.assert_close(got["logits"], ref["logits"], atol=1e-5, rtol=1e-5)
+    assert json.loads(res.stdout)["teachers"] == 2

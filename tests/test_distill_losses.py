@@ -107,7 +107,7 @@ def test_combine_registry_and_argument_errors():
     assert set(list_combines()) == {"mean-kl", "mean-logits", "confidence"}
     with pytest.raises(LtError, match="valid: confidence, mean-kl, mean-logits"):
         COMBINES.get("median")
-    with pytest.raises(LtError, match="--alpha"):
+    with pytest.raises(LtError, match="--ce-weight"):
         check_kd_args(1.5, 4.0)
     with pytest.raises(LtError, match="--tau"):
         check_kd_args(0.5, 0.0)

@@ -2,10 +2,9 @@
 resumable (Ctrl-C then --resume gives the weights of an uninterrupted run, deterministic mode), and
 replayable (--config of a run reproduces its metrics).
 
-A command joins by adding its tiny, seeded argument list to TRAINERS: every test here runs for it. A
-command that needs another run first (``lt defend facm --backbone RUN``) writes a placeholder such as
-``{backbone}`` in its arguments and names the run in PREREQUISITES: the run is made once per module and
-its dir replaces the placeholder.
+A command joins by adding its tiny, seeded argument list to TRAINERS: every test here runs for it.
+A command that needs another run first (a teacher, a backbone) names it as ``{name}`` in its
+arguments; PREREQUISITES[name] is then run once per module and its run dir put in its place.
 """
 
 from __future__ import annotations
@@ -44,10 +43,19 @@ TRAINERS: dict[str, list[str]] = {
     "audio ssbpr train": ["audio", "ssbpr", "train", "--dataset", "synthetic-snore", "--model", "cnn", "--folds", "2",
                           "--epochs", "2", "--subjects", "4", "--clips", "1", "--sample-rate", "8000", "--duration", "1",
                           "--batch-size", "8"],
+    "train video": ["train", "video", "--dataset", "synthetic-dark", "--model", "tiny3d", "--frames", "4",
+                    "--test-views", "2", "--epochs", "2", "--batch-size", "16"],
+    "distill kd": ["distill", "kd", "--teacher", "{teacher}", "--student", "tiny3d", "--frames", "4", "--test-views", "2",
+                   "--epochs", "2", "--batch-size", "16"],
+    "distill ukd": ["distill", "ukd", "--teachers", "{teacher},{teacher}", "--teacher-streams", "rgb,gamma",
+                    "--student", "tiny3d", "--frames", "4", "--views", "2", "--test-views", "2", "--epochs", "2",
+                    "--batch-size", "16"],
 }
-# placeholder -> arguments of the run it stands for (made once per module, plain seeded training)
+# Runs some trainers need first: name -> arguments; "{name}" in a TRAINERS entry stands for its run dir.
 PREREQUISITES: dict[str, list[str]] = {
-    "{backbone}": ["train", "ce", "--dataset", "digits", "--model", "mlp", "--epochs", "1", "--batch-size", "128"],
+    "backbone": ["train", "ce", "--dataset", "digits", "--model", "mlp", "--epochs", "1", "--batch-size", "128"],
+    "teacher": ["train", "video", "--dataset", "synthetic-dark", "--model", "tiny3d", "--frames", "4",
+                "--test-views", "2", "--epochs", "1", "--batch-size", "16"],
 }
 # Figures that measure time or memory, not the result: left out when two runs are compared.
 TIMING = ("seconds", "per_s", "peak_mem", "time", "created", "wall")
@@ -58,8 +66,8 @@ def _run(invoke, args: list[str], out: Path, *extra: str):
 
 
 @pytest.fixture(scope="module")
-def argv(tmp_path_factory):
-    """``argv(name)``: TRAINERS[name] with each placeholder replaced by the dir of its prerequisite run."""
+def trainer_args(tmp_path_factory):
+    """``get(name)``: TRAINERS[name] with every "{prerequisite}" replaced by the dir of that run (made on first use)."""
     from typer.testing import CliRunner
 
     from cli.main import app
@@ -67,23 +75,23 @@ def argv(tmp_path_factory):
     made: dict[str, str] = {}
 
     def get(name: str) -> list[str]:
-        args = list(TRAINERS[name])
-        for i, arg in enumerate(args):
-            if arg in PREREQUISITES:
-                if arg not in made:
-                    out = tmp_path_factory.mktemp("prerequisite") / "run"
-                    res = CliRunner().invoke(app, [*PREREQUISITES[arg], "--out", str(out), "--quiet"],
-                                             catch_exceptions=False)
+        args = []
+        for arg in TRAINERS[name]:
+            for pre in (p for p in PREREQUISITES if "{" + p + "}" in arg):
+                if pre not in made:
+                    out = tmp_path_factory.mktemp("prerequisite") / pre
+                    res = CliRunner().invoke(app, [*PREREQUISITES[pre], "--out", str(out), "--quiet"], catch_exceptions=False)
                     assert res.exit_code == 0, res.output
-                    made[arg] = str(out)
-                args[i] = made[arg]
+                    made[pre] = str(out)
+                arg = arg.replace("{" + pre + "}", made[pre])
+            args.append(arg)
         return args
 
     return get
 
 
 @pytest.fixture(scope="module")
-def straight(tmp_path_factory, argv):
+def straight(tmp_path_factory, trainer_args):
     """Each command once, uninterrupted (module scope: shared by the tests below)."""
     from typer.testing import CliRunner
 
@@ -94,7 +102,7 @@ def straight(tmp_path_factory, argv):
     def get(name: str) -> tuple[Path, dict]:
         if name not in done:
             out = tmp_path_factory.mktemp("straight") / name.replace(" ", "-")
-            args = [*argv(name), "--out", str(out), "--deterministic", "--quiet", "--format", "json"]
+            args = [*trainer_args(name), "--out", str(out), "--deterministic", "--quiet", "--format", "json"]
             res = CliRunner().invoke(app, args, catch_exceptions=False)
             assert res.exit_code == 0, res.output
             done[name] = (out, json.loads(res.stdout))
@@ -141,14 +149,14 @@ def interrupt_at(monkeypatch):
 
 
 @pytest.mark.parametrize("name", list(TRAINERS))
-def test_resume_after_interrupt_equals_uninterrupted(name, straight, argv, invoke, interrupt_at, tmp_path):
+def test_resume_after_interrupt_equals_uninterrupted(name, straight, trainer_args, invoke, interrupt_at, tmp_path):
     ref_dir, ref_report = straight(name)
     out = tmp_path / "run"
     interrupt_at(1)
-    res = _run(invoke, argv(name), out)
+    res = _run(invoke, trainer_args(name), out)
     assert res.exit_code == 130, res.output
     assert "--resume" in res.stderr and (out / "config.json").is_file()
-    res = _run(invoke, argv(name), out, "--resume")
+    res = _run(invoke, trainer_args(name), out, "--resume")
     assert res.exit_code == 0, res.output
     ref, got = _checkpoints(ref_dir), _checkpoints(out)
     assert ref and list(ref) == list(got)
@@ -172,8 +180,8 @@ def test_config_replays_the_run(name, straight, invoke, tmp_path):
 
 
 @pytest.mark.parametrize("name", list(TRAINERS))
-def test_print_config_runs_nothing(name, argv, invoke, tmp_path):
-    res = invoke(*argv(name), "--out", tmp_path / "p", "--print-config")
+def test_print_config_runs_nothing(name, trainer_args, invoke, tmp_path):
+    res = invoke(*trainer_args(name), "--out", tmp_path / "p", "--print-config")
     assert res.exit_code == 0, res.output
     config = json.loads(res.stdout)
     assert config["command"] == TRAINERS[name][:len(config["command"])]
@@ -183,11 +191,11 @@ def test_print_config_runs_nothing(name, argv, invoke, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(TRAINERS))
-def test_torchrun_two_cpu_processes(name, straight, argv, tmp_path):
+def test_torchrun_two_cpu_processes(name, straight, trainer_args, tmp_path):
     out = tmp_path / "ddp"
     port = str(29600 + sorted(TRAINERS).index(name))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", port,
-           "-m", "cli", *argv(name), "--device", "cpu", "--out", str(out), "--quiet", "--format", "json"]
+           "-m", "cli", *trainer_args(name), "--device", "cpu", "--out", str(out), "--quiet", "--format", "json"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]

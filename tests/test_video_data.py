@@ -138,7 +138,7 @@ def test_arid_needs_a_root_and_never_downloads(tmp_path):
         get_dataset("arid")
     with pytest.raises(LtError, match="cannot be downloaded"):
         get_dataset("arid", root=str(tmp_path), download=True)
-    with pytest.raises(LtError, match="--split"):
+    with pytest.raises(LtError, match="--official-split"):
         get_dataset("arid", root=str(tmp_path), split=4)
 
 

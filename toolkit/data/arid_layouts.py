@@ -11,7 +11,7 @@ released, under ``--data-root`` (``ARID/`` or ``ARID/raw/``, or the release fold
   ``clips_v1/Class/``. A listed ``.avi`` whose file is the released ``.mp4`` (or the other way
   round) is read from the file that exists.
 * **v1.5** (5,572 clips): ``clips_v1.5/Class/*.mp4`` and ``list_cvt/split_{0,1,2}/split{j}_{train,test}.txt``
-  in the v1.0 line format; ``--split k`` reads ``split_{k-1}`` (our mapping of 1..3 onto 0..2).
+  in the v1.0 line format; ``--official-split k`` reads ``split_{k-1}`` (our mapping of 1..3 onto 0..2).
 * **ARID1.1** (UG2+ 2021 track 2.1): ``list_cvt/ARID1.1_t1_train_pub.csv`` with ``VideoID,Video,ClassID``
   (``Video`` relative to ``train_data/``), ``list_cvt/mapping_table_t1.txt`` (ids 5..10, remapped here
   to 0..5 in id order) and a labelled test CSV (``ClassID`` column) such as
@@ -176,7 +176,7 @@ def _classes(lists_dir: Path, release: str, labels: set[int]) -> tuple[list[str]
 
 def find_layout(root: Path, split: int) -> AridLayout:
     """Identify the release under ``root`` and read split ``split``'s lists."""
-    check(split in (1, 2, 3), f"--split must be 1, 2 or 3 (got {split})")
+    check(split in (1, 2, 3), f"--official-split must be 1, 2 or 3 (got {split})")
     if not root.is_dir():
         raise DataError(f"--data-root '{root}' is not a directory (expected an ARID release)")
     found = _found(root, split)
@@ -189,7 +189,7 @@ def find_layout(root: Path, split: int) -> AridLayout:
                         f"(v1.0), list_cvt/split_{split - 1}/split{split - 1}_{{train,test}}.txt (v1.5) or "
                         f"list_cvt/ARID1.1_t1_train_pub.csv (ARID1.1), under the root or its raw/")
     (release, (lists_dir, files)), = found.items()
-    check(release != "ARID1.1" or split == 1, f"ARID1.1 has one split; --split must be 1 (got {split})")
+    check(release != "ARID1.1" or split == 1, f"ARID1.1 has one split; --official-split must be 1 (got {split})")
     read = read_challenge_csv if release == "ARID1.1" else read_split
     raw = {part: read(f) for part, f in files.items()}
     classes, remap = _classes(lists_dir, release, {y for v in raw.values() for y, _ in v})

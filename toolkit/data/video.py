@@ -19,7 +19,7 @@ RGB video model takes it unchanged. Items are float tensors (C, T, H, W) in [0, 
 ``synthetic-dark`` lives in :mod:`toolkit.data.video_synthetic` (a registry plugin of its own; its
 generator functions are also reachable here, lazily, so neither module imports the other at load).
 
-    lt train video --dataset arid --data-root ARID --split 1 --stream gamma --model r3d_18
+    lt train video --dataset arid --data-root ARID --official-split 1 --stream gamma --model r3d_18
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ class ClipSpec:
     def validate(self) -> "ClipSpec":
         check(self.frames >= 1, f"--frames must be >= 1 (got {self.frames})")
         check(self.interval >= 1, f"--interval must be >= 1 (got {self.interval})")
-        check(self.size is None or self.size >= 8, f"--size must be >= 8 (got {self.size})")
+        check(self.size is None or self.size >= 8, f"--image-size must be >= 8 (got {self.size})")
         check(self.views >= 1, f"--views must be >= 1 (got {self.views})")
         check(self.stream in STREAMS, f"unknown stream '{self.stream}'; valid: {', '.join(STREAMS)}")
         gamma_lut(self.gamma)
@@ -284,7 +284,7 @@ def arid(root=None, download=False, split: int = 1, frames: int = 16, interval: 
          stream: str = "rgb", gamma: float = 1.8, views: int = 3, skip_bad: bool = False) -> DataBundle:
     """ARID (v1.0, v1.5 or ARID1.1, found by layout) from ``--data-root``, never downloaded.
 
-    ``lt train video --dataset arid --data-root ARID --split 1``
+    ``lt train video --dataset arid --data-root ARID --official-split 1``
     """
     if download:
         raise LtError("ARID cannot be downloaded by lt; get it from the official repo (xuyu0010/ARID_v1) "

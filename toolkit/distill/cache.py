@@ -14,6 +14,13 @@ A cache file holds tensors and plain values only (``torch.load(..., weights_only
 parameters (dataset, split, part, item list, stream, gamma, frames, interval, size, views). Changed
 weights give a new key (recomputed); unchanged weights reuse the file. Files are written atomically
 every ``flush_every`` batches and when interrupted, so an interrupted run resumes where it stopped.
+
+Under torchrun (:func:`fill_cache`) the rows still missing are split across the ranks: each rank loads
+the teacher and computes only its share, into its own shard file ``<key>.shard-<rows>.pt`` (same
+format, resumable the same way); after a barrier rank 0 merges the shards into ``<key>.pt`` and
+removes them, and after a second barrier every rank reads the complete file. Each logit is computed
+once, no rank waits for another's whole share (no long one-sided barrier), and memory stays that of
+one teacher per process.
 """
 
 from __future__ import annotations
@@ -21,12 +28,13 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
 from torch.utils.data import Dataset, SequentialSampler, Subset
 
+from ..engine import distributed as D
 from ..engine.checkpoint import atomic_path
 from ..engine.errors import DataError
 from ..engine.fingerprint import params_key, state_fingerprint
@@ -121,5 +129,55 @@ def cache_teacher_logits(model: nn.Module, views: Dataset, path: Path, meta: dic
     return state["logits"], status
 
 
+def _rows_key(rows: list[int]) -> str:
+    return hashlib.sha256(",".join(map(str, rows)).encode()).hexdigest()[:12]
+
+
+def _shard_path(path: Path, rows: list[int]) -> Path:
+    return path.with_name(f"{path.stem}.shard-{_rows_key(rows)}.pt")
+
+
+def fill_cache(load_model: Callable[[], nn.Module], views: Dataset, path: Path, meta: dict[str, Any], *,
+               device: torch.device, batch_size: int = 16, num_workers: int = 0, flush_every: int = 20,
+               description: str = "teacher") -> tuple[torch.Tensor, str]:
+    """The complete cache at ``path`` (logits (N, C), status); ``load_model()`` is called only when this
+    process has rows to compute. One process: :func:`cache_teacher_logits`. Under torchrun: the missing
+    rows are shared out across the ranks and merged by rank 0 (see the module docstring)."""
+    path = Path(path)
+    meta_json = json.dumps(meta, sort_keys=True, default=str)
+    state = _load_partial(path, meta_json, len(views))
+    if state is not None and bool(state["done"].all()):
+        return state["logits"], "reused"
+    if not D.is_distributed():
+        return cache_teacher_logits(load_model(), views, path, meta, device=device, batch_size=batch_size,
+                                    num_workers=num_workers, flush_every=flush_every, description=description)
+    todo = list(range(len(views))) if state is None else state["done"].logical_not().nonzero().view(-1).tolist()
+    shards = [todo[r::D.world_size()] for r in range(D.world_size())]
+    mine = shards[D.rank()]
+    if mine:
+        cache_teacher_logits(load_model(), Subset(views, mine), _shard_path(path, mine),
+                             {**meta, "rows": _rows_key(mine)}, device=device, batch_size=batch_size,
+                             num_workers=num_workers, flush_every=flush_every, description=description)
+    D.barrier()
+    if D.is_main():
+        _merge_shards(path, state, meta_json, len(views), [rows for rows in shards if rows])
+    D.barrier()
+    return _load_partial(path, meta_json, len(views))["logits"], "computed" if state is None else "resumed"
+
+
+def _merge_shards(path: Path, state: dict | None, meta_json: str, rows: int, shards: list[list[int]]) -> None:
+    """Rank 0: write the shards' logits into ``path`` (complete) and remove every shard file of its key."""
+    for idx in shards:
+        part = torch.load(_shard_path(path, idx), map_location="cpu", weights_only=True)
+        if state is None:
+            state = {"format": CACHE_FORMAT, "meta": meta_json, "logits": torch.zeros(rows, part["logits"].shape[1]),
+                     "done": torch.zeros(rows, dtype=torch.bool)}
+        state["logits"][torch.tensor(idx)] = part["logits"]
+        state["done"][torch.tensor(idx)] = part["done"]
+    _save(path, state)
+    for stale in path.parent.glob(f"{path.stem}.shard-*.pt"):
+        stale.unlink(missing_ok=True)
+
+
 __all__ = ["fingerprint_state", "teacher_fingerprint", "items_fingerprint", "cache_key", "cache_teacher_logits",
-           "cache_status", "CACHE_FORMAT"]
+           "cache_status", "fill_cache", "CACHE_FORMAT"]

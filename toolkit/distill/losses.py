@@ -81,8 +81,8 @@ def list_combines() -> list[str]:
 
 
 def check_kd_args(alpha: float, tau: float, combine: str = "mean-kl") -> None:
-    """One-line errors for a bad ``--alpha``, ``--tau`` or ``--combine``."""
-    check(0.0 <= alpha <= 1.0, f"--alpha must be in [0, 1] (got {alpha})")
+    """One-line errors for a bad ``--ce-weight`` (alpha), ``--tau`` or ``--combine``."""
+    check(0.0 <= alpha <= 1.0, f"--ce-weight must be in [0, 1] (got {alpha})")
     check(tau > 0, f"--tau must be > 0 (got {tau})")
     get_combine(combine)
 

@@ -4,15 +4,20 @@ UKD: Jin, Lin, Wu, Lin, Li, Li, Chen, "Unlimited Knowledge Distillation for Acti
 the Dark", arXiv 2308.09327 (abstract only; no code). Our design, where the abstract is silent:
 
 * phase 1 (:mod:`toolkit.distill.cache`): each teacher alone, eval mode, no grad, in its own stream
-  (read from its checkpoint's ``config.data``; ``--teacher-streams`` overrides) over V deterministic
-  views of every training video; logits cached on disk; the teacher is freed before the next loads;
+  (read from its checkpoint's embedded config, :func:`teacher_view`; ``--teacher-streams``
+  overrides) over V deterministic views of every training video; logits cached on disk; the teacher
+  is freed before the next loads. Under torchrun the ranks share each teacher's missing rows and rank
+  0 merges them (:func:`toolkit.distill.cache.fill_cache`): every logit is computed once;
 * phase 2: the student trains through the engine loop; each epoch it draws one cached view per
-  video, so it sees exactly the clip its teachers scored; loss ``alpha*CE + (1-alpha)*combine(...)``
-  (:mod:`toolkit.distill.losses`).
+  video, so it sees exactly the clip its teachers scored; loss ``w*CE + (1-w)*combine(...)`` with
+  ``w = --ce-weight`` (:mod:`toolkit.distill.losses`).
 * ``--mode live``: the naive baseline keeping all K teachers resident and running them on every
   batch (same views, same loss) -- for the memory comparison (``benchmarks/ukd_memory.py``).
 
-Defaults (our choice): alpha 0.5, tau 4, ``mean-kl``, V = 4 training views, 3 test views.
+Defaults (our choice): ce-weight 0.5, tau 4, ``mean-kl``, V = 4 training views, 3 test views.
+Both commands go through the one run lifecycle (``config.json`` in the one schema, ``--resume``,
+``--config``, torchrun); what the teachers and the cache turned out to be goes to ``info``
+(``teachers``, ``teacher_cache``: computed, resumed, reused or live per teacher).
 
     lt distill ukd --teachers runs/t-rgb,runs/t-gamma --student tiny3d --dataset synthetic-dark --views 4
     lt distill kd --teacher runs/t-gamma --student tiny3d --dataset synthetic-dark
@@ -24,6 +29,7 @@ import dataclasses
 import gc
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
@@ -32,18 +38,17 @@ from ..data.video import STREAMS, VideoClipDataset
 from ..engine.cache import cache_dir as lt_cache_dir
 from ..engine.cache import resolve_path
 from ..engine.checkpoint import load_checkpoint
-from ..engine.device import resolve_device
 from ..engine.errors import LtError, check
-from ..engine.loop import Objective, evaluate, fit, load_best_into, make_loader
+from ..engine.lifecycle import Run, start_run
+from ..engine.loop import Objective, fit, load_best_into
 from ..engine.metrics import classification_metrics
 from ..engine.report import Report, log
-from ..engine.runs import prepare_out_dir, write_json
-from ..engine.seed import seed_everything
 from ..models import build_from_checkpoint
 from ..models.video import build_video_model
-from .cache import cache_key, cache_teacher_logits, items_fingerprint, teacher_fingerprint
+from .cache import cache_key, fill_cache, items_fingerprint, teacher_fingerprint
 from .losses import check_kd_args, kd_loss
-from .video_train import data_config, multiview_forward, peak_memory_mib, score_rows, video_data, video_train_config
+from .video_train import (check_model_name, clip_options, data_config, evaluate_multiview, multiview_forward,
+                          peak_memory_mib, score_rows, video_data, video_train_config)
 
 
 @dataclass
@@ -56,6 +61,19 @@ class Teacher:
     gamma: float
 
 
+def teacher_view(config: Any) -> tuple[str | None, float | None]:
+    """The stream and gamma a teacher was trained on, from its checkpoint's embedded ``config``.
+
+    Runs of the one config schema record them as ``resolved.stream`` / ``resolved.gamma``; teacher
+    runs made before it (``lt train video`` of lt 0.1) as ``data.stream`` / ``data.gamma``, still read
+    so existing teachers keep working. (None, None) when neither is there (e.g. a bare checkpoint).
+    """
+    config = config if isinstance(config, dict) else {}
+    block = config.get("resolved") if isinstance(config.get("resolved"), dict) else config.get("data")
+    block = block if isinstance(block, dict) else {}
+    return block.get("stream"), block.get("gamma")
+
+
 def read_teachers(paths: list[str], streams: list[str] | None, num_classes: int) -> list[Teacher]:
     """Fingerprint each teacher checkpoint (one at a time) and check its class count and stream."""
     check(len(paths) >= 1, "give at least one teacher checkpoint")
@@ -64,14 +82,14 @@ def read_teachers(paths: list[str], streams: list[str] | None, num_classes: int)
     out = []
     for k, p in enumerate(paths):
         ckpt = load_checkpoint(p)
-        data = (ckpt.get("config") or {}).get("data") or {}
-        stream = streams[k] if streams else data.get("stream", "rgb")
+        own_stream, own_gamma = teacher_view(ckpt.get("config"))
+        stream = streams[k] if streams else own_stream or "rgb"
         check(stream in STREAMS, f"unknown stream '{stream}' for teacher '{p}'; valid: {', '.join(STREAMS)}")
         n = (ckpt.get("model_args") or {}).get("num_classes")
         if n is not None and n != num_classes:
             raise LtError(f"teacher '{p}' predicts {n} classes but the student and data have {num_classes}")
         out.append(Teacher(ckpt["path"], teacher_fingerprint(ckpt), str(ckpt.get("arch")), n, stream,
-                           float(data.get("gamma", 1.8))))
+                           float(own_gamma if own_gamma is not None else 1.8)))
         del ckpt
         _release(torch.device("cpu"))
     return out
@@ -106,22 +124,14 @@ def teacher_tables(teachers: list[Teacher], base: VideoClipDataset, views: int, 
                      "gamma": t.gamma if t.stream == "gamma" else None, "frames": spec["frames"],
                      "interval": spec["interval"], "size": spec["size"], "views": views}
         path = cache_dir / f"{cache_key(t.fingerprint, view_meta)}.pt"
-        model = None if path.is_file() and _complete(path) else _load_teacher(t, device)
-        logits, status = cache_teacher_logits(model, ds, path, {"teacher": t.fingerprint, **view_meta},
-                                              device=device, batch_size=batch_size, num_workers=workers,
-                                              description=f"teacher {k + 1}/{len(teachers)} {t.arch}/{t.stream} {part}")
-        del model
+        logits, status = fill_cache(lambda t=t: _load_teacher(t, device), ds, path,
+                                    {"teacher": t.fingerprint, **view_meta}, device=device, batch_size=batch_size, num_workers=workers,
+                                    description=f"teacher {k + 1}/{len(teachers)} {t.arch}/{t.stream} {part}")
         _release(device)
         log(f"teacher {k + 1}/{len(teachers)} ({t.arch}, {t.stream}) {part} logits {status}: {path}")
         tables.append(logits.view(len(base.items), views, -1))
         statuses.append(status)
     return torch.stack(tables, 2), statuses
-
-
-def _complete(path: Path) -> bool:
-    from .cache import cache_status
-
-    return cache_status(path) == "complete"
 
 
 class CachedViews(Dataset):
@@ -187,7 +197,10 @@ class LiveKD(CachedKD):
         return kd_loss(z, t, y, self.alpha, self.tau, self.combine), z, y
 
 
-def _teacher_test_rows(teachers, test_table, targets, class_names) -> list[dict]:
+def _teacher_test_rows(teachers: list[Teacher], test_table: torch.Tensor, targets: torch.Tensor,
+                       class_names: list[str]) -> list[dict]:
+    """Each teacher's and the ensemble's multi-view test accuracy, from the cached test logits
+    (``targets`` in the dataset's order, as the table's rows)."""
     rows = []
     probs = test_table.float().softmax(-1).mean(1)  # (N, K, C): mean over views
     for k, t in enumerate(teachers):
@@ -199,60 +212,83 @@ def _teacher_test_rows(teachers, test_table, targets, class_names) -> list[dict]
     return rows
 
 
+def distill_options(mode: str, teachers: list[str], teacher_streams: list[str] | None,
+                    options: dict[str, Any]) -> tuple[tuple[str, str], dict[str, Any]]:
+    """The command (``distill kd`` for mode kd, else ``distill ukd``) and its options under the CLI names."""
+    if mode == "kd":
+        check(len(teachers) == 1, f"lt distill kd takes one --teacher (got {len(teachers)}; lt distill ukd takes many)")
+        check(not teacher_streams or len(teacher_streams) == 1, "lt distill kd takes one --teacher-stream")
+        own = {k: v for k, v in options.items() if k not in ("views", "combine", "cache_dir")}
+        return ("distill", "kd"), {"teacher": teachers[0], "teacher_stream": (teacher_streams or [None])[0], **own}
+    return ("distill", "ukd"), {"teachers": list(teachers), "teacher_streams": teacher_streams, "mode": mode, **options}
+
+
+def _student_data(run: Run, specs: list[Teacher], bundle, mode: str, views: int, test_views: int, cache_dir: str | None,
+                  batch_size: int, workers: int, ce_weight: float, tau: float, combine: str):
+    """Phase 1 (cached test logits for the report; in ukd mode the training views' logits too), then the
+    student's training set and objective; each teacher's cache status."""
+    cdir = resolve_path(cache_dir) if cache_dir else lt_cache_dir("ukd")
+    meta = {"dataset": bundle.name, "split": bundle.info.get("split"), "root": bundle.info.get("root")}
+    test_table, _ = teacher_tables(specs, bundle.test, test_views, meta, cdir, run.device, batch_size, workers, "test")
+    if mode == "ukd":
+        table, statuses = teacher_tables(specs, bundle.train, views, meta, cdir, run.device, batch_size, workers, "train")
+        return CachedViews(bundle.train, table), CachedKD(ce_weight, tau, combine), test_table, statuses
+    live = [(_load_teacher(t, run.device), t.stream) for t in specs]
+    train_set = MultiStream(bundle.train, [s for _, s in live], None if mode == "kd" else views)
+    return train_set, LiveKD(live, ce_weight, tau, combine), test_table, ["live"] * len(specs)
+
+
 def distill(*, teachers: list[str], student: str, mode: str = "ukd", dataset: str = "synthetic-dark",
-            data_root: str | None = None, split: int = 1, stream: str = "rgb", gamma: float = 1.8,
-            frames: int | None = None, interval: int | None = None, size: int | None = None, views: int = 4,
+            data_root: str | None = None, official_split: int = 1, stream: str = "rgb", gamma: float = 1.8,
+            frames: int | None = None, interval: int | None = None, image_size: int | None = None, views: int = 4,
             test_views: int = 3, teacher_streams: list[str] | None = None, combine: str = "mean-kl",
-            alpha: float = 0.5, tau: float = 4.0, cache_dir: str | None = None, skip_bad: bool = False,
+            ce_weight: float = 0.5, tau: float = 4.0, cache_dir: str | None = None, skip_bad: bool = False,
             epochs: int = 50, batch_size: int = 16, lr: float = 0.01, weight_decay: float = 5e-4,
             scheduler: str = "multistep", workers: int = 0, device: str = "auto", seed: int = 0,
-            out: str | None = None, force: bool = False, resume: bool = False,
+            deterministic: bool = False, out: str | None = None, force: bool = False, resume: bool = False,
             data_options: dict | None = None) -> Report:
     """Distil K teachers into ``student``. ``mode``: ``ukd`` (cached, one teacher at a time), ``live``
-    (all teachers resident, fixed views) or ``kd`` (live, random augmented clips; the plain KD recipe)."""
+    (all teachers resident, fixed views) or ``kd`` (one live teacher, random augmented clips: the plain
+    KD recipe, ``lt distill kd``). ``data_options`` (library callers) go to the dataset builder."""
     check(mode in ("ukd", "live", "kd"), f"--mode must be ukd or live (got {mode})")
     check(views >= 1, f"--views must be >= 1 (got {views})")
-    check_kd_args(alpha, tau, combine)
-    dev = resolve_device(device)
-    seed_everything(seed)
-    bundle = video_data(dataset, data_root, split=split, stream=stream, gamma=gamma, frames=frames, interval=interval,
-                        size=size, views=test_views, skip_bad=skip_bad, options=data_options)
+    check(test_views >= 1, f"--test-views must be >= 1 (got {test_views})")
+    check_kd_args(ce_weight, tau, combine)
+    cfg = video_train_config(epochs, batch_size, lr, weight_decay, scheduler, seed, workers, deterministic)
+    clip = clip_options(dataset, frames, interval, image_size)
+    check_model_name(student)
+    command, resolved = distill_options(mode, teachers, teacher_streams, {
+        "student": student, "dataset": dataset, "data_root": data_root, "official_split": official_split,
+        "stream": stream, "gamma": gamma, **clip, "views": views, "test_views": test_views, "combine": combine,
+        "ce_weight": ce_weight, "tau": tau, "cache_dir": cache_dir, "skip_bad": skip_bad, "epochs": epochs,
+        "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "scheduler": scheduler, "out": out})
+    run = start_run(command, out=out, force=force, resume=resume, device=device, seed=seed,
+                    deterministic=deterministic, resolved=resolved)
+    bundle = video_data(dataset, data_root, official_split=official_split, stream=stream, gamma=gamma,
+                        test_views=test_views, skip_bad=skip_bad, options=data_options,
+                        **{k: clip[k] for k in ("frames", "interval", "image_size")})
     specs = read_teachers(teachers, teacher_streams, bundle.num_classes)
-    cfg = video_train_config(epochs, batch_size, lr, weight_decay, scheduler, seed, workers)
-    out_dir = prepare_out_dir(out, "distill", mode, force=force, resume=resume)
-    cdir = resolve_path(cache_dir) if cache_dir else lt_cache_dir("ukd")
-    meta = {"dataset": dataset, "split": bundle.info.get("split"), "root": bundle.info.get("root")}
-    test_table, _ = teacher_tables(specs, bundle.test, test_views, meta, cdir, dev, batch_size, workers, "test")
-    if mode == "ukd":
-        table, statuses = teacher_tables(specs, bundle.train, views, meta, cdir, dev, batch_size, workers, "train")
-        train_set, objective = CachedViews(bundle.train, table), CachedKD(alpha, tau, combine)
-    else:
-        statuses = ["live"] * len(specs)
-        live = [(_load_teacher(t, dev), t.stream) for t in specs]
-        train_set = MultiStream(bundle.train, [s for _, s in live], None if mode == "kd" else views)
-        objective = LiveKD(live, alpha, tau, combine)
+    train_set, objective, test_table, statuses = _student_data(run, specs, bundle, mode, views, test_views, cache_dir,
+                                                               batch_size, workers, ce_weight, tau, combine)
+    run.update_info(num_classes=bundle.num_classes, data=data_config(bundle, dataset, data_root),
+                    teachers=[dataclasses.asdict(t) for t in specs], teacher_cache=statuses)
+    run.reseed()  # after the teachers: the same initial student weights whether or not the cache was reused
     net = build_video_model(student, bundle.num_classes, stream)
-    run_config = {"command": f"distill {mode}", "model": student, "data": data_config(bundle, dataset, data_root),
-                  "teachers": [dataclasses.asdict(t) for t in specs],
-                  "distill": {"alpha": alpha, "tau": tau, "combine": combine, "views": views, "mode": mode}}
-    write_json(out_dir / "config.json", {**run_config, "train": dataclasses.asdict(cfg)})
-    result = fit(net, train_set, bundle.test, cfg=cfg, device=dev, objective=objective, out_dir=out_dir,
-                 resume=out_dir if resume else None, eval_forward=multiview_forward, run_config=run_config)
-    load_best_into(net, out_dir)
-    logits, targets = evaluate(net, make_loader(bundle.test, batch_size, train=False, num_workers=workers), dev,
-                               forward=multiview_forward)
-    metrics = classification_metrics(logits, targets)
-    rows = _teacher_test_rows(specs, test_table, targets, bundle.class_names)
+    result = fit(net, train_set, bundle.test, cfg=cfg, device=run.device, objective=objective, out_dir=run.out_dir,
+                 resume=run.resume_from(), eval_forward=multiview_forward, run_config=run.config)
+    load_best_into(net, run.out_dir)
+    metrics = classification_metrics(*evaluate_multiview(net, bundle, run.device, batch_size, workers))
+    rows = _teacher_test_rows(specs, test_table, torch.tensor(bundle.test.targets), bundle.class_names)
     row, per_class = score_rows(f"student {student} ({stream})", metrics, bundle.class_names)
     rows.append(row)
-    write_json(out_dir / "metrics.json", {"test": metrics, "teachers": rows, "best_epoch": result.best_epoch})
+    run.finish({"test": metrics, "teachers": rows, "best_epoch": result.best_epoch})
     return Report(title=f"lt distill {mode}: {len(specs)} teacher(s) -> {student} on {dataset}", rows=rows,
                   summary={"student_top1": metrics["top1"], "student_top5": metrics["top5"],
                            "best_epoch": result.best_epoch, "teachers": len(specs), "combine": combine,
-                           "cache": ",".join(statuses), "peak_mem_mib": round(peak_memory_mib(dev), 1),
-                           "out": str(out_dir)},
+                           "peak_mem_mib": round(peak_memory_mib(run.device), 1), "out": str(run.out_dir)},
                   sections=[Report(title="student per-class top-1", rows=per_class)],
                   notes=["teacher rows: test logits from the cache (multi-view mean); model selection on test"])
 
 
-__all__ = ["distill", "read_teachers", "teacher_tables", "CachedViews", "MultiStream", "CachedKD", "LiveKD"]
+__all__ = ["distill", "distill_options", "read_teachers", "teacher_view", "teacher_tables", "CachedViews",
+           "MultiStream", "CachedKD", "LiveKD"]

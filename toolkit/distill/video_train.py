@@ -2,12 +2,18 @@
 
 Clips come from ``arid`` / ``synthetic-dark`` (:mod:`toolkit.data.video`), one stream per model
 (``rgb``, ``gamma`` or ``flow``); the test split is scored with multi-view averaging (mean of the
-softmax over ``views`` fixed clips per video), giving top-1, top-5 and per-class accuracy.
+softmax over ``test_views`` fixed clips per video), giving top-1, top-5 and per-class accuracy
+(fractions in [0, 1]).
 
 Defaults follow the official ARID training recipe (Xu et al., arXiv 2006.03876, repo
 xuyu0010/ARID_v1): 16-frame clips at interval 2, batch 16, SGD lr 0.01 with step decay, 50 epochs.
 Our choices where it is silent: decay x0.1 at 60% and 80% of the epochs, momentum 0.9, weight decay
 5e-4, 3 test views.
+
+The run goes through the one run lifecycle (:func:`toolkit.engine.lifecycle.start_run`): its
+``config.json`` (and every checkpoint's embedded ``config``) records the options under their CLI
+names in ``resolved`` -- ``lt distill`` reads a teacher's ``stream`` and ``gamma`` from there -- and
+what the data turned out to be in ``info``. It runs under torchrun and continues exactly with ``--resume``.
 
     lt train video --dataset arid --data-root ARID_v1 --stream gamma --model r3d_18
 """
@@ -15,19 +21,19 @@ Our choices where it is silent: decay x0.1 at 60% and 80% of the epochs, momentu
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from ..data import get_dataset
+from ..data import DATASETS, get_dataset, list_datasets
 from ..data.bundle import DataBundle
-from ..engine.device import resolve_device
-from ..engine.errors import check
-from ..engine.loop import TrainConfig, fit, load_best_into
+from ..engine.errors import LtError, check
+from ..engine.lifecycle import start_run
+from ..engine.loop import TrainConfig, evaluate, fit, load_best_into, make_loader
+from ..engine.registry import unknown_name_message
 from ..engine.report import Report
-from ..engine.runs import prepare_out_dir, write_json
-from ..engine.seed import seed_everything
 from ..models.video import build_video_model
 
 
@@ -39,29 +45,49 @@ def multiview_forward(model: torch.nn.Module, batch: Any) -> tuple[torch.Tensor,
     return probs.clamp_min(1e-12).log(), y
 
 
-def video_data(dataset: str, data_root: str | None, *, split: int = 1, stream: str = "rgb", gamma: float = 1.8,
-               frames: int | None = None, interval: int | None = None, size: int | None = None,
-               views: int = 3, skip_bad: bool = False, options: dict | None = None) -> DataBundle:
+def clip_options(dataset: str, frames: int | None, interval: int | None, image_size: int | None) -> dict:
+    """``frames``, ``interval``, ``image_size`` with unset (None) ones resolved to the dataset's defaults
+    (``image_size`` None stays None where the dataset's default is its native size)."""
+    list_datasets()  # registers the plugins' datasets
+    params = inspect.signature(DATASETS.get(dataset)).parameters
+    default = {k: params[k].default if k in params else None for k in ("frames", "interval", "size")}
+    return {"frames": frames if frames is not None else default["frames"],
+            "interval": interval if interval is not None else default["interval"],
+            "image_size": image_size if image_size is not None else default["size"]}
+
+
+def check_model_name(name: str) -> None:
+    """An unknown architecture is a user error before the run starts."""
+    from ..models import list_models
+
+    if name not in list_models():
+        raise LtError(unknown_name_message("model", name, list_models()))
+
+
+def video_data(dataset: str, data_root: str | None, *, official_split: int = 1, stream: str = "rgb",
+               gamma: float = 1.8, frames: int | None = None, interval: int | None = None,
+               image_size: int | None = None, test_views: int = 3, skip_bad: bool = False,
+               options: dict | None = None) -> DataBundle:
     """Build a video bundle; unset (None) clip options keep the dataset's defaults."""
-    check(views >= 1, f"--views must be >= 1 (got {views})")
-    opts = {"split": split, "stream": stream, "gamma": gamma, "views": views, "skip_bad": skip_bad,
-            "frames": frames, "interval": interval, "size": size, **(options or {})}
+    check(test_views >= 1, f"--test-views must be >= 1 (got {test_views})")
+    opts = {"split": official_split, "stream": stream, "gamma": gamma, "views": test_views, "skip_bad": skip_bad,
+            "frames": frames, "interval": interval, "size": image_size, **(options or {})}
     return get_dataset(dataset, root=data_root, **{k: v for k, v in opts.items() if v is not None})
 
 
 def data_config(bundle: DataBundle, dataset: str, data_root: str | None) -> dict:
-    """What a checkpoint records about its data (UKD reads the teacher's stream and gamma from it)."""
+    """What a run records about its clips in ``config.json``'s ``info.data`` (the spec actually used)."""
     spec = bundle.train.spec
-    return {"dataset": dataset, "data_root": data_root, "split": bundle.info.get("split"),
-            **dataclasses.asdict(spec), "options": bundle.info.get("generator")}
+    return {"dataset": dataset, "data_root": data_root, "official_split": bundle.info.get("split"),
+            **dataclasses.asdict(spec), "input_shape": list(bundle.input_shape), "options": bundle.info.get("generator")}
 
 
 def video_train_config(epochs: int, batch_size: int, lr: float, weight_decay: float, scheduler: str,
-                       seed: int, num_workers: int) -> TrainConfig:
+                       seed: int, num_workers: int, deterministic: bool = False) -> TrainConfig:
     milestones = sorted({m for m in (int(epochs * 0.6), int(epochs * 0.8)) if 0 < m < epochs})
     return TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, scheduler=scheduler,
                        milestones=milestones if scheduler == "multistep" else (), seed=seed,
-                       num_workers=num_workers).validate()
+                       num_workers=num_workers, deterministic=deterministic).validate()
 
 
 def peak_memory_mib(device: torch.device) -> float:
@@ -79,44 +105,59 @@ def score_rows(name: str, metrics: dict, class_names: list[str]) -> tuple[dict, 
     return row, per_class
 
 
+def evaluate_multiview(model: torch.nn.Module, bundle: DataBundle, device: torch.device, batch_size: int,
+                       workers: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Multi-view test log-probabilities and targets (every rank takes part under torchrun)."""
+    loader = make_loader(bundle.test, batch_size, train=False, num_workers=workers)
+    return evaluate(model, loader, device, forward=multiview_forward)
+
+
 def train_video(*, dataset: str = "synthetic-dark", model: str = "tiny3d", stream: str = "rgb",
-                data_root: str | None = None, split: int = 1, gamma: float = 1.8, frames: int | None = None,
-                interval: int | None = None, size: int | None = None, views: int = 3, skip_bad: bool = False,
-                epochs: int = 50, batch_size: int = 16, lr: float = 0.01, weight_decay: float = 5e-4,
-                scheduler: str = "multistep", workers: int = 0, device: str = "auto", seed: int = 0,
-                out: str | None = None, force: bool = False, resume: bool = False,
-                data_options: dict | None = None) -> Report:
+                data_root: str | None = None, official_split: int = 1, gamma: float = 1.8,
+                frames: int | None = None, interval: int | None = None, image_size: int | None = None,
+                test_views: int = 3, skip_bad: bool = False, epochs: int = 50, batch_size: int = 16,
+                lr: float = 0.01, weight_decay: float = 5e-4, scheduler: str = "multistep", workers: int = 0,
+                device: str = "auto", seed: int = 0, deterministic: bool = False, out: str | None = None,
+                force: bool = False, resume: bool = False, data_options: dict | None = None) -> Report:
     """Train ``model`` on one stream of a video dataset; write a run dir; report test top-1/top-5/per-class.
+
+    ``data_options`` (library callers only) go to the dataset builder (e.g. synthetic-dark's
+    ``videos_per_class``) and are recorded in ``info.data``.
 
     ``lt train video --dataset synthetic-dark --stream gamma --model tiny3d --epochs 10``
     """
     from ..engine.metrics import classification_metrics
 
-    dev = resolve_device(device)
-    seed_everything(seed)
-    bundle = video_data(dataset, data_root, split=split, stream=stream, gamma=gamma, frames=frames,
-                        interval=interval, size=size, views=views, skip_bad=skip_bad, options=data_options)
-    cfg = video_train_config(epochs, batch_size, lr, weight_decay, scheduler, seed, workers)
-    out_dir = prepare_out_dir(out, "train", "video", force=force, resume=resume)
+    check(test_views >= 1, f"--test-views must be >= 1 (got {test_views})")
+    cfg = video_train_config(epochs, batch_size, lr, weight_decay, scheduler, seed, workers, deterministic)
+    clip = clip_options(dataset, frames, interval, image_size)
+    check_model_name(model)
+    resolved = {"dataset": dataset, "data_root": data_root, "official_split": official_split, "model": model,
+                "stream": stream, "gamma": gamma, **clip, "test_views": test_views, "skip_bad": skip_bad,
+                "epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
+                "scheduler": scheduler, "out": out}
+    run = start_run(("train", "video"), out=out, force=force, resume=resume, device=device, seed=seed,
+                    deterministic=deterministic, resolved=resolved)
+    bundle = video_data(dataset, data_root, official_split=official_split, stream=stream, gamma=gamma,
+                        test_views=test_views, skip_bad=skip_bad, options=data_options,
+                        **{k: clip[k] for k in ("frames", "interval", "image_size")})
+    run.update_info(num_classes=bundle.num_classes, data=data_config(bundle, dataset, data_root),
+                    train_videos=len(bundle.train), test_videos=len(bundle.test))
+    run.reseed()  # the same initial weights on every rank
     net = build_video_model(model, bundle.num_classes, stream)
-    run_config = {"command": "train video", "model": model, "data": data_config(bundle, dataset, data_root)}
-    write_json(out_dir / "config.json", {**run_config, "train": dataclasses.asdict(cfg)})
-    result = fit(net, bundle.train, bundle.test, cfg=cfg, device=dev, out_dir=out_dir,
-                 resume=out_dir if resume else None, eval_forward=multiview_forward, run_config=run_config)
-    load_best_into(net, out_dir)
-    from ..engine.loop import evaluate, make_loader
-
-    loader = make_loader(bundle.test, batch_size, train=False, num_workers=workers)
-    logits, targets = evaluate(net, loader, dev, forward=multiview_forward)
-    metrics = classification_metrics(logits, targets)
+    result = fit(net, bundle.train, bundle.test, cfg=cfg, device=run.device, out_dir=run.out_dir,
+                 resume=run.resume_from(), eval_forward=multiview_forward, run_config=run.config)
+    load_best_into(net, run.out_dir)
+    metrics = classification_metrics(*evaluate_multiview(net, bundle, run.device, batch_size, workers))
+    run.finish({"test": metrics, "best_epoch": result.best_epoch})
     row, per_class = score_rows(f"{model} ({stream})", metrics, bundle.class_names)
-    write_json(out_dir / "metrics.json", {"test": metrics, "best_epoch": result.best_epoch})
     return Report(title=f"lt train video: {model} on {dataset} ({stream})", rows=[row],
                   summary={"top1": metrics["top1"], "top5": metrics["top5"], "best_epoch": result.best_epoch,
                            "train_videos": len(bundle.train), "test_videos": len(bundle.test),
-                           "peak_mem_mib": round(peak_memory_mib(dev), 1), "out": str(out_dir)},
+                           "peak_mem_mib": round(peak_memory_mib(run.device), 1), "out": str(run.out_dir)},
                   sections=[Report(title="per-class top-1", rows=per_class)],
                   notes=["model selection on the test split (ARID has no validation split)"])
 
 
-__all__ = ["train_video", "multiview_forward", "video_data", "data_config", "video_train_config", "peak_memory_mib"]
+__all__ = ["train_video", "multiview_forward", "video_data", "data_config", "video_train_config", "peak_memory_mib",
+           "clip_options", "check_model_name", "evaluate_multiview", "score_rows"]

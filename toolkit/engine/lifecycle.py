@@ -62,7 +62,7 @@ from .errors import LtError
 CONFIG_KEYS = ("command", "argv", "toolkit_version", "torch_version", "resolved", "created", "info")
 # Options that say how to run, not what the run is: never replayed by --config, never compared on --resume.
 RUN_CONTROL = frozenset({"config", "print_config", "force", "resume", "quiet", "fmt", "format", "device",
-                         "workers", "num_workers"})
+                         "workers", "num_workers", "cache_dir"})
 
 
 @dataclass
