@@ -22,8 +22,23 @@ import typer
 # Pure Python (no torch): the commands' signatures are built from it when this module is imported.
 from toolkit.attacks.options import ATTACK_NAMES, defaults_of, options_of
 
-from .common import (ConfigOpt, DataRootOpt, DeviceOpt, ForceOpt, FormatOpt, LtTyper, OutOpt, PrintConfigOpt,
-                     QuietOpt, SeedOpt, opt, parse_fraction, resolve, run, split_list)
+from .common import (
+    ConfigOpt,
+    DataRootOpt,
+    DeviceOpt,
+    ForceOpt,
+    FormatOpt,
+    LtTyper,
+    OutOpt,
+    PrintConfigOpt,
+    QuietOpt,
+    SeedOpt,
+    opt,
+    parse_fraction,
+    resolve,
+    run,
+    split_list,
+)
 
 app = LtTyper(help="Transfer attacks (FGSM family, DTA/VDTA, NP, FTM) and transfer evaluation.",
               no_args_is_help=True)

@@ -15,8 +15,25 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from .common import (ConfigOpt, DataRootOpt, DeterministicOpt, DeviceOpt, ForceOpt, FormatOpt, LtTyper, OutOpt,
-                     PrintConfigOpt, QuietOpt, ResumeOpt, SeedOpt, fail, opt, resolve, run, split_list)
+from .common import (
+    ConfigOpt,
+    DataRootOpt,
+    DeterministicOpt,
+    DeviceOpt,
+    ForceOpt,
+    FormatOpt,
+    LtTyper,
+    OutOpt,
+    PrintConfigOpt,
+    QuietOpt,
+    ResumeOpt,
+    SeedOpt,
+    fail,
+    opt,
+    resolve,
+    run,
+    split_list,
+)
 
 app = LtTyper(help="Audio features and SSBPR (snore-based sleep body position recognition).", no_args_is_help=True)
 ssbpr_app = LtTyper(help="SSBPR: train (cross-validated), eval a checkpoint, predict files.", no_args_is_help=True)

@@ -7,9 +7,26 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import (ConfigOpt, DataRootOpt, DeterministicOpt, DeviceOpt, DownloadOpt, ForceOpt, FormatOpt, LtTyper,
-                     OutOpt, PrintConfigOpt, QuietOpt, ResumeOpt, SeedOpt, opt, parse_fraction, resolve, run,
-                     split_list)
+from .common import (
+    ConfigOpt,
+    DataRootOpt,
+    DeterministicOpt,
+    DeviceOpt,
+    DownloadOpt,
+    ForceOpt,
+    FormatOpt,
+    LtTyper,
+    OutOpt,
+    PrintConfigOpt,
+    QuietOpt,
+    ResumeOpt,
+    SeedOpt,
+    opt,
+    parse_fraction,
+    resolve,
+    run,
+    split_list,
+)
 
 app = LtTyper(help="Defenses (FACM) and honest robustness evaluation.", no_args_is_help=True)
 

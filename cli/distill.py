@@ -11,11 +11,43 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import (ConfigOpt, DataRootOpt, DeterministicOpt, DeviceOpt, ForceOpt, FormatOpt, LtTyper, OutOpt,
-                     PrintConfigOpt, QuietOpt, ResumeOpt, SeedOpt, opt, resolve, run, split_list)
-from .train_video import (BatchOpt, DatasetOpt, EpochsOpt, FramesOpt, GammaOpt, ImageSizeOpt, IntervalOpt, LrOpt,
-                          OfficialSplitOpt, Sched, SchedOpt, SkipBadOpt, Stream, StreamOpt, TestViewsOpt, WdOpt,
-                          WorkersOpt)
+from .common import (
+    ConfigOpt,
+    DataRootOpt,
+    DeterministicOpt,
+    DeviceOpt,
+    ForceOpt,
+    FormatOpt,
+    LtTyper,
+    OutOpt,
+    PrintConfigOpt,
+    QuietOpt,
+    ResumeOpt,
+    SeedOpt,
+    opt,
+    resolve,
+    run,
+    split_list,
+)
+from .train_video import (
+    BatchOpt,
+    DatasetOpt,
+    EpochsOpt,
+    FramesOpt,
+    GammaOpt,
+    ImageSizeOpt,
+    IntervalOpt,
+    LrOpt,
+    OfficialSplitOpt,
+    Sched,
+    SchedOpt,
+    SkipBadOpt,
+    Stream,
+    StreamOpt,
+    TestViewsOpt,
+    WdOpt,
+    WorkersOpt,
+)
 
 app = LtTyper(help="Knowledge distillation: KD and UKD (multi-teacher, dark video).", no_args_is_help=True)
 

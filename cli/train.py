@@ -9,8 +9,26 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import (ConfigOpt, DataRootOpt, DeterministicOpt, DeviceOpt, DownloadOpt, ForceOpt, FormatOpt, LtTyper,
-                     OutOpt, PrintConfigOpt, QuietOpt, ResumeOpt, SeedOpt, fail, opt, resolve, run, split_list)
+from .common import (
+    ConfigOpt,
+    DataRootOpt,
+    DeterministicOpt,
+    DeviceOpt,
+    DownloadOpt,
+    ForceOpt,
+    FormatOpt,
+    LtTyper,
+    OutOpt,
+    PrintConfigOpt,
+    QuietOpt,
+    ResumeOpt,
+    SeedOpt,
+    fail,
+    opt,
+    resolve,
+    run,
+    split_list,
+)
 
 app = LtTyper(help="Train models.", no_args_is_help=True)
 

@@ -77,11 +77,47 @@ Example: lt train lcreg --dataset digits-lt --model mlp --epochs 20 --latent-k 1
 
 def register(app: typer.Typer) -> None:
     """Add the ``lcreg`` command to the ``lt train`` group."""
-    from .common import (ConfigOpt, DataRootOpt, DeterministicOpt, DeviceOpt, DownloadOpt, ForceOpt, FormatOpt, OutOpt,
-                         PrintConfigOpt, QuietOpt, ResumeOpt, SeedOpt, opt, run)
-    from .train import (AmpOpt, BatchOpt, ClipOpt, EpochsOpt, FactorsOpt, FewOpt, ImbalanceOpt, LrOpt, ManyOpt,
-                        MilestonesOpt, ModelOpt, MomentumOpt, RecipeOpt, SchedOpt, ShotsOpt, SkipBadOpt, WarmupOpt,
-                        WdOpt, WeightsOpt, WorkersOpt, Amp, Shots, longtail_run)
+    from .common import (
+        ConfigOpt,
+        DataRootOpt,
+        DeterministicOpt,
+        DeviceOpt,
+        DownloadOpt,
+        ForceOpt,
+        FormatOpt,
+        OutOpt,
+        PrintConfigOpt,
+        QuietOpt,
+        ResumeOpt,
+        SeedOpt,
+        opt,
+        run,
+    )
+    from .train import (
+        Amp,
+        AmpOpt,
+        BatchOpt,
+        ClipOpt,
+        EpochsOpt,
+        FactorsOpt,
+        FewOpt,
+        ImbalanceOpt,
+        LrOpt,
+        ManyOpt,
+        MilestonesOpt,
+        ModelOpt,
+        MomentumOpt,
+        RecipeOpt,
+        SchedOpt,
+        Shots,
+        ShotsOpt,
+        SkipBadOpt,
+        WarmupOpt,
+        WdOpt,
+        WeightsOpt,
+        WorkersOpt,
+        longtail_run,
+    )
 
     @app.command("lcreg", help=HELP)
     def lcreg(ctx: typer.Context,

@@ -7,8 +7,24 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import (ConfigOpt, DataRootOpt, DeterministicOpt, DeviceOpt, DownloadOpt, ForceOpt, FormatOpt, OutOpt,
-                     PrintConfigOpt, QuietOpt, ResumeOpt, SeedOpt, opt, parse_fraction, resolve, run)
+from .common import (
+    ConfigOpt,
+    DataRootOpt,
+    DeterministicOpt,
+    DeviceOpt,
+    DownloadOpt,
+    ForceOpt,
+    FormatOpt,
+    OutOpt,
+    PrintConfigOpt,
+    QuietOpt,
+    ResumeOpt,
+    SeedOpt,
+    opt,
+    parse_fraction,
+    resolve,
+    run,
+)
 
 
 class Mask(str, Enum):

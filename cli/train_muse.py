@@ -6,8 +6,23 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import (ConfigOpt, DataRootOpt, DeterministicOpt, DeviceOpt, ForceOpt, FormatOpt, OutOpt, PrintConfigOpt,
-                     QuietOpt, ResumeOpt, SeedOpt, opt, resolve, run, split_list)
+from .common import (
+    ConfigOpt,
+    DataRootOpt,
+    DeterministicOpt,
+    DeviceOpt,
+    ForceOpt,
+    FormatOpt,
+    OutOpt,
+    PrintConfigOpt,
+    QuietOpt,
+    ResumeOpt,
+    SeedOpt,
+    opt,
+    resolve,
+    run,
+    split_list,
+)
 
 # Flags only lt train muse takes (declared once, here).
 WinLengthOpt = Annotated[int, typer.Option("--win-length", help="Stress training window, in label steps (500 ms; 200 is the baseline's).")]

@@ -12,8 +12,22 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import (ConfigOpt, DataRootOpt, DeterministicOpt, DeviceOpt, ForceOpt, FormatOpt, OutOpt, PrintConfigOpt,
-                     QuietOpt, ResumeOpt, SeedOpt, opt, resolve, run)
+from .common import (
+    ConfigOpt,
+    DataRootOpt,
+    DeterministicOpt,
+    DeviceOpt,
+    ForceOpt,
+    FormatOpt,
+    OutOpt,
+    PrintConfigOpt,
+    QuietOpt,
+    ResumeOpt,
+    SeedOpt,
+    opt,
+    resolve,
+    run,
+)
 
 
 class Stream(str, Enum):

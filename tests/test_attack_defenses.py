@@ -7,8 +7,15 @@ import pytest
 import torch
 from torch import nn
 
-from toolkit.attacks.defenses import (DEFENSE_OPTIONS, bit_depth, check_defense_options, cohen_predict, fd_jpeg,
-                                      resize_pad, wrap_defense)
+from toolkit.attacks.defenses import (
+    DEFENSE_OPTIONS,
+    bit_depth,
+    check_defense_options,
+    cohen_predict,
+    fd_jpeg,
+    resize_pad,
+    wrap_defense,
+)
 from toolkit.engine.errors import LtError
 
 

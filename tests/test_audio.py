@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from toolkit.audio import classical, features, io, metrics, splits, synth
 from toolkit.audio.data import prepare
 from toolkit.audio.features import FeatureParams
-from toolkit.audio.models import SpecAugment, list_audio_models, get_audio_model
+from toolkit.audio.models import SpecAugment, get_audio_model, list_audio_models
 from toolkit.engine.errors import DataError, LtError
 
 SR, DUR = 8000, 1.0

@@ -87,6 +87,7 @@ def _ids(ds) -> list[int]:
 
 def test_fixture_is_the_torchvision_format(cifar_root):
     import torchvision.datasets as tvd
+
     from toolkit.data.cifar import _lenient
 
     for cls, n in ((tvd.CIFAR10, 200), (tvd.CIFAR100, 400)):

@@ -12,8 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from toolkit.longtail.isda import (ISDALoss, OnlineCovariance, choose_covariance, isda_logits, isda_sigma, ramp,
-                                   statistics_bytes)
+from toolkit.longtail.isda import (
+    ISDALoss,
+    OnlineCovariance,
+    choose_covariance,
+    isda_logits,
+    isda_sigma,
+    ramp,
+    statistics_bytes,
+)
 from toolkit.longtail.losses import LOSSES, get_loss
 
 

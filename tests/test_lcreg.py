@@ -8,13 +8,19 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import assert_user_error
 from torch import nn
 
-from conftest import assert_user_error
 from toolkit.engine.loop import TrainConfig, fit
 from toolkit.engine.seed import seed_everything
-from toolkit.longtail.lcreg import (LCRegNet, LCRegObjective, balance_loss, build_lcreg_model, default_lambda0,
-                                    diversity_loss)
+from toolkit.longtail.lcreg import (
+    LCRegNet,
+    LCRegObjective,
+    balance_loss,
+    build_lcreg_model,
+    default_lambda0,
+    diversity_loss,
+)
 from toolkit.longtail.losses import get_loss
 from toolkit.models import get_model, load_model
 

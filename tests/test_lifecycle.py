@@ -8,11 +8,18 @@ from typing import Annotated, Optional
 
 import pytest
 import typer
+from conftest import assert_user_error
 
 from cli.common import ConfigOpt, PrintConfigOpt, resolve, run
-from conftest import assert_user_error
 from toolkit.engine.errors import LtError
-from toolkit.engine.lifecycle import CONFIG_KEYS, ConfigPrinted, cli_context, first_difference, reset_cli_context, start_run
+from toolkit.engine.lifecycle import (
+    CONFIG_KEYS,
+    ConfigPrinted,
+    cli_context,
+    first_difference,
+    reset_cli_context,
+    start_run,
+)
 
 
 def test_config_schema_and_cli_options_merged(tmp_path):

@@ -10,7 +10,6 @@ from toolkit.models import get_model, list_models
 from toolkit.models.sequence import SEQUENCE_MODELS, build_sequence_model
 
 
-
 @pytest.mark.parametrize("name", SEQUENCE_MODELS)
 @pytest.mark.parametrize("n_to_1", [True, False])
 @pytest.mark.parametrize("t_max", [1, 5, 23])

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from fixtures.video import arid_v10
 
 from toolkit.data import get_dataset, list_datasets
-from fixtures.video import arid_v10
 from toolkit.data.video import ARID_CLASSES, ClipSpec, decode_video, gamma_lut, read_flow, read_split
 from toolkit.data.video_synthetic import generate_synthetic_dark
 from toolkit.engine.errors import DataError, LtError

@@ -27,8 +27,8 @@ from ..engine.errors import check
 from ..engine.fingerprint import params_key
 from ..engine.report import log
 from . import register_dataset
-from .bundle import DataBundle
 from .arid_layouts import ARID_CLASSES
+from .bundle import DataBundle
 
 MARKER = "raw/list_cvt/mapping_table.txt"  # present once the tree is complete (renamed into place whole)
 

@@ -47,8 +47,17 @@ from ..models import build_from_checkpoint
 from ..models.video import build_video_model
 from .cache import cache_key, fill_cache, items_fingerprint, teacher_fingerprint
 from .losses import check_kd_args, kd_loss
-from .video_train import (check_model_name, clip_options, data_config, evaluate_multiview, multiview_forward,
-                          peak_memory_mib, score_rows, video_data, video_train_config)
+from .video_train import (
+    check_model_name,
+    clip_options,
+    data_config,
+    evaluate_multiview,
+    multiview_forward,
+    peak_memory_mib,
+    score_rows,
+    video_data,
+    video_train_config,
+)
 
 
 @dataclass

@@ -24,7 +24,7 @@ from . import distributed as D
 from .checkpoint import BEST, LAST, load_checkpoint, load_state_into, save_checkpoint
 from .errors import CheckpointError, LtError, check
 from .report import log, progress
-from .runs import write_csv, write_json
+from .runs import write_csv
 from .seed import rng_state, seed_everything, set_rng_state
 
 

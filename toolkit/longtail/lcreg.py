@@ -51,7 +51,16 @@ from ..engine import distributed as D
 from ..engine.errors import LtError, check
 from ..engine.loop import Objective
 from .bank import assignment_stats, balance_loss, diversity_loss, kmeanspp_rows, sharpness_loss
-from .isda import LAMBDA_NORMS, OnlineCovariance, check_lambda0, choose_covariance, isda_logits, ramp, rebalance_prior, scale_of
+from .isda import (
+    LAMBDA_NORMS,
+    OnlineCovariance,
+    check_lambda0,
+    choose_covariance,
+    isda_logits,
+    ramp,
+    rebalance_prior,
+    scale_of,
+)
 
 COMBINES = ("add", "concat")
 ASSIGN_METRICS = ("cosine", "dot")

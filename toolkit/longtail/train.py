@@ -24,10 +24,10 @@ from ..data import DataBundle, get_dataset
 from ..engine import distributed as D
 from ..engine.device import resolve_device
 from ..engine.errors import LtError, check
+from ..engine.lifecycle import start_run
 from ..engine.loop import Objective, TrainConfig, evaluate, fit, load_best_into, make_loader
 from ..engine.metrics import longtail_metrics
 from ..engine.report import Report, log
-from ..engine.lifecycle import start_run
 from ..models import get_model, load_model
 from .losses import get_loss
 from .recipes import Recipe, get_recipe

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..engine.errors import LtError
 from ..engine.registry import Registry, unknown_name_message
-from .wrapper import IMAGENET_MEAN, IMAGENET_STD, NormedLinear, Normalized, find_head, replace_head
+from .wrapper import IMAGENET_MEAN, IMAGENET_STD, Normalized, NormedLinear, find_head, replace_head
 
 MODELS = Registry("model")
 # Modules of this package that register models on import (a module absent in a slim checkout is skipped).

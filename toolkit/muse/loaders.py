@@ -28,9 +28,24 @@ from pathlib import Path
 import numpy as np
 
 from ..engine.errors import DataError, LtError
-from .layout import (DEFAULT_FEATURES, STRESS_DIMS, STRESS_KEYS, TASKS, FeatureReader, FeatureTable, Normalizer,
-                     check_in_label_windows, check_on_label_times, feature_dirs, frame_period, lookup, partition_path,
-                     read_partition, segment_grid, task_dir)
+from .layout import (
+    DEFAULT_FEATURES,
+    STRESS_DIMS,
+    STRESS_KEYS,
+    TASKS,
+    FeatureReader,
+    FeatureTable,
+    Normalizer,
+    check_in_label_windows,
+    check_on_label_times,
+    feature_dirs,
+    frame_period,
+    lookup,
+    partition_path,
+    read_partition,
+    segment_grid,
+    task_dir,
+)
 
 HUMOR_NEED = ("timestamp_start", "timestamp_end", "segment_id")
 
