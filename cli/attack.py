@@ -2,7 +2,8 @@
 
     lt attack dta --surrogate resnet50 --victims vgg16,resnet152,inception_v3,mobilenet_v2 \
         --dataset DIR --eps 16/255 --out adv/
-    lt attack mifgsm --ftm --kappa 1.0 --kappa-wrong 0.9 --tau 1.5 --surrogate runs/a --victims runs/b --dataset digits-lt
+    lt attack mifgsm --ftm --kappa 1.0 --kappa-wrong 0.9 --tau 1.5 --surrogate runs/a --victims runs/b \
+        --dataset digits-lt
     lt attack dta --diversity-prob 0.5 --ti --surrogate resnet50,vgg16 --victims inception_v3 --dataset DIR
     lt attack eval --adv-dir adv/ --victims vgg16 --defense jpeg
 
@@ -97,29 +98,45 @@ ATTACK_FLAGS: dict[str, Any] = {
     "eps": Annotated[str, opt("--eps", "The default is the DTA paper's.")],
     "alpha": Annotated[Optional[str], opt("--alpha", "Default eps/steps (pgd: 2.5*eps/steps).")],
     "steps": Annotated[Optional[int], opt("--steps", "The outer iterations T.")],
-    "multistep_alpha": Annotated[Optional[str], _own("--multistep-alpha", "Per-step alpha factors, one per step, e.g. 1,1,0.5 (the DTA authors' schedule; default 1 at every step).")],
-    "targeted": Annotated[bool, _own("--targeted/--untargeted", "Aim at the data's target classes (images.csv TargetClass, labels.csv target).")],
-    "target_mode": Annotated[Optional[TargetMode], _own("--target-mode", "Targeted, targets drawn from the surrogate: random | least-likely (data without targets).")],
-    "random_start": Annotated[bool, _own("--random-start/--no-random-start", "Start from a uniform point in the eps-ball.")],
+    "multistep_alpha": Annotated[Optional[str], _own(
+        "--multistep-alpha", "Per-step alpha factors, one per step, e.g. 1,1,0.5 "
+                             "(the DTA authors' schedule; default 1 at every step).")],
+    "targeted": Annotated[bool, _own("--targeted/--untargeted", "Aim at the data's target classes (images.csv "
+                                                                "TargetClass, labels.csv target).")],
+    "target_mode": Annotated[Optional[TargetMode], _own(
+        "--target-mode", "Targeted, targets drawn from the surrogate: random | least-likely (data without targets).")],
+    "random_start": Annotated[bool, _own("--random-start/--no-random-start", "Start from a uniform "
+                                                                             "point in the eps-ball.")],
     "loss": Annotated[Loss, opt("--loss", "Attack loss: ce | margin (CW) | dlr.")],
-    "ftm": Annotated[bool, _own("--ftm/--no-ftm", "FTM fuzziness-tuned logits on every gradient (any attack); --kappa, --kappa-wrong, --tau not given: the authors' 1.0, 0.9, 1.5.")],
+    "ftm": Annotated[bool, _own("--ftm/--no-ftm", "FTM fuzziness-tuned logits on every gradient (any attack); --kappa, "
+                                                  "--kappa-wrong, --tau not given: the authors' 1.0, 0.9, 1.5.")],
     "kappa": Annotated[Optional[float], _own("--kappa", "FTM true-class logit scale (needs --ftm; default 1.0).")],
-    "kappa_wrong": Annotated[Optional[float], _own("--kappa-wrong", "FTM top-wrong-class logit scale (needs --ftm; default 0.9).")],
+    "kappa_wrong": Annotated[Optional[float], _own("--kappa-wrong", "FTM top-wrong-class logit scale "
+                                                                    "(needs --ftm; default 0.9).")],
     "tau": Annotated[Optional[float], opt("--tau", "FTM temperature (needs --ftm; default 1.5).")],
-    "np_rate": Annotated[Optional[float], _own("--np-rate", "NP: prune this fraction gamma in [0, 1) of the surrogate's penultimate features per gradient (default: NP off).")],
+    "np_rate": Annotated[Optional[float], _own("--np-rate", "NP: prune this fraction gamma in [0, 1) "
+                                                            "of the surrogate's penultimate features "
+                                                            "per gradient (default: NP off).")],
     "fast": Annotated[bool, _own("--fast/--no-fast", "bf16 autocast + channels_last (CUDA only; no effect on CPU).")],
     "decay": Annotated[Optional[float], _own("--decay", "Momentum mu1: weight of the accumulated gradient.")],
     "inner_steps": Annotated[Optional[int], _own("--inner-steps", "DTA inner steps K per outer step.")],
     "inner_decay": Annotated[Optional[float], _own("--inner-decay", "DTA inner momentum mu2.")],
     "n_samples": Annotated[Optional[int], _own("--n-samples", "Variance tuning: neighbours N per gradient.")],
     "beta": Annotated[Optional[float], _own("--beta", "Variance tuning: neighbourhood radius beta*eps.")],
-    "resize_rate": Annotated[Optional[float], _own("--resize-rate", "DI: resize to [rate*W, W) then pad back (dta/vdta: giving it turns DI on; default 0.9).")],
-    "diversity_prob": Annotated[Optional[float], _own("--diversity-prob", "DI: probability of the resize-and-pad (dta/vdta: giving it turns DI on; default 0.5).")],
-    "ti": Annotated[bool, _own("--ti/--no-ti", "TI: smooth every gradient with a kernel (--kernel-name, --len-kernel, --nsig).")],
-    "kernel_name": Annotated[Optional[str], _own("--kernel-name", "TI kernel: gaussian | linear | uniform (dta/vdta: needs --ti; default gaussian).")],
-    "len_kernel": Annotated[Optional[int], _own("--len-kernel", "TI kernel side, odd (dta/vdta: needs --ti; default 15).")],
-    "nsig": Annotated[Optional[float], _own("--nsig", "TI Gaussian range in sigmas (dta/vdta: needs --ti; default 3).")],
-    "n_scales": Annotated[Optional[int], _own("--n-scales", "SI: mean gradient over the copies x/2^i, i < m (1 = SI off).")],
+    "resize_rate": Annotated[Optional[float], _own("--resize-rate", "DI: resize to [rate*W, W) then pad back "
+                                                                    "(dta/vdta: giving it turns DI on; default 0.9).")],
+    "diversity_prob": Annotated[Optional[float], _own(
+        "--diversity-prob", "DI: probability of the resize-and-pad (dta/vdta: giving it turns DI on; default 0.5).")],
+    "ti": Annotated[bool, _own("--ti/--no-ti", "TI: smooth every gradient with a kernel "
+                                               "(--kernel-name, --len-kernel, --nsig).")],
+    "kernel_name": Annotated[Optional[str], _own("--kernel-name", "TI kernel: gaussian | linear | uniform "
+                                                                  "(dta/vdta: needs --ti; default gaussian).")],
+    "len_kernel": Annotated[Optional[int], _own("--len-kernel", "TI kernel side, odd (dta/vdta: "
+                                                                "needs --ti; default 15).")],
+    "nsig": Annotated[Optional[float], _own("--nsig", "TI Gaussian range in sigmas "
+                                                      "(dta/vdta: needs --ti; default 3).")],
+    "n_scales": Annotated[Optional[int], _own("--n-scales", "SI: mean gradient over the copies "
+                                                            "x/2^i, i < m (1 = SI off).")],
 }
 # Defaults of the CLI that differ from the library's (get_attack's eps is 8/255).
 CLI_DEFAULTS = {"eps": "16/255"}
@@ -133,12 +150,17 @@ _P = inspect.Parameter
 RUN_FLAGS_FIRST = (
     ("surrogate", Annotated[str, opt("--surrogate", "a,b,c = an ensemble (logits averaged).")], _P.empty),
     ("victims", VictimsOpt, _P.empty),
-    ("dataset", Annotated[Optional[str], opt("--dataset", "Or a folder: NIPS-2017 dir, TransferAttack dir, ImageFolder; a name attacks its test split. Default: the --surrogate run's dataset.")], None),
+    ("dataset", Annotated[Optional[str], opt("--dataset", "Or a folder: NIPS-2017 dir, TransferAttack dir, "
+                                                          "ImageFolder; a name attacks its test split. "
+                                                          "Default: the --surrogate run's dataset.")], None),
 )
 RUN_FLAGS_LAST = (
-    ("score", Annotated[Score, _own("--score", "Score the saved PNGs (png, ours) or the float tensors (float, authors' harness).")], Score.png),
+    ("score", Annotated[Score, _own("--score", "Score the saved PNGs (png, ours) or the float "
+                                               "tensors (float, authors' harness).")], Score.png),
     ("weights", WeightsOpt, None), ("num_classes", NumClassesOpt, None),
-    ("image_size", Annotated[Optional[int], opt("--image-size", "Resize every image to this square side before the attack (default: as read; all images must share one size).")], None),
+    ("image_size", Annotated[Optional[int], opt("--image-size", "Resize every image to this square side "
+                                                                "before the attack (default: as read; all "
+                                                                "images must share one size).")], None),
     ("batch_size", BatchOpt, 16),
     ("limit", Annotated[Optional[int], opt("--limit", "Attack only the first N images.")], None),
     ("data_root", DataRootOpt, None), ("out", OutOpt, None), ("force", ForceOpt, False),
@@ -208,12 +230,15 @@ for _name in ATTACK_NAMES:
 def eval_(ctx: typer.Context,
           adv_dir: Annotated[str, _own("--adv-dir", "Output dir of `lt attack <name>` (images/ + labels.csv).")],
           victims: VictimsOpt,
-          dataset: Annotated[Optional[str], opt("--dataset", "Or a folder; its clean images (default: the one recorded in DIR/config.json).")] = None,
+          dataset: Annotated[Optional[str], opt("--dataset", "Or a folder; its clean images (default: the "
+                                                             "one recorded in DIR/config.json).")] = None,
           defense: Annotated[Defense, _own("--defense", "Input-transform defense around every victim.")] = Defense.none,
           jpeg_quality: Annotated[Optional[int], _own("--jpeg-quality", "JPEG quality (jpeg; default 75).")] = None,
-          bits: Annotated[Optional[int], _own("--bits", "Bits per channel, 2^bits levels (bitdepth; default 4).")] = None,
+          bits: Annotated[Optional[int], _own("--bits", "Bits per channel, 2^bits levels "
+                                                        "(bitdepth; default 4).")] = None,
           rs_sigma: Annotated[Optional[float], _own("--rs-sigma", "Noise std (rs; default 0.25).")] = None,
-          rs_samples: Annotated[Optional[int], _own("--rs-samples", "Noisy copies n per image (rs; default 100).")] = None,
+          rs_samples: Annotated[Optional[int], _own("--rs-samples", "Noisy copies n per image "
+                                                                    "(rs; default 100).")] = None,
           rs_alpha: Annotated[Optional[float], _own("--rs-alpha", "Abstention test level (rs; default 0.001).")] = None,
           weights: WeightsOpt = None, num_classes: NumClassesOpt = None, batch_size: BatchOpt = 16,
           data_root: DataRootOpt = None, device: DeviceOpt = None, seed: SeedOpt = None, fmt: FormatOpt = None,

@@ -56,7 +56,8 @@ DEFAULT_CACHE = "$LT_CACHE_DIR/audio-features"  # ~/.cache/lt when LT_CACHE_DIR 
 SampleRateOpt = Annotated[int, typer.Option("--sample-rate", help="Resample every clip to this rate (Hz).")]
 DurationOpt = Annotated[float, typer.Option("--duration", help="Clip length in seconds (trimmed, then repeated/cut).")]
 WorkersOpt = Annotated[int, opt("--workers", "Here: processes computing features.")]
-CacheOpt = Annotated[str, opt("--cache-dir", "Here: the feature cache (keyed by file hash + parameters; ~/.cache/lt when LT_CACHE_DIR is unset).")]
+CacheOpt = Annotated[str, opt("--cache-dir", "Here: the feature cache (keyed by file hash + "
+                                             "parameters; ~/.cache/lt when LT_CACHE_DIR is unset).")]
 NoCacheOpt = Annotated[bool, typer.Option("--cache/--no-cache", help="Read and write the feature cache.")]
 MaxBadOpt = Annotated[float, typer.Option("--max-bad", help="Stop when more than this fraction of files is bad.")]
 CheckpointArg = "A run dir of `lt audio ssbpr train` (its final model, last.pt) or a checkpoint file."
@@ -65,18 +66,21 @@ CheckpointArg = "A run dir of `lt audio ssbpr train` (its final model, last.pt) 
 @app.command("features")
 def features(ctx: typer.Context,
              path: Annotated[str, typer.Argument(help="An audio file or a folder (searched recursively).")],
-             features: Annotated[Features, opt("--features", "logmel | mfcc (+deltas) | stats (summary vector).")] = Features.logmel,
+             features: Annotated[Features, opt("--features", "logmel | mfcc (+deltas) | stats "
+                                                             "(summary vector).")] = Features.logmel,
              sample_rate: SampleRateOpt = 16000, duration: DurationOpt = 2.0,
              n_mels: Annotated[int, typer.Option("--n-mels", help="Mel bands.")] = 64,
              n_fft: Annotated[int, typer.Option("--n-fft", help="FFT size in samples.")] = 1024,
              hop_length: Annotated[int, opt("--hop-length", "Here: STFT hop in samples.")] = 512,
              fmin: Annotated[float, typer.Option("--fmin", help="Lowest mel frequency (Hz).")] = 50.0,
-             fmax: Annotated[Optional[float], typer.Option("--fmax", help="Highest mel frequency (Hz; default min(8000, sr/2)).")] = None,
+             fmax: Annotated[Optional[float], typer.Option("--fmax", help="Highest mel frequency (Hz; "
+                                                                          "default min(8000, sr/2)).")] = None,
              n_mfcc: Annotated[int, typer.Option("--n-mfcc", help="MFCCs.")] = 20,
              workers: WorkersOpt = 1, cache_dir: CacheOpt = DEFAULT_CACHE, cache: NoCacheOpt = True,
-             npz: Annotated[bool, typer.Option("--npz/--npy", help="One features.npz, or .npy per file + index.csv.")] = False,
-             out: OutOpt = None, force: ForceOpt = False, config: ConfigOpt = None, print_config: PrintConfigOpt = False,
-             fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+             npz: Annotated[bool, typer.Option("--npz/--npy", help="One features.npz, or .npy per "
+                                                                   "file + index.csv.")] = False,
+             out: OutOpt = None, force: ForceOpt = False, config: ConfigOpt = None,
+             print_config: PrintConfigOpt = False, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """Compute log-mel / MFCC / summary-statistic features of audio files (cached, parallel) into a run dir.
 
     Example: lt audio features DIR --features mfcc --workers 2 --out runs/feats
@@ -100,30 +104,39 @@ def _drop(text: Optional[str]) -> list[int]:
 
 @ssbpr_app.command("train")
 def train(ctx: typer.Context,
-          dataset: Annotated[str, opt("--dataset", "ssbpr (real, --data-root) or synthetic-snore (generated).")] = "ssbpr",
+          dataset: Annotated[str, opt("--dataset",
+                                      "ssbpr (real, --data-root) or synthetic-snore (generated).")] = "ssbpr",
           data_root: DataRootOpt = None,
-          model: Annotated[str, opt("--model", "cnn | crnn | resnet18 on log-mel; svm | logreg on MFCC statistics.")] = "cnn",
-          cv: Annotated[Cv, typer.Option("--cv", help="Cross-validation: subject (grouped k-fold by patient) | random (stratified).")] = Cv.subject,
+          model: Annotated[str, opt("--model",
+                                    "cnn | crnn | resnet18 on log-mel; svm | logreg on MFCC statistics.")] = "cnn",
+          cv: Annotated[Cv, typer.Option("--cv", help="Cross-validation: subject (grouped k-fold by "
+                                                      "patient) | random (stratified).")] = Cv.subject,
           folds: Annotated[int, typer.Option("--folds", help="Cross-validation folds.")] = 5,
           epochs: Annotated[int, opt("--epochs", "Spectrogram models.")] = 30,
           batch_size: Annotated[int, opt("--batch-size")] = 32,
           lr: Annotated[float, opt("--lr", "AdamW, cosine schedule.")] = 1e-3,
-          balanced: Annotated[bool, opt("--balanced", "Class weights for svm/logreg; spectrogram models not under torchrun.")] = False,
+          balanced: Annotated[bool, opt("--balanced", "Class weights for svm/logreg; spectrogram "
+                                                      "models not under torchrun.")] = False,
           sample_rate: SampleRateOpt = 16000, duration: DurationOpt = 2.0,
-          drop_classes: Annotated[Optional[str], typer.Option("--drop-classes", help="Labels to leave out, e.g. 5 (5-class protocol).")] = None,
-          max_bad: MaxBadOpt = 0.05, workers: WorkersOpt = 1, cache_dir: CacheOpt = DEFAULT_CACHE, cache: NoCacheOpt = True,
-          final: Annotated[bool, typer.Option("--final/--no-final", help="Also train one model on all files (used by eval/predict).")] = True,
-          subjects: Annotated[Optional[int], typer.Option("--subjects", help="synthetic-snore: number of patients (default 8).")] = None,
-          clips: Annotated[Optional[int], typer.Option("--clips", help="synthetic-snore: clips per patient and class (default 5).")] = None,
-          out: OutOpt = None, force: ForceOpt = False, resume: ResumeOpt = False, deterministic: DeterministicOpt = False,
-          config: ConfigOpt = None, print_config: PrintConfigOpt = False, device: DeviceOpt = None, seed: SeedOpt = None,
-          fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+          drop_classes: Annotated[Optional[str], typer.Option("--drop-classes", help="Labels to leave out, e.g. 5 "
+                                                                                     "(5-class protocol).")] = None,
+          max_bad: MaxBadOpt = 0.05, workers: WorkersOpt = 1,
+          cache_dir: CacheOpt = DEFAULT_CACHE, cache: NoCacheOpt = True,
+          final: Annotated[bool, typer.Option("--final/--no-final", help="Also train one model on all files "
+                                                                         "(used by eval/predict).")] = True,
+          subjects: Annotated[Optional[int], typer.Option("--subjects", help="synthetic-snore: number of "
+                                                                             "patients (default 8).")] = None,
+          clips: Annotated[Optional[int], typer.Option("--clips", help="synthetic-snore: clips per patient "
+                                                                       "and class (default 5).")] = None,
+          out: OutOpt = None, force: ForceOpt = False, resume: ResumeOpt = False,
+          deterministic: DeterministicOpt = False, config: ConfigOpt = None, print_config: PrintConfigOpt = False,
+          device: DeviceOpt = None, seed: SeedOpt = None, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """Cross-validate a classifier; per-fold and mean ± std accuracy, macro-F1, recall, AUC, confusion.
 
     Each fold is a sub-run in OUT/fold-K, the final model OUT itself; --resume continues the interrupted one and re-uses the finished ones (svm/logreg are re-fitted: deterministic, seconds).
 
     Example: lt audio ssbpr train --dataset synthetic-snore --model cnn --cv subject --folds 5 --out runs/ssbpr
-    """
+    """  # noqa: E501 (help text: Typer keeps a docstring's line breaks, wrapping would change --help)
     from toolkit.audio.ssbpr import train_ssbpr
 
     opts = resolve(ctx, device, seed, fmt, quiet)
@@ -139,7 +152,8 @@ def evaluate(ctx: typer.Context,
              checkpoint: Annotated[str, typer.Argument(help=CheckpointArg)],
              data_root: Annotated[str, opt("--data-root", "Here: the released layout or CSV manifest to score.")],
              max_bad: MaxBadOpt = 0.05, workers: WorkersOpt = 1, cache_dir: CacheOpt = DEFAULT_CACHE,
-             cache: NoCacheOpt = True, device: DeviceOpt = None, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+             cache: NoCacheOpt = True, device: DeviceOpt = None, fmt: FormatOpt = None,
+             quiet: QuietOpt = False) -> None:
     """Score a trained SSBPR model on a labelled folder (accuracy, macro-F1, recall, AUC, confusion).
 
     Example: lt audio ssbpr eval runs/ssbpr --data-root DIR

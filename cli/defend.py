@@ -49,14 +49,22 @@ DATASETS = "digits (embedded), mnist, fashion-mnist, cifar10, cifar100, ..."
 def facm(ctx: typer.Context,
          backbone: Annotated[str, typer.Option("--backbone", help="Backbone checkpoint file or run dir.")],
          dataset: Annotated[str, opt("--dataset", DATASETS)] = "digits",
-         feature_layers: Annotated[Optional[str], typer.Option("--feature-layers", help="Module paths to tap, comma-separated (default: the family's: smallcnn features.3,features.7; CIFAR ResNets layer1,layer2; torchvision ResNets layer2,layer3; mlp body.2).")] = None,
-         decision: Annotated[Decision, typer.Option("--decision", help="mean (average probabilities) | vote (majority, backbone breaks ties).")] = Decision.mean,
-         fa_only: Annotated[bool, typer.Option("--fa-only/--with-cmpd", help="FA heads + decision only (for adversarially trained backbones).")] = False,
-         adv_attack: Annotated[AdvAttack, typer.Option("--adv-attack", help="Adversarial half of the training batches, made on the backbone.")] = AdvAttack.pgd,
+         feature_layers: Annotated[Optional[str], typer.Option(
+             "--feature-layers", help="Module paths to tap, comma-separated (default: the family's: "
+                                      "smallcnn features.3,features.7; CIFAR ResNets layer1,layer2; "
+                                      "torchvision ResNets layer2,layer3; mlp body.2).")] = None,
+         decision: Annotated[Decision, typer.Option("--decision", help="mean (average probabilities) | vote (majority, "
+                                                                       "backbone breaks ties).")] = Decision.mean,
+         fa_only: Annotated[bool, typer.Option(
+             "--fa-only/--with-cmpd", help="FA heads + decision only (for adversarially trained backbones).")] = False,
+         adv_attack: Annotated[AdvAttack, typer.Option("--adv-attack", help="Adversarial half of the training batches, "
+                                                                            "made on the backbone.")] = AdvAttack.pgd,
          eps: Annotated[str, opt("--eps", "For --adv-attack, e.g. 8/255 or 0.3.")] = "8/255",
-         alpha: Annotated[Optional[str], opt("--alpha", "For --adv-attack (default: eps for fgsm, 2.5*eps/steps for pgd).")] = None,
+         alpha: Annotated[Optional[str], opt("--alpha", "For --adv-attack (default: eps for "
+                                                        "fgsm, 2.5*eps/steps for pgd).")] = None,
          steps: Annotated[int, opt("--steps", "PGD steps of --adv-attack pgd.")] = 10,
-         freeze: Annotated[bool, typer.Option("--freeze/--no-freeze", help="Keep the backbone frozen (weights and BN statistics).")] = True,
+         freeze: Annotated[bool, typer.Option("--freeze/--no-freeze", help="Keep the backbone frozen (weights "
+                                                                           "and BN statistics).")] = True,
          fa_hidden: Annotated[int, typer.Option("--fa-hidden", help="Hidden width of each FA head.")] = 256,
          latent_dim: Annotated[int, typer.Option("--latent-dim", help="Latent size of the CMPD auto-encoder.")] = 32,
          kl_weight: Annotated[float, typer.Option("--kl-weight", help="Weight of the CMPD KL loss.")] = 1.0,
@@ -87,20 +95,30 @@ def facm(ctx: typer.Context,
 
 @app.command("eval")
 def eval_(ctx: typer.Context,
-          model: Annotated[str, typer.Argument(metavar="RUN", help="A checkpoint file or run dir (plain model or FACM pipeline).")],
-          dataset: Annotated[Optional[str], opt("--dataset", "Its test split is attacked (default: the run's, from its config.json; else digits).")] = None,
+          model: Annotated[str, typer.Argument(metavar="RUN", help="A checkpoint file or run dir "
+                                                                   "(plain model or FACM pipeline).")],
+          dataset: Annotated[Optional[str], opt("--dataset", "Its test split is attacked (default: the run's, "
+                                                             "from its config.json; else digits).")] = None,
           eps: Annotated[str, opt("--eps", "E.g. 8/255 or 0.3.")] = "8/255",
           steps: Annotated[int, opt("--steps", "Of the PGD attacks (pgd-ce-2x: twice).")] = 20,
           restarts: Annotated[int, typer.Option("--restarts", help="PGD random restarts (worst case kept).")] = 2,
-          apgd_steps: Annotated[int, typer.Option("--apgd-steps", help="APGD-CE / APGD-T iterations (0 = skip APGD).")] = 100,
-          apgd_targets: Annotated[int, typer.Option("--apgd-targets", help="APGD-T target classes, most likely first (0 = skip APGD-T).")] = 9,
-          surrogate: Annotated[Optional[str], opt("--surrogate", "Here: PGD-CE on it, evaluated on RUN (the transfer row; default: none).")] = None,
-          square_queries: Annotated[int, typer.Option("--square-queries", help="Query budget of the Square attack (0 = skip).")] = 1000,
+          apgd_steps: Annotated[int, typer.Option("--apgd-steps", help="APGD-CE / APGD-T iterations "
+                                                                       "(0 = skip APGD).")] = 100,
+          apgd_targets: Annotated[int, typer.Option("--apgd-targets", help="APGD-T target classes, most likely "
+                                                                           "first (0 = skip APGD-T).")] = 9,
+          surrogate: Annotated[Optional[str], opt("--surrogate", "Here: PGD-CE on it, evaluated on RUN (the "
+                                                                 "transfer row; default: none).")] = None,
+          square_queries: Annotated[int, typer.Option("--square-queries", help="Query budget of the Square "
+                                                                               "attack (0 = skip).")] = 1000,
           eot: Annotated[int, typer.Option("--eot", help="EOT passes per gradient of the adaptive attack.")] = 1,
           limit: Annotated[int, opt("--limit", "Of the test split.")] = 1000,
-          curve: Annotated[bool, typer.Option("--curve/--no-curve", help="Accuracy-vs-eps curve (table and PNG).")] = True,
-          curve_eps: Annotated[Optional[str], typer.Option("--curve-eps", help="Comma list of eps for the curve, e.g. 0,4/255,8/255,0.5 (default: 0, eps/2, eps, 2eps, 4eps, 0.5).")] = None,
-          autoattack: Annotated[bool, typer.Option("--autoattack/--no-autoattack", help="Also run torchattacks' AutoAttack (reference).")] = False,
+          curve: Annotated[bool, typer.Option("--curve/--no-curve", help="Accuracy-vs-eps curve "
+                                                                         "(table and PNG).")] = True,
+          curve_eps: Annotated[Optional[str], typer.Option(
+              "--curve-eps", help="Comma list of eps for the curve, e.g. 0,4/255,8/255,0.5 "
+                                  "(default: 0, eps/2, eps, 2eps, 4eps, 0.5).")] = None,
+          autoattack: Annotated[bool, typer.Option(
+              "--autoattack/--no-autoattack", help="Also run torchattacks' AutoAttack (reference).")] = False,
           batch_size: Annotated[int, opt("--batch-size")] = 256,
           data_root: DataRootOpt = None, download: DownloadOpt = False, out: OutOpt = None, force: ForceOpt = False,
           config: ConfigOpt = None, print_config: PrintConfigOpt = False, device: DeviceOpt = None,

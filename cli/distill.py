@@ -64,7 +64,8 @@ class Mode(str, Enum):
 
 
 # Options of both distill commands: one declaration each.
-StudentOpt = Annotated[str, typer.Option("--student", help="Student architecture: tiny3d or a torchvision video model.")]
+StudentOpt = Annotated[str, typer.Option("--student", help="Student architecture: tiny3d "
+                                                           "or a torchvision video model.")]
 CeWeightOpt = Annotated[float, typer.Option("--ce-weight", help="Weight w in [0, 1] of the CE term; 1 - w weighs the "
                                                                 "KD term. Default 0.5 (our choice).")]
 TauOpt = Annotated[float, opt("--tau", "Here: of the KD term (its KL is scaled by τ²). Default 4 (our choice).")]
@@ -87,7 +88,8 @@ def kd(ctx: typer.Context,
        student: StudentOpt, dataset: DatasetOpt = "synthetic-dark", stream: StreamOpt = Stream.rgb,
        gamma: GammaOpt = 1.8, official_split: OfficialSplitOpt = 1, frames: FramesOpt = None,
        interval: IntervalOpt = None, image_size: ImageSizeOpt = None, test_views: TestViewsOpt = 3,
-       teacher_stream: Annotated[Optional[Stream], typer.Option("--teacher-stream", help="Override the stream recorded in the teacher's run.")] = None,
+       teacher_stream: Annotated[Optional[Stream], typer.Option(
+           "--teacher-stream", help="Override the stream recorded in the teacher's run.")] = None,
        ce_weight: CeWeightOpt = 0.5, tau: TauOpt = 4.0, epochs: EpochsOpt = 50, batch_size: BatchOpt = 16,
        lr: LrOpt = 0.01, weight_decay: WdOpt = 5e-4, scheduler: SchedOpt = Sched.multistep, workers: WorkersOpt = 0,
        skip_bad: SkipBadOpt = False, data_root: DataRootOpt = None, out: OutOpt = None, force: ForceOpt = False,
@@ -108,16 +110,24 @@ def kd(ctx: typer.Context,
 
 @app.command("ukd")
 def ukd(ctx: typer.Context,
-        teachers: Annotated[str, typer.Option("--teachers", help="Comma-separated teacher checkpoints or run dirs (from lt train video).")],
+        teachers: Annotated[str, typer.Option("--teachers", help="Comma-separated teacher checkpoints "
+                                                                 "or run dirs (from lt train video).")],
         student: StudentOpt, dataset: DatasetOpt = "synthetic-dark", stream: StreamOpt = Stream.rgb,
         gamma: GammaOpt = 1.8, official_split: OfficialSplitOpt = 1, frames: FramesOpt = None,
         interval: IntervalOpt = None, image_size: ImageSizeOpt = None,
-        views: Annotated[int, typer.Option("--views", help="Deterministic training views per video cached per teacher (>= 1).")] = 4,
+        views: Annotated[int, typer.Option("--views", help="Deterministic training views per "
+                                                           "video cached per teacher (>= 1).")] = 4,
         test_views: TestViewsOpt = 3,
-        combine: Annotated[Combine, typer.Option("--combine", help="How K teachers' logits make one target: mean-kl, mean-logits or confidence (see docs/distill.md).")] = Combine.mean_kl,
-        mode: Annotated[Mode, typer.Option("--mode", help="ukd: cached, one teacher at a time; live: all teachers resident (baseline).")] = Mode.ukd,
-        teacher_streams: Annotated[Optional[str], typer.Option("--teacher-streams", help="Comma-separated streams overriding those recorded in the teachers' runs.")] = None,
-        cache_dir: Annotated[Optional[str], opt("--cache-dir", "Here: the teacher-logit cache (default $LT_CACHE_DIR/ukd).")] = None,
+        combine: Annotated[Combine, typer.Option("--combine", help="How K teachers' logits make one target: "
+                                                                   "mean-kl, mean-logits or confidence (see "
+                                                                   "docs/distill.md).")] = Combine.mean_kl,
+        mode: Annotated[Mode, typer.Option("--mode", help="ukd: cached, one teacher at a time; live: all "
+                                                          "teachers resident (baseline).")] = Mode.ukd,
+        teacher_streams: Annotated[Optional[str], typer.Option(
+            "--teacher-streams", help="Comma-separated streams overriding those "
+                                      "recorded in the teachers' runs.")] = None,
+        cache_dir: Annotated[Optional[str], opt("--cache-dir", "Here: the teacher-logit cache "
+                                                               "(default $LT_CACHE_DIR/ukd).")] = None,
         ce_weight: CeWeightOpt = 0.5, tau: TauOpt = 4.0, epochs: EpochsOpt = 50, batch_size: BatchOpt = 16,
         lr: LrOpt = 0.01, weight_decay: WdOpt = 5e-4, scheduler: SchedOpt = Sched.multistep,
         workers: WorkersOpt = 0, skip_bad: SkipBadOpt = False, data_root: DataRootOpt = None, out: OutOpt = None,

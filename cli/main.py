@@ -44,9 +44,11 @@ def _version(value: bool) -> None:
 def root(ctx: typer.Context,
          device: Annotated[str, typer.Option("--device", help="auto|cpu|cuda|cuda:N|mps")] = "auto",
          seed: Annotated[int, typer.Option("--seed", help="Global random seed.")] = 0,
-         fmt: Annotated[Optional[Fmt], typer.Option("--format", "-f", help="table|json|jsonl|csv (default: table on a terminal, jsonl when piped).")] = None,
+         fmt: Annotated[Optional[Fmt], typer.Option("--format", "-f", help="table|json|jsonl|csv (default: table on "
+                                                                           "a terminal, jsonl when piped).")] = None,
          quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Silence progress and logs on stderr.")] = False,
-         version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False) -> None:
+         version: Annotated[bool, typer.Option(
+             "--version", callback=_version, is_eager=True, help="Print the version.")] = False) -> None:
     """Global options apply to every command unless the command's own flag is given."""
     ctx.obj = {"device": device, "seed": seed, "format": fmt.value if fmt else None, "quiet": quiet}
 
@@ -64,7 +66,8 @@ for _name, (_module, _help) in GROUPS.items():
 # What the registries hold (`lt attack list` lists the attacks).
 from . import registry as _registry  # noqa: E402
 
-app.add_typer(_registry.models_app, name="models", help="List model names and their torchvision weights (hub cache files).")
+app.add_typer(_registry.models_app, name="models", help="List model names and their "
+                                                        "torchvision weights (hub cache files).")
 app.command("datasets", help="List dataset names and the layout each expects under --data-root.")(_registry.datasets)
 
 from . import cache as _cache  # noqa: E402

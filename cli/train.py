@@ -55,7 +55,9 @@ def recipe_defaults(field: str) -> str:
 
 
 # Options shared by every long-tailed training command (ce, lcreg): recipe fields and run control.
-RecipeOpt = Annotated[Optional[str], typer.Option("--recipe", help="Training recipe: cifar-lt|imagenet-lt|places-lt|inat2018|digits-lt (default: the dataset's); every field below overrides it.")]
+RecipeOpt = Annotated[Optional[str], typer.Option(
+    "--recipe", help="Training recipe: cifar-lt|imagenet-lt|places-lt|inat2018|digits-lt (default: the dataset's); "
+                     "every field below overrides it.")]
 ModelOpt = Annotated[Optional[str], opt("--model", recipe_defaults("model"))]
 WeightsOpt = Annotated[Optional[str], opt("--weights", "Default: random init (places-lt needs weights).")]
 EpochsOpt = Annotated[Optional[int], opt("--epochs", recipe_defaults("epochs"))]
@@ -63,16 +65,22 @@ BatchOpt = Annotated[Optional[int], opt("--batch-size", recipe_defaults("batch_s
 LrOpt = Annotated[Optional[float], opt("--lr", recipe_defaults("lr"))]
 WdOpt = Annotated[Optional[float], opt("--weight-decay", recipe_defaults("weight_decay"))]
 SchedOpt = Annotated[Optional[str], opt("--scheduler", recipe_defaults("scheduler"))]
-WarmupOpt = Annotated[Optional[int], typer.Option("--warmup-epochs", help="Linear warm-up epochs. " + recipe_defaults("warmup_epochs"))]
-MilestonesOpt = Annotated[Optional[str], typer.Option("--milestones", help="Multistep lr epochs, e.g. 160,180. " + recipe_defaults("milestones"))]
-FactorsOpt = Annotated[Optional[str], typer.Option("--lr-factors", help="lr multiplier from each milestone on, e.g. 0.01,0.0001. " + recipe_defaults("lr_factors"))]
-MomentumOpt = Annotated[Optional[float], typer.Option("--momentum", help="SGD momentum. " + recipe_defaults("momentum"))]
-ImbalanceOpt = Annotated[Optional[float], typer.Option("--imbalance", help="Imbalance factor n_max/n_min of -LT sets (default: the dataset's).")]
+WarmupOpt = Annotated[Optional[int], typer.Option(
+    "--warmup-epochs", help="Linear warm-up epochs. " + recipe_defaults("warmup_epochs"))]
+MilestonesOpt = Annotated[Optional[str], typer.Option(
+    "--milestones", help="Multistep lr epochs, e.g. 160,180. " + recipe_defaults("milestones"))]
+FactorsOpt = Annotated[Optional[str], typer.Option(
+    "--lr-factors", help="lr multiplier from each milestone on, e.g. 0.01,0.0001. " + recipe_defaults("lr_factors"))]
+MomentumOpt = Annotated[Optional[float], typer.Option(
+    "--momentum", help="SGD momentum. " + recipe_defaults("momentum"))]
+ImbalanceOpt = Annotated[Optional[float], typer.Option("--imbalance", help="Imbalance factor n_max/n_min of "
+                                                                           "-LT sets (default: the dataset's).")]
 SkipBadOpt = Annotated[bool, opt("--skip-bad")]
 AmpOpt = Annotated[Amp, typer.Option("--amp", help="Mixed precision: auto = on CUDA only.")]
 ClipOpt = Annotated[float, typer.Option("--grad-clip", help="Clip the gradient norm (0 = off).")]
 WorkersOpt = Annotated[int, opt("--workers")]
-ShotsOpt = Annotated[Shots, typer.Option("--shots", help="Shot groups: decoupling (many>100, few<20) or oltr (>=100, <=20).")]
+ShotsOpt = Annotated[Shots, typer.Option("--shots", help="Shot groups: decoupling (many>100, "
+                                                         "few<20) or oltr (>=100, <=20).")]
 ManyOpt = Annotated[Optional[int], typer.Option("--many", help="Many-shot threshold. " + recipe_defaults("shot_many"))]
 FewOpt = Annotated[Optional[int], typer.Option("--few", help="Few-shot threshold. " + recipe_defaults("shot_few"))]
 
@@ -114,7 +122,8 @@ def longtail_run(ctx: typer.Context, *, dataset: str, method: str, loss: str, re
 
 @app.command("ce")
 def ce(ctx: typer.Context,
-       dataset: Annotated[str, opt("--dataset", "digits-lt, cifar10-lt, cifar100-lt, imagenet-lt, places-lt, inat2018, ...")] = "digits-lt",
+       dataset: Annotated[str, opt("--dataset", "digits-lt, cifar10-lt, cifar100-lt, imagenet-lt, "
+                                                "places-lt, inat2018, ...")] = "digits-lt",
        loss: Annotated[str, opt("--loss", "ce|balanced-softmax|ldam-drw|isda.")] = "ce",
        recipe: RecipeOpt = None, model: ModelOpt = None, weights: WeightsOpt = None, epochs: EpochsOpt = None,
        batch_size: BatchOpt = None, lr: LrOpt = None, weight_decay: WdOpt = None, scheduler: SchedOpt = None,
@@ -138,7 +147,8 @@ def ce(ctx: typer.Context,
 @app.command("eval")
 def eval_(ctx: typer.Context,
           checkpoint: Annotated[str, typer.Argument(help="A checkpoint file or a run dir.")],
-          dataset: Annotated[Optional[str], opt("--dataset", "Its test split is evaluated (default: the run's, from its config.json; else digits-lt).")] = None,
+          dataset: Annotated[Optional[str], opt("--dataset", "Its test split is evaluated (default: the run's, "
+                                                             "from its config.json; else digits-lt).")] = None,
           split: Annotated[str, typer.Option("--split", help="Partition to evaluate: test|val.")] = "test",
           imbalance: ImbalanceOpt = None, data_root: DataRootOpt = None, download: DownloadOpt = False,
           batch_size: Annotated[int, opt("--batch-size")] = 256, shots: ShotsOpt = Shots.decoupling,

@@ -121,23 +121,49 @@ def register(app: typer.Typer) -> None:
 
     @app.command("lcreg", help=HELP)
     def lcreg(ctx: typer.Context,
-              dataset: Annotated[str, opt("--dataset", "digits-lt, cifar10-lt, cifar100-lt, imagenet-lt, places-lt, inat2018.")] = "digits-lt",
-              latent_k: Annotated[int, typer.Option("--latent-k", help="K latent categories in the bank (0: no bank, one global covariance).")] = 64,
+              dataset: Annotated[str, opt("--dataset", "digits-lt, cifar10-lt, cifar100-lt, imagenet-lt, "
+                                                       "places-lt, inat2018.")] = "digits-lt",
+              latent_k: Annotated[int, typer.Option("--latent-k", help="K latent categories in the bank (0: no "
+                                                                       "bank, one global covariance).")] = 64,
               tau: Annotated[float, opt("--tau", "Here: of the latent assignment softmax(cos(f, M)/τ).")] = 0.05,
-              head_input: Annotated[Combine, typer.Option("--head-input", help="Classifier input h = f + l (add) or f and l concatenated (concat).")] = Combine.add,
-              assign_metric: Annotated[AssignMetric, typer.Option("--assign-metric", help="Similarity of f to the bank rows.")] = AssignMetric.cosine,
-              lambda0: Annotated[Optional[float], typer.Option("--lambda0", help="Augmentation strength λ₀ >= 0 (λ = λ₀·epoch/epochs; default 0.5, 7.5 for imagenet-lt/places-lt/inat2018).")] = None,
-              cov_groups: Annotated[CovGroups, typer.Option("--cov-groups", help="latent: Σ(x) = Σ_k A_k Σ_k (LCReg); class: Σ_y (plain ISDA).")] = CovGroups.latent,
-              covariance: Annotated[Covariance, typer.Option("--covariance", help="Full or diagonal statistics (auto: by --cov-budget-mb).")] = Covariance.auto,
-              cov_budget_mb: Annotated[float, typer.Option("--cov-budget-mb", help="Largest full-covariance statistics auto allows, MiB.")] = 512.0,
-              lambda_norm: Annotated[LambdaNorm, typer.Option("--lambda-norm", help="none: raw Σ (ISDA paper; invariant to rescaling features by s and the head by 1/s); feature: λ·d/E‖h‖² (not invariant, kept for comparison).")] = LambdaNorm.none,
-              rebalance: Annotated[Rebalance, typer.Option("--rebalance", help="Balanced Softmax (log n_c in training) or plain CE.")] = Rebalance.balanced_softmax,
-              diversity_weight: Annotated[float, typer.Option("--diversity-weight", help="Weight of the bank orthogonality term.")] = 0.01,
-              balance_weight: Annotated[float, typer.Option("--balance-weight", help="Weight of the assignment balance term KL(mean A ‖ uniform).")] = 0.1,
-              sharpness_weight: Annotated[float, typer.Option("--sharpness-weight", help="Weight of the per-sample assignment entropy mean H(A_i) (with --balance-weight: the latents become categories).")] = 0.1,
-              cov_center: Annotated[CovCenter, typer.Option("--cov-center", help="class: latent Σ_k of h − μ_y (within-class variation only); none: Σ_k of h (holds between-class scatter; diverges).")] = CovCenter.klass,
-              bank_init: Annotated[BankInit, typer.Option("--bank-init", help="features: bank rows = k-means++ picks of the first batch's features; random: N(0, 1/d).")] = BankInit.features,
-              assign_grad: Annotated[AssignGrad, typer.Option("--assign-grad", help="bank: assignment terms move the bank only (features detached); all: also the backbone.")] = AssignGrad.bank,
+              head_input: Annotated[Combine, typer.Option(
+                  "--head-input", help="Classifier input h = f + l (add) or f and "
+                                       "l concatenated (concat).")] = Combine.add,
+              assign_metric: Annotated[AssignMetric, typer.Option(
+                  "--assign-metric", help="Similarity of f to the bank rows.")] = AssignMetric.cosine,
+              lambda0: Annotated[Optional[float], typer.Option(
+                  "--lambda0", help="Augmentation strength λ₀ >= 0 (λ = λ₀·epoch/epochs; default "
+                                    "0.5, 7.5 for imagenet-lt/places-lt/inat2018).")] = None,
+              cov_groups: Annotated[CovGroups, typer.Option(
+                  "--cov-groups", help="latent: Σ(x) = Σ_k A_k Σ_k (LCReg); class: "
+                                       "Σ_y (plain ISDA).")] = CovGroups.latent,
+              covariance: Annotated[Covariance, typer.Option(
+                  "--covariance", help="Full or diagonal statistics (auto: by --cov-budget-mb).")] = Covariance.auto,
+              cov_budget_mb: Annotated[float, typer.Option("--cov-budget-mb", help="Largest full-covariance statistics "
+                                                                                   "auto allows, MiB.")] = 512.0,
+              lambda_norm: Annotated[LambdaNorm, typer.Option(
+                  "--lambda-norm", help="none: raw Σ (ISDA paper; invariant to rescaling features "
+                                        "by s and the head by 1/s); feature: λ·d/E‖h‖² (not "
+                                        "invariant, kept for comparison).")] = LambdaNorm.none,
+              rebalance: Annotated[Rebalance, typer.Option(
+                  "--rebalance", help="Balanced Softmax (log n_c in training) or "
+                                      "plain CE.")] = Rebalance.balanced_softmax,
+              diversity_weight: Annotated[float, typer.Option("--diversity-weight", help="Weight of the bank "
+                                                                                         "orthogonality term.")] = 0.01,
+              balance_weight: Annotated[float, typer.Option(
+                  "--balance-weight", help="Weight of the assignment balance term KL(mean A ‖ uniform).")] = 0.1,
+              sharpness_weight: Annotated[float, typer.Option(
+                  "--sharpness-weight", help="Weight of the per-sample assignment entropy mean H(A_i) (with "
+                                             "--balance-weight: the latents become categories).")] = 0.1,
+              cov_center: Annotated[CovCenter, typer.Option(
+                  "--cov-center", help="class: latent Σ_k of h − μ_y (within-class variation only); none: "
+                                       "Σ_k of h (holds between-class scatter; diverges).")] = CovCenter.klass,
+              bank_init: Annotated[BankInit, typer.Option(
+                  "--bank-init", help="features: bank rows = k-means++ picks of the first "
+                                      "batch's features; random: N(0, 1/d).")] = BankInit.features,
+              assign_grad: Annotated[AssignGrad, typer.Option(
+                  "--assign-grad", help="bank: assignment terms move the bank only (features "
+                                        "detached); all: also the backbone.")] = AssignGrad.bank,
               recipe: RecipeOpt = None, model: ModelOpt = None, weights: WeightsOpt = None, epochs: EpochsOpt = None,
               batch_size: BatchOpt = None, lr: LrOpt = None, weight_decay: WdOpt = None, scheduler: SchedOpt = None,
               warmup_epochs: WarmupOpt = None, milestones: MilestonesOpt = None, lr_factors: FactorsOpt = None,

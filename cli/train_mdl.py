@@ -39,15 +39,21 @@ class Adversarial(str, Enum):
 
 
 def mdl(ctx: typer.Context,
-        dataset: Annotated[str, opt("--dataset", "digits (embedded), mnist, fashion-mnist, cifar10, cifar100, ...")] = "digits",
+        dataset: Annotated[str, opt("--dataset",
+                                    "digits (embedded), mnist, fashion-mnist, cifar10, cifar100, ...")] = "digits",
         model: Annotated[str, opt("--model", "Dropout goes in front of its classifier head.")] = "smallcnn",
-        lam: Annotated[float, typer.Option("--lambda", help="Weight of the divergence term, >= 0 (our default).")] = 1.0,
-        mask: Annotated[Mask, typer.Option("--mask", help="label: drop the true class; random: also drop wrong classes.")] = Mask.label,
-        mask_keep: Annotated[float, typer.Option("--mask-keep", help="Keep-probability of a wrong class under --mask random.")] = 0.5,
+        lam: Annotated[float, typer.Option("--lambda", help="Weight of the divergence term, "
+                                                            ">= 0 (our default).")] = 1.0,
+        mask: Annotated[Mask, typer.Option("--mask", help="label: drop the true class; random: "
+                                                          "also drop wrong classes.")] = Mask.label,
+        mask_keep: Annotated[float, typer.Option("--mask-keep", help="Keep-probability of a wrong class "
+                                                                     "under --mask random.")] = 0.5,
         dropout: Annotated[float, typer.Option("--dropout", help="Dropout rate in [0,1) on the head's input.")] = 0.5,
-        adversarial: Annotated[Adversarial, typer.Option("--adversarial", help="Adversarial training: none|fgsm|pgd.")] = Adversarial.none,
+        adversarial: Annotated[Adversarial, typer.Option("--adversarial", help="Adversarial training: "
+                                                                               "none|fgsm|pgd.")] = Adversarial.none,
         eps: Annotated[str, opt("--eps", "For --adversarial, e.g. 8/255 or 0.3.")] = "8/255",
-        alpha: Annotated[Optional[str], opt("--alpha", "For --adversarial (default: eps for fgsm, 2.5*eps/steps for pgd).")] = None,
+        alpha: Annotated[Optional[str], opt("--alpha", "For --adversarial (default: eps for "
+                                                       "fgsm, 2.5*eps/steps for pgd).")] = None,
         steps: Annotated[int, opt("--steps", "PGD steps of --adversarial pgd.")] = 10,
         epochs: Annotated[int, opt("--epochs")] = 10,
         batch_size: Annotated[int, opt("--batch-size")] = 128,

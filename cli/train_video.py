@@ -43,11 +43,14 @@ class Sched(str, Enum):
 
 
 # The video family's options (train video, distill kd, distill ukd): one declaration each.
-DatasetOpt = Annotated[str, opt("--dataset", "Here: arid (real, under --data-root) or synthetic-dark (generated, cached).")]
+DatasetOpt = Annotated[str, opt("--dataset", "Here: arid (real, under --data-root) "
+                                             "or synthetic-dark (generated, cached).")]
 OfficialSplitOpt = Annotated[int, typer.Option("--official-split", help="ARID's official train/test split: 1, 2 or 3.")]
-StreamOpt = Annotated[Stream, typer.Option("--stream", help="Input stream: rgb, gamma (LUT) or flow (precomputed frames).")]
+StreamOpt = Annotated[Stream, typer.Option("--stream", help="Input stream: rgb, gamma (LUT) "
+                                                            "or flow (precomputed frames).")]
 GammaOpt = Annotated[float, typer.Option("--gamma", help="Gamma of the gamma stream: out = 255*(in/255)^(1/gamma).")]
-FramesOpt = Annotated[Optional[int], typer.Option("--frames", help="Frames per clip (default: arid 16, synthetic-dark 8).")]
+FramesOpt = Annotated[Optional[int], typer.Option("--frames", help="Frames per clip (default: "
+                                                                   "arid 16, synthetic-dark 8).")]
 IntervalOpt = Annotated[Optional[int], typer.Option("--interval", help="Frame interval within a clip (default: 2).")]
 ImageSizeOpt = Annotated[Optional[int], opt("--image-size", "Here: the square crop of every frame, after resizing its "
                                                             "shorter side (default: arid 112, synthetic-dark its "
@@ -69,7 +72,8 @@ def register(app: typer.Typer) -> None:
 
 def video(ctx: typer.Context,
           dataset: DatasetOpt = "synthetic-dark",
-          model: Annotated[str, opt("--model", "tiny3d or a torchvision video model (r3d_18, mc3_18, r2plus1d_18, s3d, ...).")] = "tiny3d",
+          model: Annotated[str, opt("--model", "tiny3d or a torchvision video model (r3d_18, "
+                                               "mc3_18, r2plus1d_18, s3d, ...).")] = "tiny3d",
           stream: StreamOpt = Stream.rgb, gamma: GammaOpt = 1.8, official_split: OfficialSplitOpt = 1,
           frames: FramesOpt = None, interval: IntervalOpt = None, image_size: ImageSizeOpt = None,
           test_views: TestViewsOpt = 3, epochs: EpochsOpt = 50, batch_size: BatchOpt = 16, lr: LrOpt = 0.01,
