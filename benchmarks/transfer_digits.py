@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     bundle = get_dataset("digits", augment=True)
     t0 = time.perf_counter()
     sur = train("smallcnn", bundle, a.sur_epochs, dev, 0, width=16)
-    xs, ys = zip(*[bundle.test[i] for i in range(min(a.limit, len(bundle.test)))])
+    xs, ys = zip(*[bundle.test[i] for i in range(min(a.limit, len(bundle.test)))], strict=True)
     x, y = torch.stack(xs).to(dev), torch.tensor(ys, device=dev)
     if a.mode == "checks":
         print(f"trained smallcnn-16 ({a.sur_epochs} epochs), {time.perf_counter() - t0:.0f} s; n = {len(y)}")

@@ -195,7 +195,7 @@ def test_dta_sum_of_m_over_k_where_the_order_matters(net):
     assert torch.equal(ours, ref_dta(net, x, y, y, False, 16 / 255, 6, 6, 1.0, 0.9, directions=new))
     ref_dta(net, x, y, y, False, 16 / 255, 6, 6, 1.0, 0.9, old_order=True, directions=old)
     assert len(atk.directions) == len(new) == 6
-    for t, (d, r) in enumerate(zip(atk.directions, new)):
+    for t, (d, r) in enumerate(zip(atk.directions, new, strict=True)):
         assert torch.equal(d, r), f"outer step {t}: the tuned direction is not Σ(m/K) + μ1·g"
     # the first outer step starts from the same x_0 and g_0 in both orders: only the accumulation differs
     assert not torch.equal(atk.directions[0], old[0])

@@ -286,6 +286,6 @@ def test_properties(model, name, eps, seed, train, random_start):
     assert adv.shape == x.shape and adv.dtype == x.dtype and adv.device == x.device
     assert (adv - x).abs().max().item() <= eps + 1e-6
     assert adv.min().item() >= 0 and adv.max().item() <= 1
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
     assert [p.requires_grad for p in model.parameters()] == flags
     assert all(p.grad is None for p in model.parameters())

@@ -147,7 +147,7 @@ def test_cache_hit_identical_and_invalidated(tiny, tmp_path):
     first, reasons, hits = features.compute_many(files, p, cache_dir=cache)
     assert hits == 0 and reasons == [""] * 3 and len(list(cache.glob("*.npy"))) == 3
     second, _, hits = features.compute_many(files, p, cache_dir=cache)
-    assert hits == 3 and all(np.array_equal(a, b) for a, b in zip(first, second))
+    assert hits == 3 and all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
     shutil.copy(src[3], files[0])  # the file changed: its entry misses
     changed, _, hits = features.compute_many(files, p, cache_dir=cache)
     assert hits == 2 and not np.array_equal(changed[0], first[0])
@@ -329,7 +329,7 @@ def test_synthetic_generator_is_seeded(tmp_path):
     b = synth.generate(tmp_path / "b", subjects=2, clips=1, classes=2, sample_rate=SR, duration=0.5, seed=7)
     c = synth.generate(tmp_path / "c", subjects=2, clips=1, classes=2, sample_rate=SR, duration=0.5, seed=8)
     assert [p.relative_to(tmp_path / "a") for p in a] == [p.relative_to(tmp_path / "b") for p in b]
-    assert all(np.array_equal(sf.read(p)[0], sf.read(q)[0]) for p, q in zip(a, b))
+    assert all(np.array_equal(sf.read(p)[0], sf.read(q)[0]) for p, q in zip(a, b, strict=True))
     assert not np.array_equal(sf.read(a[0])[0], sf.read(c[0])[0])
     assert [io.parse_name(p)[1] for p in a] == [0, 1, 0, 1]
 

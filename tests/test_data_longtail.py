@@ -16,7 +16,7 @@ from toolkit.engine.errors import DataError, LtError
 
 @pytest.mark.parametrize("n_max,classes,totals", [(5000, 10, (12406, 13996, 20431)), (500, 100, (10847, 12608, 19573))])
 def test_cifar_lt_totals_from_formula(n_max, classes, totals):
-    for imbalance, total in zip((100, 50, 10), totals):
+    for imbalance, total in zip((100, 50, 10), totals, strict=True):
         counts = exp_profile(n_max, classes, imbalance)
         assert sum(counts) == total
         assert counts[0] == n_max and counts[-1] == n_max // imbalance
@@ -50,7 +50,7 @@ def test_shot_group_boundaries_and_custom_thresholds():
 def test_profile_is_monotone_and_spans_the_imbalance(n_max, classes, imbalance):
     counts = exp_profile(n_max, classes, imbalance)
     assert len(counts) == classes and counts[0] == n_max
-    assert all(a >= b for a, b in zip(counts, counts[1:]))
+    assert all(a >= b for a, b in zip(counts, counts[1:], strict=False))
     assert counts[-1] == math.floor(n_max / imbalance + 1e-9)
 
 

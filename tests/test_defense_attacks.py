@@ -26,7 +26,7 @@ def ce(tmp_path_factory):
     torch.manual_seed(0)
     fit(get_model("mlp", num_classes=10, hidden=64), bundle.train, bundle.val,
         cfg=TrainConfig(epochs=3, batch_size=64, lr=0.05), device=torch.device("cpu"), out_dir=root / "ce")
-    xs, ys = zip(*[bundle.test[i] for i in range(64)])
+    xs, ys = zip(*[bundle.test[i] for i in range(64)], strict=True)
     return load_model(str(root / "ce" / "best.pt"), num_classes=10), torch.stack(xs), torch.tensor(ys)
 
 

@@ -33,7 +33,7 @@ def trained(tmp_path_factory):
 
 
 def _batch(bundle, n=64):
-    xs, ys = zip(*[bundle.test[i] for i in range(n)])
+    xs, ys = zip(*[bundle.test[i] for i in range(n)], strict=True)
     return torch.stack(xs), torch.tensor(ys)
 
 

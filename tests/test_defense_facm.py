@@ -61,7 +61,7 @@ def test_fa_heads_read_the_layers_they_name():
     x = torch.rand(5, 3, 16, 16)
     logits, feats = facm.features(x)
     assert torch.allclose(logits, net(x))
-    for name, f in zip(layers, feats):
+    for name, f in zip(layers, feats, strict=True):
         assert torch.allclose(f, seen[name].mean((2, 3)))
     assert [h[0].in_features for h in facm.fa] == [8, 16]
     members = facm.members(x)

@@ -26,7 +26,7 @@ def _formula(zs, zt, y, alpha, tau):
         pt = [p / sum(pt) for p in pt]
         qs = [math.exp(v / tau) for v in ls]
         log_qs = [math.log(q / sum(qs)) for q in qs]
-        kl += sum(p * (math.log(p) - lq) for p, lq in zip(pt, log_qs))
+        kl += sum(p * (math.log(p) - lq) for p, lq in zip(pt, log_qs, strict=True))
     return alpha * ce / b + (1 - alpha) * tau * tau * kl / b
 
 

@@ -38,7 +38,7 @@ def _inat(root: Path) -> None:
     """``train2018.json`` / ``val2018.json`` (images, annotations, categories) with sparse category ids."""
     cats = [{"id": 11, "name": "Quercus robur"}, {"id": 3, "name": "Felis catus"}, {"id": 27, "name": "Apis mellifera"}]
     image_id = 1
-    for name, per_cat in (("train2018.json", dict(zip((3, 11, 27), TRAIN_PER_CLASS))), ("val2018.json", {3: 1, 11: 1, 27: 1})):
+    for name, per_cat in (("train2018.json", dict(zip((3, 11, 27), TRAIN_PER_CLASS, strict=True))), ("val2018.json", {3: 1, 11: 1, 27: 1})):
         images, annotations = [], []
         for cat, n in per_cat.items():
             for _ in range(n):

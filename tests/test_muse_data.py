@@ -125,7 +125,7 @@ def test_normalisation_statistics_come_from_train_only(syn, tmp_path):
        st.integers(1, 5), st.floats(0.1, 0.9))
 def test_resplit_never_puts_a_subject_in_two_partitions(parts, seed, n_groups, frac):
     ids = [f"v{i}" for i in range(len(parts))]
-    partition = dict(zip(ids, parts))
+    partition = dict(zip(ids, parts, strict=True))
     groups = {i: f"s{k % n_groups}" for k, i in enumerate(ids)}
     if len({groups[i] for i, p in partition.items() if p != "test"}) < 2:
         with pytest.raises(LtError):

@@ -109,7 +109,7 @@ def test_stress_ccc_is_over_concatenated_videos():
     assert out["ccc_valence"] == pytest.approx(challenge_ccc(p[:, 1], t[:, 1]), abs=1e-9)
     assert out["ccc_pop_valence"] == pytest.approx(closed_form_ccc(p[:, 1], t[:, 1]), abs=1e-9)
     assert out["ccc"] == pytest.approx((out["ccc_arousal"] + out["ccc_valence"]) / 2)
-    per_video = np.mean([challenge_ccc(pv[:, 1], tv[:, 1]) for pv, tv in zip(preds, vids)])
+    per_video = np.mean([challenge_ccc(pv[:, 1], tv[:, 1]) for pv, tv in zip(preds, vids, strict=True)])
     assert abs(per_video - out["ccc_valence"]) > 0.05  # a different number, as the spec warns
 
 

@@ -43,7 +43,7 @@ def test_interrupt_then_resume_equals_uninterrupted(tmp_path):
         _train(tmp_path / "b", objective=_StopAt(1))
     assert load_checkpoint(tmp_path / "b" / "last.pt")["epoch"] == 1
     resumed = _train(tmp_path / "b", resume=tmp_path / "b")
-    for (k, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+    for (k, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items(), strict=True):
         assert torch.equal(a, b), k
     a_csv = (tmp_path / "a" / "metrics.csv").read_text().splitlines()
     b_csv = (tmp_path / "b" / "metrics.csv").read_text().splitlines()

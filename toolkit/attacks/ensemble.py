@@ -33,7 +33,7 @@ class Ensemble(nn.Module):
         outs = [m(x) for m in self.members]
         counts = [int(o.shape[1]) for o in outs]
         if len(set(counts)) > 1:
-            detail = ", ".join(f"'{n}' {c}" for n, c in zip(self.names, counts))
+            detail = ", ".join(f"'{n}' {c}" for n, c in zip(self.names, counts, strict=True))
             raise LtError(f"ensemble members predict different numbers of classes ({detail}); "
                           "every --surrogate must share the class count")
         return torch.stack(outs).mean(dim=0)

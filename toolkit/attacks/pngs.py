@@ -36,7 +36,7 @@ def save_adv_batch(images: torch.Tensor, names: Sequence[str], folder: str | Pat
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     files = []
-    for x, name in zip(images, names):
+    for x, name in zip(images, names, strict=True):
         save_png(x, folder / f"{name}.png")
         files.append(f"{name}.png")
     return files
@@ -49,5 +49,5 @@ def write_labels(path: str | Path, files: Sequence[str], labels: Sequence[int],
         with open(tmp, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["filename", "label"] + (["target"] if targets is not None else []))
-            for i, (fn, y) in enumerate(zip(files, labels)):
+            for i, (fn, y) in enumerate(zip(files, labels, strict=True)):
                 w.writerow([fn, int(y)] + ([int(targets[i])] if targets is not None else []))

@@ -62,7 +62,7 @@ def _fold_row(split: str, fold: Any, n_train: int, m: dict) -> dict:
 
 
 def _recall_row(split: str, fold: Any, m: dict, names: Sequence[str]) -> dict:
-    return {"split": split, "fold": fold, **{n: r for n, r in zip(names, m["recall"])}}
+    return {"split": split, "fold": fold, **{n: r for n, r in zip(names, m["recall"], strict=True)}}
 
 
 def _mean_std_rows(rows: list[dict], split: str) -> list[dict]:
@@ -291,11 +291,11 @@ def predict_ssbpr(*, files: Sequence[str], checkpoint: str, workers: int = 1, ca
     model, audio, is_torch = load_audio_model(checkpoint, dev)
     params = FeatureParams(**audio["features"]).resolved()
     feats, reasons, _ = compute_many(list(files), params, workers=workers, cache_dir=cache_dir, description="predict")
-    for f, r in zip(files, reasons):
+    for f, r in zip(files, reasons, strict=True):
         if r:
             raise LtError(f"cannot predict '{f}': {r}")
     names = audio["class_names"]
     probs = _probs(model, is_torch, feats, len(names), dev)
     rows = [{"file": str(f), "label": int(audio["class_ids"][int(p.argmax())]), "label_name": names[int(p.argmax())],
-             "probabilities": {n: round(float(q), 6) for n, q in zip(names, p)}} for f, p in zip(files, probs)]
+             "probabilities": {n: round(float(q), 6) for n, q in zip(names, p, strict=True)}} for f, p in zip(files, probs, strict=True)]
     return Report(title=f"SSBPR predictions ({audio['model']}, {checkpoint})", rows=rows)

@@ -74,7 +74,7 @@ def snore_clip(label: int, subject: dict, sr: int, duration: float, rng: np.rand
     n = int(round(duration * sr))
     x = _pulses(n, subject["f0"] * rng.uniform(0.93, 1.07), sr, rng)
     y = np.zeros(n)
-    for k, (f, bw) in enumerate(zip(CLASS_FORMANTS[label], BANDWIDTHS)):
+    for k, (f, bw) in enumerate(zip(CLASS_FORMANTS[label], BANDWIDTHS, strict=True)):
         fk = f * subject["scale"] * subject["offsets"][k] * rng.uniform(0.98, 1.02)
         y += _resonate(x, fk, bw, sr) / (k + 1)
     y = _tilt(y, CLASS_TILT[label] + subject["tilt"], sr)

@@ -151,7 +151,7 @@ class FACM(nn.Module):
     def members(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Logits of [backbone, FA heads..., CMPD] (CMPD last, when present)."""
         logits, feats = self.features(x)
-        out = [logits] + [head(f) for head, f in zip(self.fa, feats)]
+        out = [logits] + [head(f) for head, f in zip(self.fa, feats, strict=True)]
         if self.cmpd is not None:
             out.append(self.cmpd(logits, torch.cat(feats, 1)))
         return out
@@ -264,7 +264,7 @@ def _member_accuracy(model: FACM, loader, device, adversary: Callable | None) ->
         correct += torch.stack([(o.argmax(1) == y).sum().double() for o in outs]
                                + [torch.tensor(float(y.numel()), dtype=torch.float64, device=device)])
     *hits, n = D.all_reduce_sum(correct).tolist()
-    return {k: c / max(1.0, n) for k, c in zip(names, hits)}
+    return {k: c / max(1.0, n) for k, c in zip(names, hits, strict=True)}
 
 
 def _backbone_of(backbone: str, feature_layers: list[str] | None) -> tuple[dict, nn.Module, list[str]]:

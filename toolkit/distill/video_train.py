@@ -101,7 +101,7 @@ def peak_memory_mib(device: torch.device) -> float:
 
 def score_rows(name: str, metrics: dict, class_names: list[str]) -> tuple[dict, list[dict]]:
     row = {"model": name, "top1": metrics["top1"], "top5": metrics["top5"]}
-    per_class = [{"class": c, name: a} for c, a in zip(class_names, metrics["per_class"])]
+    per_class = [{"class": c, name: a} for c, a in zip(class_names, metrics["per_class"], strict=True)]
     return row, per_class
 
 

@@ -80,7 +80,7 @@ def gather_cat(t: torch.Tensor) -> torch.Tensor:
     padded[: t.shape[0]] = t
     out = [torch.zeros_like(padded) for _ in sizes]
     dist.all_gather(out, padded)
-    return torch.cat([o[: int(s.item())] for o, s in zip(out, sizes)])
+    return torch.cat([o[: int(s.item())] for o, s in zip(out, sizes, strict=True)])
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:

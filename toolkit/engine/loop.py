@@ -230,7 +230,7 @@ class LrSchedule:
             return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
         if self.kind == "multistep":
             f = 1.0
-            for m, factor in zip(self.milestones, self.factors):
+            for m, factor in zip(self.milestones, self.factors, strict=True):
                 if step >= m:
                     f = factor
             return f

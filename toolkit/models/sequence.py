@@ -83,7 +83,7 @@ class _Split(nn.Module):
         self.proj = nn.ModuleList(nn.Linear(d, d_out) for d in self.dims)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return [p(c) for p, c in zip(self.proj, torch.split(x, self.dims, dim=-1))]
+        return [p(c) for p, c in zip(self.proj, torch.split(x, self.dims, dim=-1), strict=True)]
 
 
 class GruSA(nn.Module):
@@ -172,7 +172,7 @@ class Temma(nn.Module):
         keep = mask.to(x.dtype).unsqueeze(-1)
         pe = sinusoid(x.shape[1], self.d, x.device)
         chunks = torch.split(x * keep, self.dims, dim=-1)
-        h = torch.stack([tcn(c, keep) + pe for tcn, c in zip(self.tcn, chunks)], 1)
+        h = torch.stack([tcn(c, keep) + pe for tcn, c in zip(self.tcn, chunks, strict=True)], 1)
         for blk in self.blocks:
             h = blk(h, mask)
         h = self.norm(h).mean(1)  # (B, T, d): fuse the modalities' streams

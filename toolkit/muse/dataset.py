@@ -62,7 +62,7 @@ class SeqDataset(Dataset):
 
 def collate(batch: list[tuple[torch.Tensor, torch.Tensor]]) -> dict:
     """Pad to the longest sequence; ``mask`` marks real steps. Per-step targets are padded with NaN."""
-    xs, ys = zip(*batch)
+    xs, ys = zip(*batch, strict=True)
     lengths = torch.tensor([len(x) for x in xs])
     t_max, d = int(lengths.max()), xs[0].shape[1]
     x = torch.zeros(len(xs), t_max, d)

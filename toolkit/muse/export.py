@@ -68,7 +68,7 @@ def prediction_frames(task: str, samples: list[Sample], pred: np.ndarray, with_l
 
 def write_predictions(out_dir: Path, task: str, part: str, samples: list[Sample], pred: np.ndarray) -> list[str]:
     names = _files(task, part)
-    for name, df in zip(names, prediction_frames(task, samples, pred, with_labels=part != "test")):
+    for name, df in zip(names, prediction_frames(task, samples, pred, with_labels=part != "test"), strict=True):
         with atomic_path(out_dir / name) as tmp:
             df.to_csv(tmp, index=False)
     return names
@@ -172,17 +172,17 @@ def late_fusion(runs: list[str], loaded: list[tuple[str, dict]], fusion: str, ta
     Returns the report and the figures for ``metrics.json``.
     """
     rows, notes, summary = [{"run": r} for r in runs] + [{"run": f"fused ({fusion})"}], [], {}
-    for dev_name, test_name in zip(_files(task, "devel"), _files(task, "test")):
+    for dev_name, test_name in zip(_files(task, "devel"), _files(task, "test"), strict=True):
         key = {"humor": "auc", "reaction": "pearson"}.get(task) or dev_name[len("predictions_devel_"):-len(".csv")]
         dev, test = [f[dev_name] for _, f in loaded], [f[test_name] for _, f in loaded]
         meta = [c for c in test[0].columns if c not in _pred_cols(task)]
-        for r, d_df, t_df in zip(runs[1:], dev[1:], test[1:]):
+        for r, d_df, t_df in zip(runs[1:], dev[1:], test[1:], strict=True):
             if len(d_df) != len(dev[0]) or len(t_df) != len(test[0]) or not t_df[meta].equals(test[0][meta]):
                 raise DataError(f"--late-fusion: run '{r}' predicts other rows than '{runs[0]}' "
                                 f"({dev_name}/{test_name}); fuse runs trained on the same data")
         dp = [df[_pred_cols(task)].to_numpy(float) for df in dev]
         models = _fit_fusion(task, dp, dev[0]) if fusion == "learned" else None
-        for row, p in zip(rows, dp + [_apply_fusion(task, models, dp)]):
+        for row, p in zip(rows, dp + [_apply_fusion(task, models, dp)], strict=True):
             row[f"devel_{key}"] = _score(task, dev[0], p)
         fused = test[0].copy()
         fused[_pred_cols(task)] = _apply_fusion(task, models, [df[_pred_cols(task)].to_numpy(float) for df in test])

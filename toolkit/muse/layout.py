@@ -91,7 +91,7 @@ def read_partition(path: Path) -> dict[str, str]:
     if df.shape[1] < 2:
         raise DataError(f"partition file '{path}' needs an id column and a partition column")
     out: dict[str, str] = {}
-    for ident, part in zip(df.iloc[:, 0].str.strip(), df.iloc[:, -1].str.strip().str.lower()):
+    for ident, part in zip(df.iloc[:, 0].str.strip(), df.iloc[:, -1].str.strip().str.lower(), strict=True):
         if part not in PARTITIONS:
             raise DataError(f"partition file '{path}': id '{ident}' has partition '{part}'; valid: {', '.join(PARTITIONS)}")
         if ident in out and out[ident] != part:

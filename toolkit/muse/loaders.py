@@ -167,7 +167,7 @@ def _check_humor_alignment(raw: dict, labels: dict[str, dict]) -> None:
                 if t.path is not None and t.path.name in labels[coach]:
                     lf, df = labels[coach][t.path.name]
                     windows: dict[str, list] = {}
-                    for a, b, g in zip(df["timestamp_start"], df["timestamp_end"], df["segment_id"]):
+                    for a, b, g in zip(df["timestamp_start"], df["timestamp_end"], df["segment_id"], strict=True):
                         windows.setdefault(str(g), []).append((float(a), float(b)))
                     check_in_label_windows(t, windows, lf)
 
@@ -223,7 +223,7 @@ def _load_reaction(tdir: Path, features: list[str], partition: dict[str, str]) -
                         f"(got columns: {', '.join(map(str, ldf.columns))})")
     names = [str(c) for c in ldf.columns if c != "File_ID"]
     values = ldf[names].apply(pd.to_numeric, errors="coerce").to_numpy(np.float32)
-    labels = {_bare(i): row for i, row in zip(ldf["File_ID"], values)}
+    labels = {_bare(i): row for i, row in zip(ldf["File_ID"], values, strict=True)}
     part = {_bare(i): p for i, p in partition.items()}
     fdirs = feature_dirs(tdir, "reaction", features)
     ids = sorted(part)
@@ -303,7 +303,7 @@ def _load_stress(tdir: Path, features: list[str], partition: dict[str, str]) -> 
             stats.no_features.append(s)
             continue
         x, _ = stats.fuse(tabs, ts, periods, dims)
-        meta = [[s, t, g] for t, g in zip(ts.tolist(), seg.tolist())]
+        meta = [[s, t, g] for t, g in zip(ts.tolist(), seg.tolist(), strict=True)]
         parts[partition[s]].append(Sample(s, s, x, y, meta))
     return parts, norm, periods, dims, list(STRESS_KEYS), stats
 

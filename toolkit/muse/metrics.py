@@ -41,7 +41,7 @@ def humor_metrics(scores, labels) -> dict:
 def reaction_metrics(pred, target, names: Sequence[str]) -> dict:
     mean, per = mean_pearson(pred, target)
     out = {"pearson": mean, "n": int(np.asarray(target).shape[0])}
-    out.update({f"r_{n.lower()}": r for n, r in zip(names, per)})
+    out.update({f"r_{n.lower()}": r for n, r in zip(names, per, strict=True)})
     return out
 
 

@@ -148,7 +148,7 @@ def _stress(root: Path, spec: SynthSpec, rng: np.random.Generator) -> None:
         n = spec.stress_steps
         ts = np.arange(n) * 500
         ar, va = _smooth_curve(rng, n), _smooth_curve(rng, n)
-        for d, curve in zip(STRESS_DIMS, (ar, va)):
+        for d, curve in zip(STRESS_DIMS, (ar, va), strict=True):
             val = curve.copy()
             val[rng.random(n) < 0.02] = np.nan
             pd.DataFrame({"timestamp": ts, "value": val.round(4), "segment_id": ts // 60000}).to_csv(
