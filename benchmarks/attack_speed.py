@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     for r in range(a.rounds):
         pair = [(t_ours, ours), (t_theirs, theirs)]
         for times, atk in (pair if r % 2 == 0 else pair[::-1]):
-            times.append(_timed(lambda: atk(x, y), dev, a.cpu_time))
+            times.append(_timed(lambda atk=atk: atk(x, y), dev, a.cpu_time))
         t_dta.append(_timed(lambda: dta(x, y), dev, a.cpu_time))
     mo, mt, md = (statistics.median(t) for t in (t_ours, t_theirs, t_dta))
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"

@@ -77,7 +77,7 @@ def main() -> None:
     times: dict[str, list[float]] = {k: [] for k in sides}
     for _ in range(steps):
         for k, (m, obj) in sides.items():
-            times[k].append(_time(lambda: _step(m, obj, opts[k], batch, epoch), device))
+            times[k].append(_time(lambda m=m, obj=obj, k=k: _step(m, obj, opts[k], batch, epoch), device))
     med = {k: statistics.median(v) for k, v in times.items()}
     for k, v in med.items():
         print(f"{k:<11} {1000 * v:8.1f} ms/step  {args.batch / v:8.1f} images/s")

@@ -220,7 +220,7 @@ def test_subject_split_never_shares_a_patient(n_subj, folds, seed, data):
 
 def test_random_split_is_stratified_and_errors():
     labels = [c for c in range(6) for _ in range(5)]
-    for tr, te in splits.make_folds(labels, [""] * 30, "random", 5, 0):
+    for _tr, te in splits.make_folds(labels, [""] * 30, "random", 5, 0):
         assert sorted(np.asarray(labels)[te].tolist()) == list(range(6))
     with pytest.raises(LtError, match="needs at least 5 patients"):
         splits.make_folds(labels, ["a", "b"] * 15, "subject", 5)

@@ -25,7 +25,7 @@ def _write_split(root: Path, name: str, per_cat: dict[int, int], first_id: int) 
     images, annotations = [], []
     image_id = first_id
     for cat, n in per_cat.items():
-        for k in range(n):
+        for _ in range(n):
             rel = f"train_val2018/Kingdom/{cat}/{image_id:08x}.jpg"
             path = root / rel
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -82,7 +82,7 @@ def test_latent_covariance_is_within_class():
     centred = LCRegObjective(COUNTS, 4, 8, latent_k=0, lambda0=0.5)
     raw = LCRegObjective(COUNTS, 4, 8, latent_k=0, lambda0=0.5, cov_center="none")
     g = torch.Generator().manual_seed(0)
-    hs, ys, res = [], [], []
+    hs, res = [], []
     sums, counts = torch.zeros(5, 8, dtype=torch.float64), torch.zeros(5, dtype=torch.float64)
     for _ in range(3):
         y = torch.randint(0, 5, (20,), generator=g)

@@ -193,7 +193,7 @@ def _load_humor(tdir: Path, features: list[str], partition: dict[str, str]) -> t
         if not labels[coach]:
             stats.no_labels.append(coach)
             continue
-        for lf, df in labels[coach].values():
+        for _lf, df in labels[coach].values():
             label_col, meta_cols = df.columns[-1], list(df.columns[:-1])
             for r in df.to_dict("records"):
                 grid = segment_grid(float(r["timestamp_start"]), float(r["timestamp_end"]), step)
