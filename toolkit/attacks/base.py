@@ -311,7 +311,8 @@ class Attack:
         return contextlib.nullcontext()
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, eps={self.eps:.5g}, alpha={self.alpha:.5g}, steps={self.steps})"
+        return (f"{type(self).__name__}(name={self.name!r}, eps={self.eps:.5g}, alpha={self.alpha:.5g}, "
+                f"steps={self.steps})")
 
 
 def _schedule(values: Any, steps: int) -> tuple[float, ...] | None:

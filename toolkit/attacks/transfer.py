@@ -148,7 +148,8 @@ def _fraction(k: int, n: int) -> float:
 def _averages(rows: list[dict]) -> dict[str, float]:
     vic = [r for r in rows if r["role"] == "victim"]
     out = {"victims": len(vic), "avg_asr": sum(r["asr"] for r in vic) / max(len(vic), 1)}
-    ok = [r["asr_on_correct"] for r in vic if r.get("asr_on_correct") == r.get("asr_on_correct") and "asr_on_correct" in r]
+    ok = [r["asr_on_correct"] for r in vic
+          if r.get("asr_on_correct") == r.get("asr_on_correct") and "asr_on_correct" in r]
     if ok:
         out["avg_asr_on_correct"] = sum(ok) / len(ok)
     return out
@@ -251,7 +252,8 @@ def _attack_all(atk, clean: ImageSet, out_dir: Path, batch_size: int, dev: torch
     base_seed = atk.seed
     advs, targets = [], []
     for b, (x, y, idx) in enumerate(progress(_loader(clean, batch_size), description=f"{atk.name}")):
-        given = torch.tensor([clean.targets[i] for i in idx]).to(dev) if atk.targeted and atk.target_mode is None else None
+        given = (torch.tensor([clean.targets[i] for i in idx]).to(dev)
+                 if atk.targeted and atk.target_mode is None else None)
         atk.seed = (seed if base_seed is None else base_seed) + b
         adv = atk(x.to(dev), y.to(dev), given)
         grad_calls = max(grad_calls, atk.grad_calls)
@@ -340,4 +342,5 @@ def _legacy_adv_dir_data(config: dict) -> dict[str, Any]:
     return {"dataset": config.get("data"), **{k: config.get(k) for k in keys}}
 
 
-__all__ = ["adv_dir_data", "attack_options", "eval_adv_dir", "ftm_options", "load_models", "load_surrogate", "predict", "run_attack", "score_rows"]
+__all__ = ["adv_dir_data", "attack_options", "eval_adv_dir", "ftm_options", "load_models", "load_surrogate", "predict",
+           "run_attack", "score_rows"]

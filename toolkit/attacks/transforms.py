@@ -70,7 +70,8 @@ class InputTransforms:
     def resolved_options(self) -> dict[str, Any]:
         """As the base, but the options of a transform that is off are None (giving them would turn it on)."""
         out = super().resolved_options()
-        off = (() if self.di else ("resize_rate", "diversity_prob")) + (() if self.ti else ("kernel_name", "len_kernel", "nsig"))
+        off = ((() if self.di else ("resize_rate", "diversity_prob"))
+               + (() if self.ti else ("kernel_name", "len_kernel", "nsig")))
         out.update({k: None for k in off if k in out})
         return out
 

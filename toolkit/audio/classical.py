@@ -115,7 +115,8 @@ def import_estimator(d: dict) -> Any:
 
     classes = _classes()
     if not isinstance(d, dict) or d.get("class") not in classes:
-        raise CheckpointError(f"unknown classical estimator in checkpoint: {d.get('class') if isinstance(d, dict) else d!r}")
+        raise CheckpointError("unknown classical estimator in checkpoint: "
+                              f"{d.get('class') if isinstance(d, dict) else d!r}")
     if d.get("sklearn") != sklearn.__version__:
         warn(f"{d['class']} was fitted with scikit-learn {d.get('sklearn')}, this is {sklearn.__version__}; "
              f"its predictions may differ")

@@ -95,7 +95,8 @@ def prepare(root: str | Path, params: FeatureParams, *, drop_classes: Sequence[i
                                         description=f"{params.kind} features")
     if hits:
         log(f"{hits}/{len(items)} features read from the cache")
-    skipped = bad_names + [{"path": it.path, "label": it.label, "reason": r} for it, r in zip(items, reasons, strict=True) if r]
+    skipped = bad_names + [{"path": it.path, "label": it.label, "reason": r}
+                           for it, r in zip(items, reasons, strict=True) if r]
     if skipped:
         if out_dir is not None:
             write_csv(out_dir / "skipped.csv", skipped)

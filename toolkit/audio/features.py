@@ -153,7 +153,8 @@ def _one(args: tuple) -> tuple[np.ndarray | None, str, bool]:
     return feature_for_file(*args)
 
 
-def compute_many(paths: Sequence[str], p: FeatureParams, *, workers: int = 1, cache_dir: str | Path | None = DEFAULT_CACHE,
+def compute_many(paths: Sequence[str], p: FeatureParams, *, workers: int = 1,
+                 cache_dir: str | Path | None = DEFAULT_CACHE,
                  description: str = "features") -> tuple[list[np.ndarray | None], list[str], int]:
     """Features of every path (None where skipped), the skip reasons ('' for good files) and the
     number of cache hits. ``workers`` > 1 uses a process pool; a progress bar goes to stderr."""

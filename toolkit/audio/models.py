@@ -113,7 +113,8 @@ def balanced_sampler(labels: Sequence[int], seed: int) -> torch.utils.data.Sampl
 
 
 @torch.no_grad()
-def torch_probs(model: torch.nn.Module, feats: Sequence[np.ndarray], device: torch.device, batch_size: int = 64) -> np.ndarray:
+def torch_probs(model: torch.nn.Module, feats: Sequence[np.ndarray], device: torch.device,
+                batch_size: int = 64) -> np.ndarray:
     """Softmax probabilities of a spectrogram model for log-mel features, in ``feats`` order.
 
     Under DDP every rank scores every clip (sequential sampler) and the gathered copies are cut back

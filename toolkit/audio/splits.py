@@ -20,7 +20,8 @@ SPLITS = ("subject", "random")
 def describe(split: str, folds: int, n_subjects: int) -> str:
     """The protocol line printed with every result table."""
     if split == "subject":
-        return f"split=subject: {folds}-fold stratified group k-fold by patient ({n_subjects} patients; none on both sides)"
+        return (f"split=subject: {folds}-fold stratified group k-fold by patient "
+                f"({n_subjects} patients; none on both sides)")
     return f"split=random: {folds}-fold stratified random k-fold (patients may appear on both sides)"
 
 

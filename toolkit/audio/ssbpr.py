@@ -117,8 +117,8 @@ def _load(run: Any, dataset: str, data_root: str | None, spec: Any, params: Feat
 
 def train_ssbpr(*, dataset: str = "ssbpr", data_root: str | None = None, model: str = "cnn", cv: str = "subject",
                 folds: int = 5, epochs: int = 30, batch_size: int = 32, lr: float = 1e-3, balanced: bool = False,
-                sample_rate: int = 16000, duration: float = 2.0, drop_classes: Sequence[int] = (), max_bad: float = 0.05,
-                workers: int = 1, cache_dir: str | None = str(DEFAULT_CACHE), final: bool = True,
+                sample_rate: int = 16000, duration: float = 2.0, drop_classes: Sequence[int] = (),
+                max_bad: float = 0.05, workers: int = 1, cache_dir: str | None = str(DEFAULT_CACHE), final: bool = True,
                 subjects: int | None = None, clips: int | None = None, out: str | None = None, force: bool = False,
                 resume: bool = False, device: str = "auto", seed: int = 0, deterministic: bool = False) -> Report:
     """Cross-validate ``model`` on SSBPR (or synthetic-snore); per-fold and mean ± std metrics.
@@ -193,7 +193,8 @@ def _train_report(run: Any, model: str, dataset: str, split: str, protocol: str,
     """metrics.json (through the run) and confusion.png; the Report with fold rows, mean ± std, recall and
     confusion (files named relative to the run dir, the report's ``out``)."""
     summary_rows, recall_summary = _mean_std_rows(rows, split), _mean_std_rows(recalls, split)
-    png = plot_confusion(cm, data.class_names, run.out_dir / "confusion.png", f"{model}, {protocol}") if run.is_main else True
+    png = (plot_confusion(cm, data.class_names, run.out_dir / "confusion.png", f"{model}, {protocol}")
+           if run.is_main else True)
     run.finish({"protocol": protocol, "folds": rows, "mean": summary_rows[0], "std": summary_rows[1],
                 "recall": recalls + recall_summary, "class_names": data.class_names, "confusion": cm.tolist(),
                 "skipped": data.skipped})
@@ -270,14 +271,16 @@ def eval_ssbpr(*, checkpoint: str, data_root: str, max_bad: float = 0.05, worker
     return Report(title=f"SSBPR eval of {checkpoint} — {protocol}", rows=[row],
                   summary={"model": audio["model"], "files": len(data.labels), "skipped": len(data.skipped),
                            "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "uar": m["uar"]},
-                  sections=[Report(title="Per-class recall", rows=[_recall_row("external", "all", m, data.class_names)]),
-                            Report(title="Confusion matrix", rows=confusion_rows(np.asarray(m["confusion"]), data.class_names),
+                  sections=[Report(title="Per-class recall",
+                                   rows=[_recall_row("external", "all", m, data.class_names)]),
+                            Report(title="Confusion matrix",
+                                   rows=confusion_rows(np.asarray(m["confusion"]), data.class_names),
                                    notes=[protocol])],
                   notes=[protocol, f"trained with --cv {audio['cv']} on {audio['dataset']}"])
 
 
-def predict_ssbpr(*, files: Sequence[str], checkpoint: str, workers: int = 1, cache_dir: str | None = str(DEFAULT_CACHE),
-                  device: str = "auto") -> Report:
+def predict_ssbpr(*, files: Sequence[str], checkpoint: str, workers: int = 1,
+                  cache_dir: str | None = str(DEFAULT_CACHE), device: str = "auto") -> Report:
     """Label and class probabilities per file; a file that cannot be used is an error naming it.
 
     ``lt audio ssbpr predict a.wav b.wav --checkpoint runs/ssbpr``
@@ -297,5 +300,6 @@ def predict_ssbpr(*, files: Sequence[str], checkpoint: str, workers: int = 1, ca
     names = audio["class_names"]
     probs = _probs(model, is_torch, feats, len(names), dev)
     rows = [{"file": str(f), "label": int(audio["class_ids"][int(p.argmax())]), "label_name": names[int(p.argmax())],
-             "probabilities": {n: round(float(q), 6) for n, q in zip(names, p, strict=True)}} for f, p in zip(files, probs, strict=True)]
+             "probabilities": {n: round(float(q), 6) for n, q in zip(names, p, strict=True)}}
+            for f, p in zip(files, probs, strict=True)]
     return Report(title=f"SSBPR predictions ({audio['model']}, {checkpoint})", rows=rows)

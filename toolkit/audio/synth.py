@@ -140,7 +140,8 @@ def synthetic_root(cache_dir: str | Path | None = None, **params) -> Path:
     """A generated set under ``cache_dir/synthetic-snore/<hash of layout + params>`` (generated once;
     ``cache_dir`` defaults to lt's cache root, ``$LT_CACHE_DIR`` or ``~/.cache/lt``)."""
     params = {**DEFAULTS, **{k: v for k, v in params.items() if v is not None}}
-    return ensure_generated(Path(cache_dir or cache_root()) / "synthetic-snore" / params_key({"layout": LAYOUT, **params}, 16), **params)
+    return ensure_generated(Path(cache_dir or cache_root()) / "synthetic-snore"
+                            / params_key({"layout": LAYOUT, **params}, 16), **params)
 
 
 __all__ = ["generate", "ensure_generated", "synthetic_root", "snore_clip", "CLASS_FORMANTS", "CLASS_TILT", "DONE"]

@@ -182,7 +182,8 @@ def find_layout(root: Path, split: int) -> AridLayout:
     found = _found(root, split)
     if len(found) > 1:
         raise DataError(f"--data-root '{root}' holds the lists of {' and '.join(found)} side by side "
-                        f"({', '.join(str(f) for _, fs in found.values() for f in fs.values())}); keep one release per root")
+                        f"({', '.join(str(f) for _, fs in found.values() for f in fs.values())}); "
+                        "keep one release per root")
     if not found:
         what = "clips but no split lists" if _has_clips(root) else "no ARID split lists"
         raise DataError(f"--data-root '{root}' holds {what}: expected list_cvt/ARID_split{split}_{{train,test}}.txt "

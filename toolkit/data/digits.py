@@ -60,7 +60,8 @@ def _bundle(name: str, train_idx, val_idx, test_idx, images, labels, augment: bo
 
 
 @register_dataset("digits-lt")
-def digits_lt(root=None, download=False, imbalance: float = 10.0, split_seed: int = 0, augment: bool = True) -> DataBundle:
+def digits_lt(root=None, download=False, imbalance: float = 10.0, split_seed: int = 0,
+              augment: bool = True) -> DataBundle:
     """Long-tailed digits: exponential profile with ``imbalance`` over classes 0..9."""
     images, labels = _load_digits()
     pool, val, test = _splits(labels, split_seed)
@@ -69,7 +70,8 @@ def digits_lt(root=None, download=False, imbalance: float = 10.0, split_seed: in
     chosen = longtail_indices(labels[pool], counts, seed=split_seed)
     train = [pool[i] for i in chosen]
     return _bundle("digits-lt", train, val, test, images, labels, augment,
-                   {"imbalance": imbalance, "val": "balanced held-out (20/class)", "test": "balanced held-out (40/class)"})
+                   {"imbalance": imbalance, "val": "balanced held-out (20/class)",
+                    "test": "balanced held-out (40/class)"})
 
 
 @register_dataset("digits")

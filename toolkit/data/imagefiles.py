@@ -44,7 +44,8 @@ def check_readable(paths: Sequence[Path], skip_bad: bool) -> list[int]:
             good.append(i)
         except Exception as e:  # noqa: BLE001 - any decode failure means "bad file"
             if not skip_bad:
-                raise DataError(f"image '{p}' is unreadable ({type(e).__name__}); pass --skip-bad to skip such files") from e
+                raise DataError(f"image '{p}' is unreadable ({type(e).__name__}); "
+                                "pass --skip-bad to skip such files") from e
             bad.append(p)
     if bad:
         warn(f"skipped {len(bad)} unreadable image(s), e.g. {bad[0]}")

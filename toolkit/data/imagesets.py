@@ -98,7 +98,8 @@ def load_image_set(spec: str, image_size: int | None = None, root: str | None = 
     transform = Resize(image_size) if image_size else None
     if path.is_file() or path.is_dir():
         items, layout = _items(path)
-        targets = [t for _, _, t in items] if layout != "imagefolder" and all(t is not None for _, _, t in items) else None
+        targets = ([t for _, _, t in items]
+                   if layout != "imagefolder" and all(t is not None for _, _, t in items) else None)
         items = items[:limit] if limit else items
         if targets is not None:
             targets = targets[:len(items)]

@@ -22,13 +22,17 @@ LAYOUTS = {
     "cifar100": "ROOT/cifar-100-python/{train,test,meta} (torchvision; --download fetches)",
     "cifar100-lt": "ROOT/cifar-100-python/... as cifar100; long-tailed train subset, balanced test",
     "mnist": "ROOT/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte (torchvision; --download fetches)",
-    "fashion-mnist": "ROOT/FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte (torchvision; --download fetches)",
-    "imagenet-lt": "OLTR split files ImageNet_LT_{train,val,test}.txt ('relative/path label' lines) + the images they list",
-    "places-lt": "OLTR split files Places_LT_{train,val,test}.txt ('relative/path label' lines) + the Places-365 images they list",
+    "fashion-mnist": "ROOT/FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte "
+                     "(torchvision; --download fetches)",
+    "imagenet-lt": "OLTR split files ImageNet_LT_{train,val,test}.txt ('relative/path label' lines) "
+                   "+ the images they list",
+    "places-lt": "OLTR split files Places_LT_{train,val,test}.txt ('relative/path label' lines) "
+                 "+ the Places-365 images they list",
     "inat2018": "ROOT/{train2018,val2018}.json (COCO-like) + ROOT/train_val2018/<super>/<id>/<hash>.jpg",
     "arid": "ARID v1.0 (list_cvt/ARID_split{1,2,3}_*.txt, mapping_table.txt, .mp4 or converted .avi clips), "
             "v1.5 (clips_v1.5/, list_cvt/split_{0,1,2}/) or the ARID1.1 CSVs (VideoID,Video,ClassID)",
-    "synthetic-dark": "generated dark motion clips in the ARID layout, cached under ROOT (default $LT_CACHE_DIR/synthetic-dark)",
+    "synthetic-dark": "generated dark motion clips in the ARID layout, cached under ROOT "
+                      "(default $LT_CACHE_DIR/synthetic-dark)",
     "ssbpr": "ROOT/{female,male}/A-B-C.wav (the released SSBPR layout) or a CSV manifest",
     "synthetic-snore": "generated snore .wav files in the SSBPR layout (seeded)",
     "muse": "ROOT/c1_muse_humor|c2_muse_reaction|c3_muse_stress_2022/ (feature CSVs, labels, partition.csv)",

@@ -106,7 +106,8 @@ def find_split_dir(base: Path, prefix: str) -> Path:
     return have[0]
 
 
-def _check_first_images(name: str, base: Path, items: dict[str, list[tuple[Path, int]]], sdir: Path, prefix: str) -> None:
+def _check_first_images(name: str, base: Path, items: dict[str, list[tuple[Path, int]]], sdir: Path,
+                        prefix: str) -> None:
     for split, rows in items.items():
         first = rows[0][0]
         if not first.exists():

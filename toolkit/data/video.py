@@ -70,7 +70,8 @@ def decode_video(path: Path, stop: int | None = None) -> torch.Tensor:
                 if stop is not None and len(frames) >= stop:
                     break
     except (av.error.FFmpegError, OSError, ValueError, IndexError) as e:
-        raise DataError(f"video '{path}' could not be decoded: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
+        raise DataError(f"video '{path}' could not be decoded: "
+                        f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
     if not frames:
         raise DataError(f"video '{path}' could not be decoded: no video frames")
     return torch.from_numpy(np.stack(frames))
@@ -242,7 +243,8 @@ def _resize_crop(frames: torch.Tensor, size: int | None, crop: tuple) -> torch.T
 
 
 # -- the ARID builder ----------------------------------------------------------------------------
-def _resolve_items(video_dir: Path, pairs: list[tuple[int, str]], skip_bad: bool, split_file: Path) -> list[tuple[Path, int]]:
+def _resolve_items(video_dir: Path, pairs: list[tuple[int, str]], skip_bad: bool,
+                   split_file: Path) -> list[tuple[Path, int]]:
     items, bad = [], []
     for label, rel in pairs:
         src = resolve_video(video_dir, rel)

@@ -88,7 +88,8 @@ class _Iterative:
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         check(images.is_floating_point() and labels.dim() == 1 and labels.shape[0] == images.shape[0],
               "images must be a float (N, ...) tensor and labels (N,)")
-        check(images.numel() == 0 or (float(images.min()) >= 0 and float(images.max()) <= 1), "images must be in [0, 1]")
+        check(images.numel() == 0 or (float(images.min()) >= 0 and float(images.max()) <= 1),
+              "images must be in [0, 1]")
         self.grad_calls = 0
         self._gen = None
         if self.seed is not None:
@@ -244,7 +245,8 @@ class Square(_Iterative):
         return self.p_init / 2 ** halvings
 
     def _draw(self, shape: tuple[int, ...], device) -> torch.Tensor:
-        return torch.rand(shape, generator=self._gen, device=device if self._gen is None else self._gen.device).to(device)
+        return torch.rand(shape, generator=self._gen,
+                          device=device if self._gen is None else self._gen.device).to(device)
 
     def _signs(self, shape: tuple[int, ...], device) -> torch.Tensor:
         return (self._draw(shape, device) < 0.5).float() * 2 - 1

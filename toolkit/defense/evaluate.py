@@ -165,7 +165,8 @@ def sanity_checks(n: int, clean: int, robust: dict[str, int], curve: list[dict],
              "value": f"worst-case {robust['worst-case']}/{n} <= clean {clean}/{n}"
                       + (f"; above clean: {', '.join(over)}" if over else ""), "pass": not over}]
     if "fgsm" in robust and "pgd-ce" in robust:
-        rows.append({"check": "iterative <= single-step", "value": f"pgd-ce {robust['pgd-ce']} <= fgsm {robust['fgsm']}",
+        rows.append({"check": "iterative <= single-step",
+                     "value": f"pgd-ce {robust['pgd-ce']} <= fgsm {robust['fgsm']}",
                      "pass": robust["pgd-ce"] <= robust["fgsm"]})
     if "pgd-ce-2x" in robust:
         d = abs(robust["pgd-ce-2x"] - robust["pgd-ce"])
@@ -173,12 +174,14 @@ def sanity_checks(n: int, clean: int, robust: dict[str, int], curve: list[dict],
                      "pass": d < 0.01 * n})
     if curve:
         last = curve[-1]
-        rows.append({"check": "accuracy -> ~0 at large eps", "value": f"{last['robust_acc']:.4f} at eps {last['eps']:.4g}",
+        rows.append({"check": "accuracy -> ~0 at large eps",
+                     "value": f"{last['robust_acc']:.4f} at eps {last['eps']:.4g}",
                      "pass": last["robust_acc"] <= 0.05})
     for bb in ("transfer", "square"):
         if bb in robust and "pgd-ce" in robust:
             rows.append({"check": f"white-box <= black-box ({bb})",
-                         "value": f"pgd-ce {robust['pgd-ce']} <= {bb} {robust[bb]}", "pass": robust["pgd-ce"] <= robust[bb]})
+                         "value": f"pgd-ce {robust['pgd-ce']} <= {bb} {robust[bb]}",
+                         "pass": robust["pgd-ce"] <= robust[bb]})
     if "autoattack" in robust and own_worst is not None:
         d = own_worst - robust["autoattack"]
         rows.append({"check": "own worst case within 1 point of AutoAttack",
@@ -335,7 +338,8 @@ def _report(run, net: nn.Module, settings: dict, clean: torch.Tensor, rows: list
     if own is not None:
         summary.update(own_worst_case_acc=own / max(n, 1), autoattack_acc=acc["autoattack"])
     if facm:
-        summary.update(decision=net.decision, paper_protocol_pgd_acc=acc["pgd-ce@backbone"], adaptive_pgd_acc=acc["pgd-ce"])
+        summary.update(decision=net.decision, paper_protocol_pgd_acc=acc["pgd-ce@backbone"],
+                       adaptive_pgd_acc=acc["pgd-ce"])
     title = f"{settings['dataset']}: {settings['model']}"
     png = plot_curve(out_dir / "robustness_curve.png", curve_rows, title) if curve_rows and run.is_main else None
     run.finish({**summary, "attacks": rows, "checks": checks, "curve": curve_rows})

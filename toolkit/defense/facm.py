@@ -63,7 +63,8 @@ def resolve_layer(backbone: nn.Module, path: str) -> nn.Module:
     p = path[4:] if path.startswith("net.") else path
     names = available_layers(backbone)
     if p not in names:
-        raise LtError(unknown_name_message("layer", path, names).replace("unknown layer", "--feature-layers: no module"))
+        raise LtError(unknown_name_message("layer", path, names).replace("unknown layer",
+                                                                         "--feature-layers: no module"))
     return net.get_submodule(p)
 
 

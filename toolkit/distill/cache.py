@@ -69,7 +69,8 @@ def _load_partial(path: Path, meta_json: str, rows: int) -> dict | None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - a damaged cache file is recomputed, never trusted
-        raise DataError(f"teacher-logit cache '{path}' is unreadable ({type(e).__name__}); delete it to recompute") from e
+        raise DataError(f"teacher-logit cache '{path}' is unreadable ({type(e).__name__}); "
+                        "delete it to recompute") from e
     if state.get("format") != CACHE_FORMAT or state.get("meta") != meta_json or state["logits"].shape[0] != rows:
         raise DataError(f"teacher-logit cache '{path}' does not match its key; delete it to recompute")
     return state
@@ -115,7 +116,8 @@ def cache_teacher_logits(model: nn.Module, views: Dataset, path: Path, meta: dic
             out = model(to_device(x, device)).float().cpu()
             if state is None:
                 state = {"format": CACHE_FORMAT, "meta": meta_json,
-                         "logits": torch.zeros(len(views), out.shape[1]), "done": torch.zeros(len(views), dtype=torch.bool)}
+                         "logits": torch.zeros(len(views), out.shape[1]),
+                         "done": torch.zeros(len(views), dtype=torch.bool)}
             rows = torch.tensor(todo[pos:pos + out.shape[0]])
             state["logits"][rows] = out
             state["done"][rows] = True

@@ -134,7 +134,8 @@ def teacher_tables(teachers: list[Teacher], base: VideoClipDataset, views: int, 
                      "interval": spec["interval"], "size": spec["size"], "views": views}
         path = cache_dir / f"{cache_key(t.fingerprint, view_meta)}.pt"
         logits, status = fill_cache(lambda t=t: _load_teacher(t, device), ds, path,
-                                    {"teacher": t.fingerprint, **view_meta}, device=device, batch_size=batch_size, num_workers=workers,
+                                    {"teacher": t.fingerprint, **view_meta}, device=device, batch_size=batch_size,
+                                    num_workers=workers,
                                     description=f"teacher {k + 1}/{len(teachers)} {t.arch}/{t.stream} {part}")
         _release(device)
         log(f"teacher {k + 1}/{len(teachers)} ({t.arch}, {t.stream}) {part} logits {status}: {path}")
@@ -214,8 +215,8 @@ def _teacher_test_rows(teachers: list[Teacher], test_table: torch.Tensor, target
     probs = test_table.float().softmax(-1).mean(1)  # (N, K, C): mean over views
     for k, t in enumerate(teachers):
         m = classification_metrics(probs[:, k].clamp_min(1e-12).log(), targets)
-        rows.append(score_rows(f"teacher {k + 1}: {Path(t.path).parent.name}/{Path(t.path).name} ({t.arch}, {t.stream})",
-                               m, class_names)[0])
+        rows.append(score_rows(f"teacher {k + 1}: {Path(t.path).parent.name}/{Path(t.path).name} "
+                               f"({t.arch}, {t.stream})", m, class_names)[0])
     m = classification_metrics(probs.mean(1).clamp_min(1e-12).log(), targets)
     rows.append(score_rows(f"teacher ensemble (mean prob, K={len(teachers)})", m, class_names)[0])
     return rows
@@ -240,7 +241,8 @@ def _student_data(run: Run, specs: list[Teacher], bundle, mode: str, views: int,
     meta = {"dataset": bundle.name, "split": bundle.info.get("split"), "root": bundle.info.get("root")}
     test_table, _ = teacher_tables(specs, bundle.test, test_views, meta, cdir, run.device, batch_size, workers, "test")
     if mode == "ukd":
-        table, statuses = teacher_tables(specs, bundle.train, views, meta, cdir, run.device, batch_size, workers, "train")
+        table, statuses = teacher_tables(specs, bundle.train, views, meta, cdir, run.device, batch_size, workers,
+                                         "train")
         return CachedViews(bundle.train, table), CachedKD(ce_weight, tau, combine), test_table, statuses
     live = [(_load_teacher(t, run.device), t.stream) for t in specs]
     train_set = MultiStream(bundle.train, [s for _, s in live], None if mode == "kd" else views)

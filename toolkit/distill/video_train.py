@@ -79,7 +79,8 @@ def data_config(bundle: DataBundle, dataset: str, data_root: str | None) -> dict
     """What a run records about its clips in ``config.json``'s ``info.data`` (the spec actually used)."""
     spec = bundle.train.spec
     return {"dataset": dataset, "data_root": data_root, "official_split": bundle.info.get("split"),
-            **dataclasses.asdict(spec), "input_shape": list(bundle.input_shape), "options": bundle.info.get("generator")}
+            **dataclasses.asdict(spec), "input_shape": list(bundle.input_shape),
+            "options": bundle.info.get("generator")}
 
 
 def video_train_config(epochs: int, batch_size: int, lr: float, weight_decay: float, scheduler: str,

@@ -103,7 +103,8 @@ def load_checkpoint(spec: str | os.PathLike, map_location: str | torch.device = 
     if not isinstance(ckpt, dict) or "format_version" not in ckpt or "state_dict" not in ckpt:
         raise CheckpointError(f"'{path}' is not an lt checkpoint (no format_version/state_dict)")
     if ckpt["format_version"] > FORMAT_VERSION:
-        raise CheckpointError(f"'{path}' has format_version {ckpt['format_version']}; this lt reads <= {FORMAT_VERSION}")
+        raise CheckpointError(f"'{path}' has format_version {ckpt['format_version']}; "
+                              f"this lt reads <= {FORMAT_VERSION}")
     ckpt["state_dict"] = strip_prefixes(ckpt["state_dict"])
     ckpt["path"] = str(path)
     return ckpt

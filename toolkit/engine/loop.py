@@ -76,7 +76,8 @@ class TrainConfig:
         check(self.weight_decay >= 0, f"--weight-decay must be >= 0 (got {self.weight_decay})")
         check(self.warmup_epochs >= 0, f"--warmup-epochs must be >= 0 (got {self.warmup_epochs})")
         check(self.grad_clip >= 0, f"--grad-clip must be >= 0 (got {self.grad_clip})")
-        check(self.optimizer in ("sgd", "adam", "adamw"), f"unknown optimizer '{self.optimizer}'; valid: sgd, adam, adamw")
+        check(self.optimizer in ("sgd", "adam", "adamw"),
+              f"unknown optimizer '{self.optimizer}'; valid: sgd, adam, adamw")
         check(self.scheduler in ("cosine", "multistep", "none"),
               f"unknown scheduler '{self.scheduler}'; valid: cosine, multistep, none")
         check(self.amp in ("auto", "on", "off"), f"--amp must be auto|on|off (got {self.amp})")
@@ -170,7 +171,8 @@ def make_loader(ds: Dataset, batch_size: int, *, train: bool, seed: int = 0, num
     g.manual_seed(seed)
     if sampler is None:
         if D.is_distributed():
-            sampler = DistributedSampler(ds, shuffle=train, seed=seed, drop_last=drop_last) if train else _ShardSampler(len(ds))
+            sampler = (DistributedSampler(ds, shuffle=train, seed=seed, drop_last=drop_last) if train
+                       else _ShardSampler(len(ds)))
     shuffle = train and sampler is None
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, sampler=sampler, num_workers=num_workers,
                       drop_last=drop_last and train, collate_fn=collate_fn, generator=g,
@@ -256,9 +258,11 @@ class Trainer:
             self.bare = self.bare.to(memory_format=torch.channels_last)
         self.model = self.bare
         if D.is_distributed():
-            self.model = nn.parallel.DistributedDataParallel(self.bare, device_ids=[device.index] if device.type == "cuda" else None)
-        self.train_loader = make_loader(train_set, cfg.batch_size, train=True, seed=cfg.seed, num_workers=cfg.num_workers,
-                                        drop_last=cfg.drop_last, collate_fn=collate_fn, sampler=train_sampler)
+            self.model = nn.parallel.DistributedDataParallel(
+                self.bare, device_ids=[device.index] if device.type == "cuda" else None)
+        self.train_loader = make_loader(train_set, cfg.batch_size, train=True, seed=cfg.seed,
+                                        num_workers=cfg.num_workers, drop_last=cfg.drop_last, collate_fn=collate_fn,
+                                        sampler=train_sampler)
         self.eval_loader = None if eval_set is None else make_loader(
             eval_set, cfg.batch_size, train=False, num_workers=cfg.num_workers, collate_fn=collate_fn)
         params = [p for p in self.bare.parameters() if p.requires_grad] + list(objective.parameters())
@@ -287,7 +291,8 @@ class Trainer:
         if "optimizer" not in ckpt or "rng" not in ckpt:
             raise CheckpointError(f"'{ckpt['path']}' is not a resumable training checkpoint")
         if ckpt.get("arch") != getattr(self.bare, "arch", None):
-            raise CheckpointError(f"--resume: checkpoint arch '{ckpt.get('arch')}' != model '{getattr(self.bare, 'arch', None)}'")
+            raise CheckpointError(f"--resume: checkpoint arch '{ckpt.get('arch')}' "
+                                  f"!= model '{getattr(self.bare, 'arch', None)}'")
         load_state_into(self.bare, ckpt["state_dict"], source=f"--resume '{ckpt['path']}'")
         try:
             self.optimizer.load_state_dict(ckpt["optimizer"])
@@ -352,7 +357,8 @@ class Trainer:
                 row = {"epoch": epoch + 1, "lr": self.optimizer.param_groups[0]["lr"], **self.train_epoch(epoch)}
                 if not all(bool(torch.isfinite(p).all()) for p in self.bare.parameters()):
                     raise NonFiniteLoss(f"weights became non-finite at epoch {epoch + 1}")
-                if self.eval_loader is not None and ((epoch + 1) % self.cfg.eval_every == 0 or epoch + 1 == self.cfg.epochs):
+                if self.eval_loader is not None and ((epoch + 1) % self.cfg.eval_every == 0
+                                                     or epoch + 1 == self.cfg.epochs):
                     metrics = self.eval_metrics()
                     row.update({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
                     value = metrics.get(self.cfg.monitor)

@@ -106,7 +106,8 @@ class OnlineCovariance:
         keep = 1 - frac
         if self.kind == "full":
             f3 = frac[:, None, None]
-            self.cov = (1 - f3) * self.cov + f3 * cov_b + (frac * keep)[:, None, None] * diff[:, :, None] * diff[:, None, :]
+            self.cov = ((1 - f3) * self.cov + f3 * cov_b
+                        + (frac * keep)[:, None, None] * diff[:, :, None] * diff[:, None, :])
         else:
             f2 = frac[:, None]
             self.cov = (1 - f2) * self.cov + f2 * cov_b + (frac * keep)[:, None] * diff * diff

@@ -88,7 +88,8 @@ class LCRegNet(nn.Module):
         check(latent_k >= 0, f"--latent-k must be >= 0 (got {latent_k})")
         check(tau > 0, f"--tau must be > 0 (got {tau})")
         check(combine in COMBINES, f"unknown combine '{combine}'; valid: {', '.join(COMBINES)}")
-        check(assign_metric in ASSIGN_METRICS, f"unknown assign metric '{assign_metric}'; valid: {', '.join(ASSIGN_METRICS)}")
+        check(assign_metric in ASSIGN_METRICS,
+              f"unknown assign metric '{assign_metric}'; valid: {', '.join(ASSIGN_METRICS)}")
         check(latent_k > 0 or combine == "add", "--combine concat needs --latent-k > 0")
         check(assign_grad in ASSIGN_GRADS, f"unknown assign grad '{assign_grad}'; valid: {', '.join(ASSIGN_GRADS)}")
         self.base = base
@@ -96,7 +97,8 @@ class LCRegNet(nn.Module):
         dim = head.in_features
         self.fc = head if combine == "add" else nn.Linear(2 * dim, num_classes)
         self.bank = nn.Parameter(torch.randn(latent_k, dim) / math.sqrt(dim)) if latent_k > 0 else None
-        self.latent_k, self.tau, self.combine, self.assign_metric, self.feature_dim = latent_k, tau, combine, assign_metric, dim
+        self.latent_k, self.tau, self.combine = latent_k, tau, combine
+        self.assign_metric, self.feature_dim = assign_metric, dim
         self.assign_grad = assign_grad
         self.arch = "lcreg"
         self.model_args = {"base": dict(getattr(base, "model_args", {})), "num_classes": num_classes,
@@ -217,7 +219,8 @@ class LCRegObjective(Objective):
         self.num_classes, self.epochs, self.latent_k, self.lambda0 = len(counts), epochs, latent_k, lambda0
         self.cov_groups, self.lambda_norm, self.bank_init = cov_groups, lambda_norm, bank_init
         self.center = cov_center == "class" and cov_groups == "latent"
-        self.diversity_weight, self.balance_weight, self.sharpness_weight = diversity_weight, balance_weight, sharpness_weight
+        self.diversity_weight, self.balance_weight = diversity_weight, balance_weight
+        self.sharpness_weight = sharpness_weight
         groups = self.num_classes if cov_groups == "class" else max(1, latent_k)
         self.covariance = choose_covariance(covariance, groups, feature_dim, cov_budget_mb)
         self.stats = OnlineCovariance(groups, feature_dim, self.covariance)
@@ -356,7 +359,8 @@ def train_lcreg(run, latent_k: int = 64, tau: float = 0.05, combine: str = "add"
     # Fail fast on bad values (the same checks run again when the real objects are built).
     check(tau > 0, f"--tau must be > 0 (got {tau})")
     check(combine in COMBINES, f"unknown combine '{combine}'; valid: {', '.join(COMBINES)}")
-    check(assign_metric in ASSIGN_METRICS, f"unknown assign metric '{assign_metric}'; valid: {', '.join(ASSIGN_METRICS)}")
+    check(assign_metric in ASSIGN_METRICS,
+          f"unknown assign metric '{assign_metric}'; valid: {', '.join(ASSIGN_METRICS)}")
     check(latent_k > 0 or combine == "add", "--combine concat needs --latent-k > 0")
     check(assign_grad in ASSIGN_GRADS, f"unknown assign grad '{assign_grad}'; valid: {', '.join(ASSIGN_GRADS)}")
     LCRegObjective([1], 1, 1, **obj_opts)

@@ -160,7 +160,8 @@ def _final_report(run: LongtailRun, recipe: Recipe, bundle: DataBundle, final: d
            "few": final["few"], "top5": final["top5"]}
     summary = {"dataset": run.dataset, "method": run.method, "loss": run.loss, "model": recipe.model,
                "best_epoch": best_epoch, "selected_on": selected_on,
-               "shot_groups": f"{run.shot_convention}: " + ", ".join(f"{k}={v}" for k, v in final["shot_groups"].items()),
+               "shot_groups": f"{run.shot_convention}: "
+                              + ", ".join(f"{k}={v}" for k, v in final["shot_groups"].items()),
                "out": str(out_dir) if out_dir else None}
     if out_dir is not None and D.is_main():
         from ..engine.plots import plot_per_class
@@ -189,7 +190,9 @@ def evaluate_checkpoint(checkpoint: str, dataset: str, data_root: str | None = N
         raise LtError(f"dataset '{dataset}' has no {split} split")
     logits, targets = evaluate(model, make_loader(data, batch_size, train=False), dev, description=split)
     m = metrics_fn(logits, targets)
-    row = {"split": split, "top1": m["top1"], "many": m["many"], "medium": m["medium"], "few": m["few"], "top5": m["top5"]}
+    row = {"split": split, "top1": m["top1"], "many": m["many"], "medium": m["medium"], "few": m["few"],
+           "top5": m["top5"]}
     return Report(title=f"{checkpoint} on {dataset}", rows=[row],
                   summary={"images": int(targets.numel()), "per_class": m["per_class"],
-                           "shot_groups": f"{shot_convention}: " + ", ".join(f"{k}={v}" for k, v in m["shot_groups"].items())})
+                           "shot_groups": f"{shot_convention}: "
+                                          + ", ".join(f"{k}={v}" for k, v in m["shot_groups"].items())})

@@ -203,7 +203,8 @@ def build_sequence_model(name: str, input_dims: Sequence[int], num_classes: int,
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     net = MODELS.get(name)(num_classes=num_classes, input_dims=list(input_dims), n_to_1=n_to_1, **kwargs)
     net.arch = name
-    net.model_args = {"name": name, "num_classes": num_classes, "input_dims": list(input_dims), "n_to_1": n_to_1, **kwargs}
+    net.model_args = {"name": name, "num_classes": num_classes, "input_dims": list(input_dims), "n_to_1": n_to_1,
+                      **kwargs}
     return net
 
 

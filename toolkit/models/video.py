@@ -65,7 +65,8 @@ def s3d(num_classes: int = 400, **kw) -> nn.Module:
     S3D's classifier is a 1x1x1 convolution, which the generic linear-head replacement of
     :func:`toolkit.models.get_model` cannot swap; this registry entry takes precedence over the
     torchvision name. Our change: the fixed (2, 7, 7) average pool becomes a global one, identical
-    for the paper's 16x224x224 clips and usable for smaller ones (no parameters change). Xie et al., "Rethinking Spatiotemporal Feature Learning", ECCV 2018, arXiv 1712.04851.
+    for the paper's 16x224x224 clips and usable for smaller ones (no parameters change). Xie et al.,
+    "Rethinking Spatiotemporal Feature Learning", ECCV 2018, arXiv 1712.04851.
     """
     from torchvision.models.video import s3d as tv_s3d
 

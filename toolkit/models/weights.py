@@ -8,8 +8,8 @@ the URL to fetch it from on a connected machine. Files load with ``weights_only=
 
 ``--weights FILE`` takes a plain torchvision state dict, a timm one whose tensor names are
 torchvision's (timm's ResNets: ``conv1``, ``bn1``, ``layer1.0...``, ``fc``), a training checkpoint
-that holds one under ``state_dict``, ``model`` or ``module``, or an lt checkpoint. The backbone is loaded first, then the head
-is replaced when the class count differs (an ImageNet file fine-tunes to Places-LT's 365 classes);
+that holds one under ``state_dict``, ``model`` or ``module``, or an lt checkpoint. The backbone is loaded first, then
+the head is replaced when the class count differs (an ImageNet file fine-tunes to Places-LT's 365 classes);
 every other tensor must match by name and shape. What was loaded and re-initialised goes to stderr.
 
     lt models weights resnet50          # the names, the cache file each needs, present or not

@@ -75,7 +75,8 @@ def replace_head(net: nn.Module, num_classes: int, normed: bool = False) -> nn.M
     or by a cosine :class:`NormedLinear` head when ``normed``."""
     parent, attr, lin = find_head(net)
     if lin.out_features != num_classes or normed:
-        new = NormedLinear(lin.in_features, num_classes) if normed else nn.Linear(lin.in_features, num_classes, bias=lin.bias is not None)
+        new = (NormedLinear(lin.in_features, num_classes) if normed
+               else nn.Linear(lin.in_features, num_classes, bias=lin.bias is not None))
         if isinstance(parent, nn.Sequential):
             parent[int(attr)] = new
         else:

@@ -3,12 +3,12 @@
 Layout (as distributed by the challenge and read by the EIHW/MuSe2022 baseline, ``config.py`` and
 ``data_parser.py``)::
 
-    <root>/c1_muse_humor/feature_segments/<feature>/<coach>/*.csv     timestamp, segment_id, f1..fn
-    <root>/c1_muse_humor/label_segments/<coach>/*.csv                 timestamp_start, timestamp_end, segment_id, <label>
-    <root>/c1_muse_humor/metadata/partition.csv                       <id>, ..., <partition>
-    <root>/c2_muse_reaction/feats/<feature>/<id>.csv                  File_ID ([00012]), timestamp, f1..fn
-    <root>/c2_muse_reaction/labels.csv                                File_ID ([00012]) + 7 emotions
-    <root>/c2_muse_reaction/partition.csv                             <File_ID>, ..., <partition>
+    <root>/c1_muse_humor/feature_segments/<feature>/<coach>/*.csv    timestamp, segment_id, f1..fn
+    <root>/c1_muse_humor/label_segments/<coach>/*.csv                timestamp_start, timestamp_end, segment_id, <label>
+    <root>/c1_muse_humor/metadata/partition.csv                      <id>, ..., <partition>
+    <root>/c2_muse_reaction/feats/<feature>/<id>.csv                 File_ID ([00012]), timestamp, f1..fn
+    <root>/c2_muse_reaction/labels.csv                               File_ID ([00012]) + 7 emotions
+    <root>/c2_muse_reaction/partition.csv                            <File_ID>, ..., <partition>
     <root>/c3_muse_stress_2022/feature_segments/<feature>/<subject>.csv   timestamp, segment_id, f1..fn
     <root>/c3_muse_stress_2022/label_segments/<physio-arousal|valence>/<subject>.csv   timestamp, value, segment_id
     <root>/c3_muse_stress_2022/metadata/partition.csv
@@ -93,7 +93,8 @@ def read_partition(path: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     for ident, part in zip(df.iloc[:, 0].str.strip(), df.iloc[:, -1].str.strip().str.lower(), strict=True):
         if part not in PARTITIONS:
-            raise DataError(f"partition file '{path}': id '{ident}' has partition '{part}'; valid: {', '.join(PARTITIONS)}")
+            raise DataError(f"partition file '{path}': id '{ident}' has partition '{part}'; "
+                            f"valid: {', '.join(PARTITIONS)}")
         if ident in out and out[ident] != part:
             raise DataError(f"partition file '{path}': id '{ident}' is in both '{out[ident]}' and '{part}'")
         out[ident] = part
@@ -240,7 +241,8 @@ def check_on_label_times(table: FeatureTable, label_ts: np.ndarray, label_path: 
     step = np.diff(lts)
     tol = 1e-6 * (float(np.median(step[step > 0])) if (step > 0).any() else 1.0)
     i = np.clip(np.searchsorted(lts, table.ts), 1, len(lts) - 1) if len(lts) > 1 else np.zeros(len(table.ts), int)
-    near = np.minimum(np.abs(lts[i] - table.ts), np.abs(lts[i - 1] - table.ts)) if len(lts) > 1 else np.abs(lts[0] - table.ts)
+    near = (np.minimum(np.abs(lts[i] - table.ts), np.abs(lts[i - 1] - table.ts)) if len(lts) > 1
+            else np.abs(lts[0] - table.ts))
     bad = near > tol
     if bad.any():
         r = int(table.row[bad].min())
@@ -250,7 +252,8 @@ def check_on_label_times(table: FeatureTable, label_ts: np.ndarray, label_path: 
                         f"{len(lts)} rows)")
 
 
-def check_in_label_windows(table: FeatureTable, windows: dict[str, list[tuple[float, float]]], label_path: Path) -> None:
+def check_in_label_windows(table: FeatureTable, windows: dict[str, list[tuple[float, float]]],
+                           label_path: Path) -> None:
     """Humor: a feature file none of whose rows falls into a labelled window of its label file (same
     ``segment_id``, ``timestamp_start <= timestamp < timestamp_end``, as the baseline matches them)
     does not align with it (other time unit, other video): a DataError naming the file and its first

@@ -62,7 +62,8 @@ def _split(n: int) -> list[str]:
     return ["train"] * n_tr + ["devel"] * n_dev + ["test"] * (n - n_tr - n_dev)
 
 
-def _feature_csv(path: Path, ts: np.ndarray, seg: np.ndarray | None, vals: np.ndarray, file_id: str | None = None) -> None:
+def _feature_csv(path: Path, ts: np.ndarray, seg: np.ndarray | None, vals: np.ndarray,
+                 file_id: str | None = None) -> None:
     """``timestamp, segment_id, f0..`` or, with ``file_id`` (reaction), ``File_ID, timestamp, f0..``."""
     import pandas as pd
 
@@ -77,7 +78,8 @@ def _feature_csv(path: Path, ts: np.ndarray, seg: np.ndarray | None, vals: np.nd
     df.to_csv(path, index=False, float_format="%.5g")
 
 
-def _write_partition(path: Path, ids: list[str], parts: list[str], id_col: str = "Id", part_col: str = "Partition") -> None:
+def _write_partition(path: Path, ids: list[str], parts: list[str], id_col: str = "Id",
+                     part_col: str = "Partition") -> None:
     import pandas as pd
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -105,7 +107,8 @@ def _humor(root: Path, spec: SynthSpec, rng: np.random.Generator) -> None:
                 vals = rng.normal(0, 1, (len(ts), dim)) + offset
                 vals[:, : max(1, dim // 2)] += gain * 0.9 * labels[k, None]
                 keep = rng.random(len(ts)) > (0.05 if name == "egemaps" else 0.0)
-                _feature_csv(base / "feature_segments" / name / coach / f"{v}.csv", ts[keep], seg_ids[k][keep], vals[keep])
+                _feature_csv(base / "feature_segments" / name / coach / f"{v}.csv", ts[keep], seg_ids[k][keep],
+                             vals[keep])
     _write_partition(base / "metadata" / "partition.csv", coaches, _split(len(coaches)))
 
 

@@ -140,7 +140,8 @@ class MuseOptions:
                 raise LtError(f"--{name.replace('_', '-')} must be >= 1 (got {v})")
             setattr(self, name, default if v is None else v)
         window([], self.win_length, self.hop_length)  # validates the window sizes
-        TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay).validate()
+        TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                    weight_decay=self.weight_decay).validate()
         return self
 
     @property
@@ -217,7 +218,8 @@ def _train_seed(run: Run, data: MuseData, o: MuseOptions, seed: int, train: list
         m = {}
         if part in preds:
             out[part] = np.concatenate([p for p, _ in preds[part]], axis=1) if o.per_dim else preds[part][0][0]
-            m = metrics(torch.cat([r["pred"] for _, r in preds[part]], 1), torch.cat([r["target"] for _, r in preds[part]], 1))
+            m = metrics(torch.cat([r["pred"] for _, r in preds[part]], 1),
+                        torch.cat([r["target"] for _, r in preds[part]], 1))
         row[f"{part}_{MONITOR[o.task]}"] = m.get(MONITOR[o.task], nan)
         if o.task == "stress":
             row.update({f"{part}_ccc_{k}": m.get(f"ccc_{k}", nan) for k in STRESS_KEYS})
@@ -284,7 +286,8 @@ def _notes(data: MuseData, o: MuseOptions, best_seed: int, files: list[str]) -> 
     """Protocol, best seed and its checkpoint(s), prediction files, stress targets, items without features
     (files named relative to the run dir, the report's ``out``)."""
     ckpt = f"seed{best_seed}/" + ("{" + ",".join(STRESS_KEYS) + "}/best.pt" if o.per_dim else "best.pt")
-    notes = [f"protocol: {PROTOCOLS[o.task]}", f"best seed on devel: {best_seed} (its checkpoint: {ckpt} in the run dir)",
+    notes = [f"protocol: {PROTOCOLS[o.task]}",
+             f"best seed on devel: {best_seed} (its checkpoint: {ckpt} in the run dir)",
              f"predictions: {', '.join(files)}"]
     if o.task == "stress":
         how = "one model per dimension, as the baseline" if o.per_dim else "one model, two outputs"
@@ -315,8 +318,9 @@ def train_muse(task: str, *, dataset: str = "muse", data_root: str | None = None
                model: str = "gru-sa", loss: str | None = None, epochs: int = 30, batch_size: int = 64, lr: float = 1e-3,
                weight_decay: float = 0.0, seeds: int = 1, seed: int = 0, d_model: int | None = None,
                layers: int | None = None, win_length: int = 200, hop_length: int = 100, noise: float = 0.0,
-               time_mask: float = 0.0, balanced: bool = False, resplit_seed: int | None = None, devel_fraction: float = 0.2,
-               predict: bool = False, late_fusion: list[str] | None = None, fusion: str = "mean",
+               time_mask: float = 0.0, balanced: bool = False, resplit_seed: int | None = None,
+               devel_fraction: float = 0.2, predict: bool = False, late_fusion: list[str] | None = None,
+               fusion: str = "mean",
                targets: str | None = None, out: str | None = None, force: bool = False, resume: bool = False,
                device: str = "auto", deterministic: bool = False) -> Report:
     """Train ``seeds`` seeds (best on devel) and report the challenge metric; or late-fuse runs.
