@@ -62,8 +62,9 @@ def _facm(bundle, args, seed: int, out: Path, backbone: Path, decision: str = "m
 def _evaluate(ckpt: Path, surrogate: Path, args, out: Path) -> dict[str, float]:
     from toolkit.defense.evaluate import evaluate_robustness
 
-    budgets = {k: getattr(args, a) for k, a in (("steps", "steps"), ("restarts", "restarts"), ("apgd_steps", "apgd_steps"),
-                                                ("square_queries", "square")) if getattr(args, a) is not None}
+    budgets = {k: getattr(args, a) for k, a in (("steps", "steps"), ("restarts", "restarts"),
+                                                ("apgd_steps", "apgd_steps"), ("square_queries", "square"))
+               if getattr(args, a) is not None}
     rep = evaluate_robustness(model=str(ckpt), dataset=args.dataset, eps=args.eps, limit=args.n,
                               surrogate=str(surrogate), curve=False, out=str(out), autoattack=args.autoattack,
                               device=str(args.dev), seed=0, data_root=args.data_root, **budgets)
@@ -119,7 +120,8 @@ def main() -> None:
     ap.add_argument("--dropout", type=float, default=0.5)
     ap.add_argument("--at-steps", type=int, default=5, help="PGD steps when training (AT, FACM)")
     ap.add_argument("--steps", type=int, default=None, help="PGD steps when evaluating (default: the evaluator's)")
-    ap.add_argument("--restarts", type=int, default=None, help="PGD restarts when evaluating (default: the evaluator's)")
+    ap.add_argument("--restarts", type=int, default=None,
+                    help="PGD restarts when evaluating (default: the evaluator's)")
     ap.add_argument("--apgd-steps", type=int, default=None, help="APGD steps (default: the evaluator's; 0 = skip)")
     ap.add_argument("--square", type=int, default=None, help="Square queries (default: the evaluator's)")
     ap.add_argument("--methods", default=",".join(METHODS), help=f"comma list of {', '.join(METHODS)}")
@@ -165,7 +167,8 @@ def _run_all(args, bundle, methods: list[str], t0: float) -> dict[str, list[dict
                 ckpts[m, seed] = _train(m, bundle, args, seed, out)
             for m in methods:
                 if m.startswith("facm"):
-                    ckpts[m, seed] = _facm(bundle, args, seed, out, ckpts["ce", seed], "vote" if m == "facm-vote" else "mean")
+                    ckpts[m, seed] = _facm(bundle, args, seed, out, ckpts["ce", seed],
+                                           "vote" if m == "facm-vote" else "mean")
             print(f"seed {seed}: trained ({time.time() - t0:.0f} s)", flush=True)
         for seed in range(args.seeds):
             surrogate = ckpts["ce", (seed + 1) % args.seeds]

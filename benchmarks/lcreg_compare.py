@@ -106,7 +106,8 @@ def print_table(rows: list[dict], epochs: int | None) -> None:
     for r in rows:
         d1 = f"{r['d_top1']:+.2f} ± {r['d_top1_std']:.2f} [{r['d_top1_ci95']:.2f}]" if "d_top1" in r else "-"
         d2 = f"{r['d_few']:+.2f} ± {r['d_few_std']:.2f} [{r['d_few_ci95']:.2f}]" if "d_few" in r else "-"
-        a = "".join(f"{r[k]:>7.2f}" if k in r else f"{'-':>7}" for k in ("assign_entropy", "assign_top", "usage_perplexity"))
+        a = "".join(f"{r[k]:>7.2f}" if k in r else f"{'-':>7}"
+                    for k in ("assign_entropy", "assign_top", "usage_perplexity"))
         print(f"{r['method']:<17}{r['top1']:>7.2f} ± {r['top1_std']:<4.1f}{r['few']:>7.2f} ± {r['few_std']:<4.1f}"
               f"{d1:>22}{d2:>22}{a}")
 

@@ -61,7 +61,8 @@ def main() -> None:
     device = resolve_device(args.device)
     torch.manual_seed(0)
     counts = [max(1, int(500 * 100 ** (-i / (args.classes - 1)))) for i in range(args.classes)]
-    batch = (torch.rand(args.batch, 3, 32, 32, device=device), torch.randint(0, args.classes, (args.batch,), device=device))
+    batch = (torch.rand(args.batch, 3, 32, 32, device=device),
+             torch.randint(0, args.classes, (args.batch,), device=device))
     epochs, epoch = 200, 100   # λ = λ₀/2: the augmentation term is active
 
     sides = {"ce": (get_model("resnet32", args.classes).to(device), get_loss("ce", counts, epochs).to(device))}
@@ -83,7 +84,8 @@ def main() -> None:
         print(f"{k:<11} {1000 * v:8.1f} ms/step  {args.batch / v:8.1f} images/s")
     print(json.dumps({"device": str(device), "timing": "wall" if device.type == "cuda" else "process CPU",
                       "threads": torch.get_num_threads(), "batch": args.batch, "classes": args.classes,
-                      "latent_k": args.latent_k, "steps": steps, **{f"{k}_ms": round(1000 * v, 2) for k, v in med.items()},
+                      "latent_k": args.latent_k, "steps": steps,
+                      **{f"{k}_ms": round(1000 * v, 2) for k, v in med.items()},
                       "ratio_full": round(med["lcreg-full"] / med["ce"], 3),
                       "ratio_diag": round(med["lcreg-diag"] / med["ce"], 3), "goal": "<= 1.25"}))
 

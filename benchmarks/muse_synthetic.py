@@ -42,8 +42,8 @@ def run_one(task: str, model: str, root: Path, out: Path, epochs: int, seeds: in
             for d in ("arousal", "valence"):
                 v = np.array([r[f"{part}_ccc_{d}"] for r in rows])
                 extra[f"{part}_{d}_mean"], extra[f"{part}_{d}_std"] = v.mean(), v.std()
-    return {"task": task, "model": model, "targets": targets or "", "metric": k, **extra, "devel_mean": dev.mean(), "devel_std": dev.std(),
-            "test_mean": test.mean(), "test_std": test.std(),
+    return {"task": task, "model": model, "targets": targets or "", "metric": k, **extra,
+            "devel_mean": dev.mean(), "devel_std": dev.std(), "test_mean": test.mean(), "test_std": test.std(),
             "seq_per_s": float(np.mean([r["seq_per_s"] for r in rows]))}
 
 
@@ -89,7 +89,8 @@ def main() -> None:
                      and b["targets"] == r["targets"]), None)
         if base is None:
             continue
-        print(f"{r['task']:8s} {r['model']:7s} {r['targets']:7s} test metric x{r['test_mean'] / base['test_mean']:.3f}  "
+        print(f"{r['task']:8s} {r['model']:7s} {r['targets']:7s} "
+              f"test metric x{r['test_mean'] / base['test_mean']:.3f}  "
               f"throughput x{r['seq_per_s'] / base['seq_per_s']:.3f}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=float) + "\n")

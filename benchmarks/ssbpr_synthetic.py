@@ -38,10 +38,11 @@ def main(argv: list[str] | None = None) -> None:
             for split in ("subject", "random"):
                 t0 = time.perf_counter()
                 rep = train_ssbpr(dataset="synthetic-snore", model=model, cv=split, folds=args.folds, epochs=epochs,
-                                  final=False, cache_dir=str(Path(tmp) / "cache"), out=str(Path(tmp) / f"{model}-{split}"),
-                                  device="cpu", seed=0)
+                                  final=False, cache_dir=str(Path(tmp) / "cache"),
+                                  out=str(Path(tmp) / f"{model}-{split}"), device="cpu", seed=0)
                 mean, std = rep.rows[-2], rep.rows[-1]
-                row[split] = (mean["accuracy"], std["accuracy"], mean["macro_f1"], mean["uar"], time.perf_counter() - t0)
+                row[split] = (mean["accuracy"], std["accuracy"], mean["macro_f1"], mean["uar"],
+                              time.perf_counter() - t0)
             results.append(row)
             _print(results, epochs, args.folds)
 
@@ -52,8 +53,9 @@ def _print(results: list[dict], epochs: int, folds: int) -> None:
           f"{'random UAR':>12}{'random/subject':>16}{'seconds':>9}")
     for r in results:
         s, q = r["subject"], r["random"]
-        print(f"{r['model']:<10}{s[0]:>9.3f} ± {s[1]:.3f}{s[2]:>12.3f}{s[3]:>13.3f}{q[0]:>9.3f} ± {q[1]:.3f}{q[2]:>11.3f}"
-              f"{q[3]:>12.3f}{q[0] / max(s[0], 1e-9):>15.2f}x{s[4] + q[4]:>9.0f}", flush=True)
+        print(f"{r['model']:<10}{s[0]:>9.3f} ± {s[1]:.3f}{s[2]:>12.3f}{s[3]:>13.3f}"
+              f"{q[0]:>9.3f} ± {q[1]:.3f}{q[2]:>11.3f}{q[3]:>12.3f}"
+              f"{q[0] / max(s[0], 1e-9):>15.2f}x{s[4] + q[4]:>9.0f}", flush=True)
 
 
 if __name__ == "__main__":

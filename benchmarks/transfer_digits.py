@@ -12,9 +12,9 @@ independent restatement of the authors' order| on the trained surrogate: MI-FGSM
 (0.8, 0.9, 2), (1.2, 0.9, 1.5), (0.5, 0.9, 1), and targeted (least-likely) DTA+NP+FTM, whose NP
 mask and FTM scaling use the true labels; also how many pixels the old orders change.
 
-A SmallCNN of width 16 (surrogate; cheap gradients on CPU) and a CIFAR ResNet-20 (victim) are trained on the balanced ``digits`` set
-(scikit-learn's bundled 8x8 digits, upscaled to 32x32; no download). Adversarial images are rounded
-to 8-bit (as the saved PNGs are) before scoring. Reported: victim ASR over all images and over the
+A SmallCNN of width 16 (surrogate; cheap gradients on CPU) and a CIFAR ResNet-20 (victim) are trained on the
+balanced ``digits`` set (scikit-learn's bundled 8x8 digits, upscaled to 32x32; no download). Adversarial images
+are rounded to 8-bit (as the saved PNGs are) before scoring. Reported: victim ASR over all images and over the
 victim's clean-correct images, with Wilson 95 % intervals, plus the white-box ASR on the surrogate;
 rates and accuracies are fractions in [0, 1] (the figures recorded in benchmarks/README.md before lt 0.2
 were printed in percent and are labelled so there).

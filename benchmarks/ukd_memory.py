@@ -79,7 +79,8 @@ def _measure(work: Path, mode: str, k: int, device: str, quick: bool) -> dict:
 
 
 def step_time(work: Path, device: str, quick: bool, rounds: int) -> dict:
-    """Best-of-rounds seconds per student epoch (>= 25 steps) over in-memory clips: cached KD (K=8) vs plain CE, via fit."""
+    """Best-of-rounds seconds per student epoch (>= 25 steps) over in-memory clips: cached KD (K=8) vs plain CE,
+    via fit."""
     import torch
     from torch.utils.data import TensorDataset
 
@@ -96,7 +97,8 @@ def step_time(work: Path, device: str, quick: bool, rounds: int) -> dict:
     d = _data_args(work, quick)
     bundle = video_data(d["dataset"], d["data_root"], frames=d["frames"], test_views=1, options=d["data_options"])
     teachers = read_teachers(json.loads((work / "teachers.json").read_text())[:8], None, bundle.num_classes)
-    table, _ = teacher_tables(teachers, bundle.train, 2, {"dataset": d["dataset"]}, work / "cache-ukd-8", dev, 8, 0, "train")
+    table, _ = teacher_tables(teachers, bundle.train, 2, {"dataset": d["dataset"]}, work / "cache-ukd-8", dev, 8, 0,
+                              "train")
     ds = CachedViews(bundle.train, table)
     items = [ds[i] for i in range(len(ds))]
     items = items * max(1, -(-200 // len(items)))  # >= 200 clips: 25 steps of 8
@@ -106,7 +108,8 @@ def step_time(work: Path, device: str, quick: bool, rounds: int) -> dict:
     cfg = TrainConfig(epochs=1, batch_size=8, lr=0.01, scheduler="none", amp="off")
     times = {"kd": [], "ce": []}
     for r in range(rounds + 1):  # round 0 warms up (first-call imports, allocator)
-        for name, data, obj in (("ce", TensorDataset(x, y), None), ("kd", TensorDataset(x, y, t), CachedKD(0.5, 4.0, "mean-kl"))):
+        for name, data, obj in (("ce", TensorDataset(x, y), None),
+                                ("kd", TensorDataset(x, y, t), CachedKD(0.5, 4.0, "mean-kl"))):
             torch.manual_seed(0)
             model = build_video_model("tiny3d", bundle.num_classes)
             t0 = time.perf_counter()

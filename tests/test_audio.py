@@ -40,7 +40,8 @@ def test_parse_name(name, subject, label):
     assert io.parse_name(name) == (subject, label)
 
 
-@pytest.mark.parametrize("name,fragment", [("female/12-3.wav", "does not parse"), ("male/a-b-c-d.wav", "does not parse"),
+@pytest.mark.parametrize("name,fragment", [("female/12-3.wav", "does not parse"),
+                                           ("male/a-b-c-d.wav", "does not parse"),
                                            ("male/1-2-7.wav", "outside 0-5"), ("male/1-2-x.wav", "not an integer"),
                                            ("male/7-1-0_015.wav", "not an integer")])  # no _K suffix in the release
 def test_parse_name_errors_name_the_file(name, fragment):
@@ -88,7 +89,8 @@ def test_load_clip_resamples_trims_and_repeats(tiny):
     trimmed, _ = librosa.effects.trim(librosa.resample(raw, orig_sr=sr, target_sr=4000), top_db=60)
     assert y.shape == (12000,) and y.dtype == np.float32
     np.testing.assert_allclose(y[: trimmed.size], trimmed, atol=1e-6)
-    np.testing.assert_allclose(y[trimmed.size: 2 * trimmed.size], trimmed[: max(0, min(trimmed.size, 12000 - trimmed.size))], atol=1e-6)
+    np.testing.assert_allclose(y[trimmed.size: 2 * trimmed.size],
+                               trimmed[: max(0, min(trimmed.size, 12000 - trimmed.size))], atol=1e-6)
 
 
 @settings(max_examples=50, deadline=None)
@@ -249,7 +251,8 @@ def test_metrics_equal_sklearn(seed, n, c):
     from sklearn.metrics import balanced_accuracy_score
 
     assert m["uar"] == pytest.approx(balanced_accuracy_score(y, pred), abs=1e-12)
-    assert m["uar"] == pytest.approx(recall_score(y, pred, labels=range(c), average="macro", zero_division=0), abs=1e-12)
+    assert m["uar"] == pytest.approx(recall_score(y, pred, labels=range(c), average="macro", zero_division=0),
+                                     abs=1e-12)
 
 
 def test_uar_is_mean_recall_of_present_classes_not_accuracy():
@@ -344,7 +347,8 @@ def test_dataset_registry_bundles_one_fold(tmp_path):
     x, y = b.train[0]
     assert x.shape == b.input_shape == (1, 64, 16) and 0 <= x.min() and x.max() <= 1 and 0 <= int(y) < 6
     assert "split=subject" in b.info["split"]
-    again = get_dataset("ssbpr", root=str(tmp_path / "gen"), folds=2, fold=2, sample_rate=SR, duration=DUR, cache_dir=None)
+    again = get_dataset("ssbpr", root=str(tmp_path / "gen"), folds=2, fold=2, sample_rate=SR, duration=DUR,
+                        cache_dir=None)
     assert torch.equal(again.test.x, b.test.x)
     with pytest.raises(LtError, match="cannot be downloaded"):
         get_dataset("ssbpr", root=str(tmp_path / "gen"), download=True)

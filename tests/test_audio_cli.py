@@ -77,7 +77,8 @@ def test_features_npy_npz_and_cache(data, tmp_path, npz):
 @pytest.mark.parametrize("model", ["cnn", "crnn", "resnet18", "svm", "logreg"])
 def test_train_every_model(data, cache, tmp_path, model):
     r = lt("audio", "ssbpr", "train", "--data-root", data, "--model", model, "--folds", "2", "--epochs", "1",
-           "--batch-size", "16", *TINY, "--cache-dir", cache, "--no-final", "--out", tmp_path / "run", "-f", "json", "-q")
+           "--batch-size", "16", *TINY, "--cache-dir", cache, "--no-final", "--out", tmp_path / "run",
+           "-f", "json", "-q")
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     rows = out["rows"]
@@ -89,7 +90,8 @@ def test_train_every_model(data, cache, tmp_path, model):
     assert (tmp_path / "run" / "fold-1" / "last.pt").is_file() and (tmp_path / "run" / "metrics.json").is_file()
     assert not (tmp_path / "run" / "last.pt").exists()
     ckpt = torch.load(tmp_path / "run" / "fold-2" / "last.pt", weights_only=True)
-    assert ckpt["config"]["resolved"]["model"] == model and ckpt["config"]["info"]["audio"]["class_ids"] == list(range(6))
+    assert ckpt["config"]["resolved"]["model"] == model
+    assert ckpt["config"]["info"]["audio"]["class_ids"] == list(range(6))
     confusion = np.array([[v for k, v in row.items() if k != "true"] for row in out["confusion_matrix"]["rows"]])
     assert confusion.sum() == 48 and "split=subject" in out["confusion_matrix"]["notes"][0]
     assert [row["fold"] for row in out["per-class_recall"]["rows"]] == [1, 2, "mean", "std"]
@@ -128,7 +130,8 @@ def synth_names() -> tuple[str, ...]:
 
 
 def test_train_synthetic_dataset_into_data_root(tmp_path, cache):
-    r = lt("audio", "ssbpr", "train", "--dataset", "synthetic-snore", "--data-root", tmp_path / "gen", "--subjects", "3",
+    r = lt("audio", "ssbpr", "train", "--dataset", "synthetic-snore", "--data-root", tmp_path / "gen",
+           "--subjects", "3",
            "--clips", "1", "--model", "logreg", "--folds", "3", *TINY, "--drop-classes", "5", "--cache-dir", cache,
            "--no-final", "--out", tmp_path / "run", "-f", "json", "-q")
     assert r.exit_code == 0, r.output
@@ -173,8 +176,10 @@ def test_bad_input(data, tmp_path, cache):
     user_error(lt(*train, "--data-root", data, "--duration", "0", "--out", tmp_path / "o4"), "--duration must be > 0")
     user_error(lt(*train, "--data-root", data, "--sample-rate", "100", "--out", tmp_path / "o5"),
                "--sample-rate 100 Hz cannot be resampled")
-    user_error(lt(*train, "--data-root", data, *TINY, "--drop-classes", "7", "--out", tmp_path / "o6"), "--drop-classes 7")
-    user_error(lt(*train, "--data-root", data, *TINY, "--folds", "5", "--out", tmp_path / "o7"), "needs at least 5 patients")
+    user_error(lt(*train, "--data-root", data, *TINY, "--drop-classes", "7", "--out", tmp_path / "o6"),
+               "--drop-classes 7")
+    user_error(lt(*train, "--data-root", data, *TINY, "--folds", "5", "--out", tmp_path / "o7"),
+               "needs at least 5 patients")
     user_error(lt(*train, *TINY, "--out", tmp_path / "o8"), "needs --data-root")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("keep me")
@@ -207,7 +212,8 @@ def test_deprecated_spellings_still_work(data, tmp_path):
     assert r.exit_code == 0, r.output
     assert "'--kind' is deprecated, use '--features'" in r.stderr and not (tmp_path / "f").exists()
     assert json.loads(r.stdout)["resolved"]["features"] == "stats"
-    r = lt("audio", "ssbpr", "train", "--data-root", data, "--split", "random", "--print-config", "--out", tmp_path / "t")
+    r = lt("audio", "ssbpr", "train", "--data-root", data, "--split", "random", "--print-config",
+           "--out", tmp_path / "t")
     assert r.exit_code == 0, r.output
     assert "'--split' is deprecated, use '--cv'" in r.stderr and json.loads(r.stdout)["resolved"]["cv"] == "random"
     r = lt("audio", "ssbpr", "predict", next(data.rglob("*.wav")), "--model", tmp_path / "none.pt")

@@ -71,7 +71,8 @@ def trained(tmp_path_factory):
 
 def test_train_ce_writes_the_run_dir(trained):
     out, report = trained
-    assert {"config.json", "metrics.json", "metrics.csv", "best.pt", "last.pt", "per_class.png"} <= {p.name for p in out.iterdir()}
+    assert ({"config.json", "metrics.json", "metrics.csv", "best.pt", "last.pt", "per_class.png"}
+            <= {p.name for p in out.iterdir()})
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["per_class"]) == 10 and metrics["selected_on"] == "val"
     row = report["rows"][0]
@@ -109,7 +110,8 @@ def test_train_bad_input(invoke, tmp_path, args, fragments):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA error path")
 def test_device_cuda_without_cuda(invoke, tmp_path):
-    assert_user_error(invoke("train", "ce", *FAST, "--out", tmp_path / "o", "--device", "cuda"), "CUDA is not available")
+    assert_user_error(invoke("train", "ce", *FAST, "--out", tmp_path / "o", "--device", "cuda"),
+                      "CUDA is not available")
 
 
 def test_out_exists_is_refused_and_untouched(invoke, tmp_path):

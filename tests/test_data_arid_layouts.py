@@ -46,7 +46,8 @@ def test_v15_split_k_reads_split_k_minus_1(tmp_path):
     arid_v15(tmp_path / "ARID_v1_5")
     for k in (1, 2, 3):
         b = get_dataset("arid", root=str(tmp_path / "ARID_v1_5"), split=k, **SMALL)
-        assert b.info["release"] == "v1.5" and b.info["lists"]["train"].endswith(f"split_{k - 1}/split{k - 1}_train.txt")
+        assert b.info["release"] == "v1.5"
+        assert b.info["lists"]["train"].endswith(f"split_{k - 1}/split{k - 1}_train.txt")
         assert (len(b.train), len(b.test)) == (4, 2) and b.train_counts[1] + b.train_counts[5] == 4
     assert all(p.parent.parent.name == "clips_v1.5" for p, _ in b.train.items)
 

@@ -81,7 +81,8 @@ def test_images_folder_without_its_csv_is_not_read_as_one_class(tmp_path):
 def test_nips_row_whose_image_is_missing_is_named(tmp_path):
     rows = nips_dev(tmp_path / "d", n=3)
     (tmp_path / "d" / "images" / f"{rows[1]['ImageId']}.png").unlink()
-    with pytest.raises(DataError, match=rf"dev_dataset.csv' lists image\(s\) missing from .*images': {rows[1]['ImageId']}"):
+    with pytest.raises(DataError,
+                       match=rf"dev_dataset.csv' lists image\(s\) missing from .*images': {rows[1]['ImageId']}"):
         load_image_set(str(tmp_path / "d"))
 
 

@@ -72,7 +72,8 @@ def test_eot_pgd_matches_torchattacks_eotpgd_on_a_random_model(ce):
 def test_apgd_matches_torchattacks_apgd_and_apgdt(ce):
     model, x, y = ce
     pairs = [(APGD(model, EPS, 20, seed=0), torchattacks.APGD(model, eps=EPS, steps=20, seed=0)),
-             (APGD(model, EPS, 20, targets=9, seed=0), torchattacks.APGDT(model, eps=EPS, steps=20, n_classes=10, seed=0))]
+             (APGD(model, EPS, 20, targets=9, seed=0),
+              torchattacks.APGDT(model, eps=EPS, steps=20, n_classes=10, seed=0))]
     for ours, ref in pairs:
         a, b = _acc(model, ours(x, y), y), _acc(model, ref(x, y), y)
         _unsaturated(a, b)
@@ -130,6 +131,7 @@ def test_attacks_never_leave_the_ball_or_unit_box(eps, seed):
     torch.manual_seed(seed)
     model = get_model("mlp", num_classes=3, in_features=3 * 6 * 6, hidden=8)
     x, y = torch.rand(4, 3, 6, 6), torch.randint(0, 3, (4,))
-    for atk in (Square(model, eps, 15, seed=seed), PGD(model, eps, 3, seed=seed), APGD(model, eps, 5, targets=2, seed=seed)):
+    for atk in (Square(model, eps, 15, seed=seed), PGD(model, eps, 3, seed=seed),
+                APGD(model, eps, 5, targets=2, seed=seed)):
         adv = atk(x, y)
         assert (adv - x).abs().max() <= eps + 1e-6 and adv.min() >= 0 and adv.max() <= 1

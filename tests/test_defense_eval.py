@@ -78,7 +78,8 @@ def test_plain_model_report_invariants(trained, tmp_path):
     assert rep.summary["facm_pipeline"] is False
     checks = {c["check"]: c["pass"] for c in rep.sections[0].rows}
     assert checks["robust <= clean (counts, every attack)"] and checks["accuracy -> ~0 at large eps"]
-    assert set(checks) >= {"iterative <= single-step", "2x steps changes pgd-ce < 1 point", "white-box <= black-box (square)"}
+    assert set(checks) >= {"iterative <= single-step", "2x steps changes pgd-ce < 1 point",
+                           "white-box <= black-box (square)"}
     assert (tmp_path / "e" / "metrics.json").is_file() and (tmp_path / "e" / "robustness_curve.png").is_file()
 
 
@@ -96,7 +97,8 @@ def test_adaptive_attack_on_facm_is_at_least_as_strong_as_paper_protocol(trained
 
 def test_sanity_checks_flag_failures():
     robust = {"worst-case": 20, "fgsm": 10, "pgd-ce": 30, "pgd-ce-2x": 10, "transfer": 25, "autoattack": 15}
-    rows = {r["check"]: r["pass"] for r in sanity_checks(100, 90, robust, [{"eps": 0.5, "robust_acc": 0.4}], own_worst=20)}
+    rows = {r["check"]: r["pass"]
+            for r in sanity_checks(100, 90, robust, [{"eps": 0.5, "robust_acc": 0.4}], own_worst=20)}
     assert rows == {"robust <= clean (counts, every attack)": True, "iterative <= single-step": False,
                     "2x steps changes pgd-ce < 1 point": False, "accuracy -> ~0 at large eps": False,
                     "white-box <= black-box (transfer)": False, "own worst case within 1 point of AutoAttack": False}
@@ -151,7 +153,8 @@ def test_cli_help(invoke):
 
 @pytest.mark.slow
 def test_cli_eval_facm_end_to_end(invoke, trained, tmp_path):
-    r = invoke("defend", "eval", trained["facm"], "--dataset", "digits", "--limit", "32", "--steps", "3", "--apgd-steps", "5",
+    r = invoke("defend", "eval", trained["facm"], "--dataset", "digits", "--limit", "32", "--steps", "3",
+               "--apgd-steps", "5",
                "--square-queries", "20", "--curve-eps", "0,8/255", "--surrogate", trained["ce"],
                "--out", tmp_path / "e", "--format", "json", "--quiet")
     assert r.exit_code == 0, r.output

@@ -57,7 +57,8 @@ def test_fa_heads_read_the_layers_they_name():
     facm = build_facm(net, layers, 4, (3, 16, 16), backbone_spec=_spec(net)).eval()
     seen = {}
     for name in layers:
-        net.net.get_submodule(name).register_forward_hook(lambda m, a, o, n=name: seen.__setitem__(n, o.detach().clone()))
+        net.net.get_submodule(name).register_forward_hook(
+            lambda m, a, o, n=name: seen.__setitem__(n, o.detach().clone()))
     x = torch.rand(5, 3, 16, 16)
     logits, feats = facm.features(x)
     assert torch.allclose(logits, net(x))
@@ -137,7 +138,8 @@ def test_training_goes_through_the_wrapper_forward():
     loss, out, target = FACMObjective(None).loss(wrapper, (x, y), 0)
     loss.backward()
     assert wrapper.calls == 1 and out.shape == (6, 4) and torch.equal(target, y)
-    assert all(p.grad is not None for p in facm.fa.parameters()) and all(p.grad is not None for p in facm.cmpd.parameters())
+    assert all(p.grad is not None for p in facm.fa.parameters())
+    assert all(p.grad is not None for p in facm.cmpd.parameters())
 
 
 # ---------------------------------------------------------------- CLI
@@ -158,7 +160,8 @@ def mlp_backbone(tmp_path_factory):
 
 def test_cli_help(invoke):
     r = invoke("defend", "facm", "--help")
-    assert r.exit_code == 0 and "--feature-layers" in r.stdout and "--latent-dim" in r.stdout and "--fa-only" in r.stdout
+    assert r.exit_code == 0
+    assert "--feature-layers" in r.stdout and "--latent-dim" in r.stdout and "--fa-only" in r.stdout
 
 
 @pytest.mark.slow
@@ -198,7 +201,8 @@ def test_cli_facm_class_count_mismatch(invoke, tmp_path):
     from toolkit.engine.checkpoint import save_checkpoint
 
     net = get_model("mlp", num_classes=5, hidden=8)
-    save_checkpoint(tmp_path / "five.pt", {"arch": net.arch, "model_args": net.model_args, "state_dict": net.state_dict()})
+    save_checkpoint(tmp_path / "five.pt",
+                    {"arch": net.arch, "model_args": net.model_args, "state_dict": net.state_dict()})
     r = invoke("defend", "facm", "--backbone", tmp_path / "five.pt", "--dataset", "digits", "--out", tmp_path / "f")
     assert_user_error(r, "predicts 5 classes but the data has 10")
 

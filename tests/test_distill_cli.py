@@ -67,7 +67,8 @@ def test_train_video_writes_a_teacher_checkpoint(teachers):
 
 def test_ukd_trains_the_student_from_the_cache_then_reuses_it(invoke, tree, teachers, tmp_path):
     args = ["distill", "ukd", *DATA, "--data-root", str(tree), "--teachers", ",".join(map(str, teachers)),
-            "--student", "tiny3d", "--views", "2", "--epochs", "1", "--cache-dir", str(tmp_path / "cache"), "-f", "json"]
+            "--student", "tiny3d", "--views", "2", "--epochs", "1", "--cache-dir", str(tmp_path / "cache"),
+            "-f", "json"]
     first = _json(invoke(*args, "--out", str(tmp_path / "s1")))
     assert _info(tmp_path / "s1")["teacher_cache"] == ["computed", "computed"] and first["teachers"] == 2
     assert [t["stream"] for t in _info(tmp_path / "s1")["teachers"]] == ["rgb", "gamma"]
@@ -148,7 +149,8 @@ def test_out_dir_is_never_overwritten_without_force(invoke, tree, teachers):
     (["train", "video"], ["--split", "2"], "--official-split", "official_split", 2),
     (["train", "video"], ["--views", "5"], "--test-views", "test_views", 5),
     (["distill", "kd", "--teacher", "t", "--student", "tiny3d"], ["--alpha", "0.3"], "--ce-weight", "ce_weight", 0.3),
-    (["distill", "ukd", "--teachers", "t", "--student", "tiny3d"], ["--split", "3"], "--official-split", "official_split", 3),
+    (["distill", "ukd", "--teachers", "t", "--student", "tiny3d"], ["--split", "3"], "--official-split",
+     "official_split", 3),
 ])
 def test_old_spellings_still_work_with_one_warning(invoke, tmp_path, command, old, new, key, value):
     r = invoke(*command, *old, "--print-config", "--out", tmp_path / "o")
@@ -192,7 +194,8 @@ def test_ukd_under_torchrun_shares_phase_1_and_fills_the_same_cache(invoke, tree
     half["done"][n // 2:], half["logits"][n // 2:] = False, 0.0
     torch.save(half, files[0])  # as an interrupted run leaves it
     files[1].unlink()
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29651", "-m", "cli",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29651",
+           "-m", "cli",
            *[a for a in args if a != "-q"], "--cache-dir", str(ddp), "--device", "cpu", "--out", str(tmp_path / "s2"),
            "--format", "json"]
     res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},

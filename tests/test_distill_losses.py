@@ -69,7 +69,8 @@ def test_mean_kl_and_kl_to_mean_probs_have_the_same_student_gradient(b, c, k, ta
 
 def test_mean_logits_is_a_different_target():
     g = torch.Generator().manual_seed(0)
-    zs, t, y = torch.randn(4, 5, generator=g), torch.randn(4, 3, 5, generator=g) * 3, torch.randint(5, (4,), generator=g)
+    zs, t, y = (torch.randn(4, 5, generator=g), torch.randn(4, 3, 5, generator=g) * 3,
+                torch.randint(5, (4,), generator=g))
     a = kd_loss(zs, t, y, alpha=0.0, tau=2.0, combine="mean-kl")
     b = kd_loss(zs, t, y, alpha=0.0, tau=2.0, combine="mean-logits")
     expected = kl_to_target(zs, F.softmax(t.mean(1) / 2.0, 1), 2.0)
@@ -98,7 +99,8 @@ def test_every_combine_reduces_to_ce_at_alpha_one_and_is_zero_against_itself(com
     g = torch.Generator().manual_seed(1)
     zs, y = torch.randn(5, 4, generator=g), torch.randint(4, (5,), generator=g)
     t = torch.randn(5, 2, 4, generator=g)
-    assert float(kd_loss(zs, t, y, alpha=1.0, combine=combine)) == pytest.approx(float(F.cross_entropy(zs, y)), abs=1e-6)
+    assert float(kd_loss(zs, t, y, alpha=1.0, combine=combine)) == pytest.approx(float(F.cross_entropy(zs, y)),
+                                                                                 abs=1e-6)
     same = zs[:, None].expand(-1, 3, -1)
     assert float(kd_loss(zs, same, y, alpha=0.0, tau=3.0, combine=combine)) == pytest.approx(0.0, abs=1e-5)
 

@@ -33,7 +33,8 @@ TRAINERS: dict[str, list[str]] = {
                     "--batch-size", "64", "--adv-attack", "pgd", "--steps", "2", "--fa-hidden", "16",
                     "--latent-dim", "4", "--lr", "0.01"],
     # two seeds: two sub-runs (seed0/, seed1/); the interrupted one continues, the other starts after it
-    "train muse": ["train", "muse", "--task", "humor", "--dataset", "synthetic-muse", "--model", "gru-sa", "--epochs", "2",
+    "train muse": ["train", "muse", "--task", "humor", "--dataset", "synthetic-muse", "--model", "gru-sa",
+                   "--epochs", "2",
                    "--seeds", "2", "--d-model", "8", "--layers", "1", "--batch-size", "32", "--predict"],
     # stress per-dim: one sub-run per dimension (seed0/arousal/, seed0/valence/)
     "train muse stress": ["train", "muse", "--task", "stress", "--dataset", "synthetic-muse", "--model", "lstm",
@@ -41,11 +42,12 @@ TRAINERS: dict[str, list[str]] = {
                           "--win-length", "100", "--hop-length", "50"],
     # two folds (fold-1/, fold-2/) and the final model (the run dir itself)
     "audio ssbpr train": ["audio", "ssbpr", "train", "--dataset", "synthetic-snore", "--model", "cnn", "--folds", "2",
-                          "--epochs", "2", "--subjects", "4", "--clips", "1", "--sample-rate", "8000", "--duration", "1",
-                          "--batch-size", "8"],
+                          "--epochs", "2", "--subjects", "4", "--clips", "1", "--sample-rate", "8000",
+                          "--duration", "1", "--batch-size", "8"],
     "train video": ["train", "video", "--dataset", "synthetic-dark", "--model", "tiny3d", "--frames", "4",
                     "--test-views", "2", "--epochs", "2", "--batch-size", "16"],
-    "distill kd": ["distill", "kd", "--teacher", "{teacher}", "--student", "tiny3d", "--frames", "4", "--test-views", "2",
+    "distill kd": ["distill", "kd", "--teacher", "{teacher}", "--student", "tiny3d", "--frames", "4",
+                   "--test-views", "2",
                    "--epochs", "2", "--batch-size", "16"],
     "distill ukd": ["distill", "ukd", "--teachers", "{teacher},{teacher}", "--teacher-streams", "rgb,gamma",
                     "--student", "tiny3d", "--frames", "4", "--views", "2", "--test-views", "2", "--epochs", "2",
@@ -80,7 +82,8 @@ def trainer_args(tmp_path_factory):
             for pre in (p for p in PREREQUISITES if "{" + p + "}" in arg):
                 if pre not in made:
                     out = tmp_path_factory.mktemp("prerequisite") / pre
-                    res = CliRunner().invoke(app, [*PREREQUISITES[pre], "--out", str(out), "--quiet"], catch_exceptions=False)
+                    res = CliRunner().invoke(app, [*PREREQUISITES[pre], "--out", str(out), "--quiet"],
+                                             catch_exceptions=False)
                     assert res.exit_code == 0, res.output
                     made[pre] = str(out)
                 arg = arg.replace("{" + pre + "}", made[pre])

@@ -15,7 +15,8 @@ ROOT = Path(__file__).parents[1]
 def test_pipeline_example(tmp_path):
     env = {**os.environ, "OUT": str(tmp_path), "EPOCHS": "1", "MODEL": "mlp",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    res = subprocess.run(["bash", "examples/pipeline.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    res = subprocess.run(["bash", "examples/pipeline.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.startswith("test top1=")
     train = json.loads((tmp_path / "train.json").read_text())

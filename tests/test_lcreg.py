@@ -53,7 +53,8 @@ def test_k0_lambda0_trains_identically_to_baseline():
     cfg = TrainConfig(epochs=2, batch_size=16, lr=0.05)
     seed_everything(3)
     ref = get_model("mlp", 5)
-    h_ref = fit(ref, ds, ds, cfg=cfg, device=torch.device("cpu"), objective=get_loss("balanced-softmax", COUNTS, 2)).history
+    h_ref = fit(ref, ds, ds, cfg=cfg, device=torch.device("cpu"),
+                objective=get_loss("balanced-softmax", COUNTS, 2)).history
     seed_everything(3)
     model = build_lcreg_model("mlp", 5, latent_k=0)
     obj = LCRegObjective(COUNTS, 2, model.feature_dim, latent_k=0, lambda0=0.0)

@@ -167,7 +167,8 @@ def test_non_finite_loss_stops_with_the_epoch_and_keeps_the_last_good_checkpoint
     torch.manual_seed(0)
     ds = torch.utils.data.TensorDataset(torch.randn(32, 6), torch.randint(0, 3, (32,)))
     model = nn.Sequential(nn.Linear(6, 3))
-    with pytest.raises(NonFiniteLoss, match=r"loss became nan at epoch 3; the last good checkpoint is .*last\.pt \(epoch 2\)"):
+    with pytest.raises(NonFiniteLoss,
+                       match=r"loss became nan at epoch 3; the last good checkpoint is .*last\.pt \(epoch 2\)"):
         fit(model, ds, ds, cfg=TrainConfig(epochs=5, batch_size=8), device=torch.device("cpu"), objective=_NanAt(2),
             out_dir=tmp_path)
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)

@@ -38,7 +38,8 @@ def _inat(root: Path) -> None:
     """``train2018.json`` / ``val2018.json`` (images, annotations, categories) with sparse category ids."""
     cats = [{"id": 11, "name": "Quercus robur"}, {"id": 3, "name": "Felis catus"}, {"id": 27, "name": "Apis mellifera"}]
     image_id = 1
-    for name, per_cat in (("train2018.json", dict(zip((3, 11, 27), TRAIN_PER_CLASS, strict=True))), ("val2018.json", {3: 1, 11: 1, 27: 1})):
+    for name, per_cat in (("train2018.json", dict(zip((3, 11, 27), TRAIN_PER_CLASS, strict=True))),
+                          ("val2018.json", {3: 1, 11: 1, 27: 1})):
         images, annotations = [], []
         for cat, n in per_cat.items():
             for _ in range(n):
@@ -88,7 +89,8 @@ def test_places_lt_recipe_defaults_and_imagenet_lambda(invoke, tmp_path):
 
     from toolkit.longtail.lcreg import default_lambda0
 
-    res = invoke("train", "lcreg", "--dataset", "places-lt", "--data-root", tmp_path / "missing", "--out", tmp_path / "r")
+    res = invoke("train", "lcreg", "--dataset", "places-lt", "--data-root", tmp_path / "missing",
+                 "--out", tmp_path / "r")
     assert_user_error(res, "--weights", "places-lt")
     assert default_lambda0("places-lt") == 7.5 and default_lambda0("imagenet-lt") == 7.5
     assert default_lambda0("cifar-lt") == 0.5 and default_lambda0("digits-lt") == 0.5

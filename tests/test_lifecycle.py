@@ -110,7 +110,8 @@ def _toy_app(tmp_path):
 def test_config_replays_and_flags_override(tmp_path, runner):
     app = _toy_app(tmp_path)
     a, b, c = (str(tmp_path / n) for n in "abc")
-    assert runner.invoke(app, ["train", "toy", "--epochs", "4", "--loss", "balanced-softmax", "--out", a]).exit_code == 0
+    res = runner.invoke(app, ["train", "toy", "--epochs", "4", "--loss", "balanced-softmax", "--out", a])
+    assert res.exit_code == 0
     res = runner.invoke(app, ["train", "toy", "--config", f"{a}/config.json", "--out", b])
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "b" / "metrics.json").read_text()) == {"epochs": 4, "loss": "balanced-softmax"}

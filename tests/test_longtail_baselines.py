@@ -67,10 +67,12 @@ def test_logit_losses_registered():
 
 def test_recipes_follow_the_spec():
     c = RECIPES["cifar-lt"]
-    assert (c.model, c.epochs, c.batch_size, c.lr, c.weight_decay, c.warmup_epochs) == ("resnet32", 200, 128, 0.1, 2e-4, 5)
+    assert ((c.model, c.epochs, c.batch_size, c.lr, c.weight_decay, c.warmup_epochs)
+            == ("resnet32", 200, 128, 0.1, 2e-4, 5))
     assert c.milestones == (160, 180) and c.lr_factors == (0.01, 1e-4)
     i = get_recipe(None, "imagenet-lt")
-    assert (i.model, i.epochs, i.batch_size, i.lr, i.scheduler, i.weight_decay) == ("resnext50_32x4d", 90, 512, 0.2, "cosine", 5e-4)
+    assert ((i.model, i.epochs, i.batch_size, i.lr, i.scheduler, i.weight_decay)
+            == ("resnext50_32x4d", 90, 512, 0.2, "cosine", 5e-4))
     assert get_recipe(None, "places-lt").requires_weights
     with pytest.raises(LtError, match="unknown recipe"):
         get_recipe("cifar", "digits-lt")

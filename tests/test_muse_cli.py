@@ -67,7 +67,8 @@ def test_reaction_and_stress_report_their_protocols(root, tmp_path):
     assert s["train_sequences"] == 2 * 3  # 2 train subjects x windows 0-30, 15-45, 30-60
     for d in ("physio-arousal", "valence"):
         df = pd.read_csv(tmp_path / "s" / f"predictions_test_{d}.csv")
-        assert list(df.columns) == ["meta_col_0", "meta_col_1", "meta_col_2", "prediction"] and len(df) == 2 * 60  # 2 test subjects
+        assert list(df.columns) == ["meta_col_0", "meta_col_1", "meta_col_2", "prediction"]
+        assert len(df) == 2 * 60  # 2 test subjects
 
 
 @pytest.mark.slow
@@ -108,7 +109,8 @@ def test_late_fusion_other_tasks(root, tmp_path, task):
                    "--out", tmp_path / "fused", "--format", "json", "--quiet"))
     key = "fused_devel_pearson" if task == "reaction" else "fused_devel_ccc"
     assert -1 <= res[key] <= 1 and any("in-sample" in n for n in res["notes"])
-    names = ["predictions_test.csv"] if task == "reaction" else [f"predictions_test_{d}.csv" for d in ("physio-arousal", "valence")]
+    names = (["predictions_test.csv"] if task == "reaction"
+             else [f"predictions_test_{d}.csv" for d in ("physio-arousal", "valence")])
     for name in names:
         fused, a = pd.read_csv(tmp_path / "fused" / name), pd.read_csv(runs[0] / name)
         assert list(fused.columns) == list(a.columns) and len(fused) == len(a)
@@ -122,7 +124,8 @@ def test_labels_without_features_are_reported(root, tmp_path):
     for f in ("eGeMAPS", "VGGFace2", "FAUs"):
         (data / "c2_muse_reaction" / "feats" / f / f"{vid[1:-1]}.csv").unlink()
     res = _json(lt("train", "muse", "--task", "reaction", "--data-root", data, "--out", tmp_path / "run",
-                   "--format", "json", "--epochs", "1", "--d-model", "8", "--layers", "1", "--device", "cpu", "--quiet"))
+                   "--format", "json", "--epochs", "1", "--d-model", "8", "--layers", "1", "--device", "cpu",
+                   "--quiet"))
     assert res["labels_without_features"] == 1
     assert any(vid in n and "no feature rows" in n for n in res["notes"])
 

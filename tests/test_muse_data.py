@@ -41,7 +41,8 @@ def _humor_fixture(root: Path) -> Path:
     _csv(base / "feature_segments" / "egemaps" / "b" / "v0.csv",
          pd.DataFrame({"timestamp": [0, 500], "segment_id": [9, 9], "f0": [100.0, 100], "f1": [5.0, 5]}))
     _csv(base / "label_segments" / "a" / "v0.csv", pd.DataFrame(
-        {"timestamp_start": [0, 2000, 4000], "timestamp_end": [2000, 4000, 6000], "segment_id": [1, 2, 3], "label": [0, 1, 0]}))
+        {"timestamp_start": [0, 2000, 4000], "timestamp_end": [2000, 4000, 6000], "segment_id": [1, 2, 3],
+         "label": [0, 1, 0]}))
     _csv(base / "label_segments" / "b" / "v0.csv", pd.DataFrame(
         {"timestamp_start": [0], "timestamp_end": [1000], "segment_id": [9], "label": [1]}))
     return root
@@ -107,8 +108,8 @@ def test_normalisation_statistics_come_from_train_only(syn, tmp_path):
     shutil.copytree(syn, root)
     data = load_muse(root, "stress", ["egemaps"])
     train_ids = [s.key for s in data.parts["train"]]
-    rows = np.concatenate([pd.read_csv(root / "c3_muse_stress_2022" / "feature_segments" / "egemaps" / f"{i}.csv").iloc[:, 2:].to_numpy()
-                           for i in train_ids])
+    feats = root / "c3_muse_stress_2022" / "feature_segments" / "egemaps"
+    rows = np.concatenate([pd.read_csv(feats / f"{i}.csv").iloc[:, 2:].to_numpy() for i in train_ids])
     np.testing.assert_allclose(data.normalizer.mean["egemaps"], rows.mean(0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(data.normalizer.std["egemaps"], rows.std(0), rtol=1e-5)
     for s in data.parts["devel"] + data.parts["test"]:  # blow up devel/test features: stats must not move
@@ -157,7 +158,8 @@ def test_missing_task_folder_names_the_path(tmp_path):
 
 
 def test_missing_feature_folder_lists_found(syn):
-    with pytest.raises(DataError, match=r"feature 'ds' not found: expected .*feature_segments/ds; features found: .*egemaps"):
+    with pytest.raises(DataError,
+                       match=r"feature 'ds' not found: expected .*feature_segments/ds; features found: .*egemaps"):
         load_muse(syn, "humor", ["egemaps", "ds"])
 
 

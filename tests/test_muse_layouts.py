@@ -124,7 +124,8 @@ def test_reaction_file_id_of_another_video(tmp_path, invoke):
     rows = _rows(p)
     rows[4][0] = "[00004]"
     _rewrite(p, rows)
-    r = invoke("train", "muse", "--task", "reaction", "--data-root", tmp_path, "--epochs", "1", "--out", tmp_path / "run")
+    r = invoke("train", "muse", "--task", "reaction", "--data-root", tmp_path, "--epochs", "1",
+               "--out", tmp_path / "run")
     assert_user_error(r, str(p), "row 4 (line 5)", "File_ID '[00004]'", "'[00003]'")
 
 
@@ -150,7 +151,8 @@ def test_stress_per_dim_trains_one_model_per_dimension(tmp_path, invoke):
     assert per["targets"] == "per-dim" and joint["targets"] == "joint"
     assert (tmp_path / "per" / "seed0" / "arousal" / "best.pt").is_file()
     assert (tmp_path / "per" / "seed0" / "valence" / "best.pt").is_file()
-    assert (tmp_path / "joint" / "seed0" / "best.pt").is_file() and not (tmp_path / "joint" / "seed0" / "arousal").exists()
+    assert (tmp_path / "joint" / "seed0" / "best.pt").is_file()
+    assert not (tmp_path / "joint" / "seed0" / "arousal").exists()
     for res in (per, joint):
         row = res["rows"][0]
         assert row["devel_ccc"] == pytest.approx((row["devel_ccc_arousal"] + row["devel_ccc_valence"]) / 2)
@@ -159,7 +161,9 @@ def test_stress_per_dim_trains_one_model_per_dimension(tmp_path, invoke):
 
 def test_targets_flag_refused_where_it_cannot_apply(tmp_path, invoke):
     fx.write_humor(tmp_path)
-    r = invoke("train", "muse", "--task", "humor", "--data-root", tmp_path, "--targets", "joint", "--out", tmp_path / "o")
+    r = invoke("train", "muse", "--task", "humor", "--data-root", tmp_path, "--targets", "joint",
+               "--out", tmp_path / "o")
     assert_user_error(r, "--targets", "--task stress only")
-    r = invoke("train", "muse", "--task", "stress", "--data-root", tmp_path, "--targets", "both", "--out", tmp_path / "o")
+    r = invoke("train", "muse", "--task", "stress", "--data-root", tmp_path, "--targets", "both",
+               "--out", tmp_path / "o")
     assert_user_error(r, "both", "per-dim", "joint")

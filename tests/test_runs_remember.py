@@ -87,7 +87,8 @@ def test_mdl_and_facm_runs_remember_their_data(invoke, run_dir, tmp_path):
                  "--quiet", "--format", "json")
     assert res.exit_code == 0, res.output
     res = invoke("defend", "facm", "--backbone", run_dir, "--dataset", "digits-lt", "--epochs", "1", "--adv-attack",
-                 "none", "--fa-hidden", "8", "--latent-dim", "4", "--out", tmp_path / "facm", "--quiet", "--format", "json")
+                 "none", "--fa-hidden", "8", "--latent-dim", "4", "--out", tmp_path / "facm", "--quiet",
+                 "--format", "json")
     assert res.exit_code == 0, res.output
     assert recorded_data(tmp_path / "mdl")[0] == {"dataset": "digits-lt", "num_classes": 10}
     assert recorded_data(tmp_path / "facm" / "best.pt")[0]["dataset"] == "digits-lt"

@@ -114,7 +114,8 @@ def test_flow_stream_reads_precomputed_frames_and_names_the_missing_folder(arid_
 def test_missing_video_is_named_and_skip_bad_skips_it(arid_root):
     root, _ = arid_root
     (root / CLIPS / "Pour" / "Pour_1_1.avi").unlink()
-    with pytest.raises(DataError, match=r"Pour/Pour_1_1.avi' listed in ARID_split1_train.txt does not exist.*--skip-bad"):
+    with pytest.raises(DataError,
+                       match=r"Pour/Pour_1_1.avi' listed in ARID_split1_train.txt does not exist.*--skip-bad"):
         get_dataset("arid", root=str(root), size=16)
     b = get_dataset("arid", root=str(root), size=16, skip_bad=True)
     assert len(b.train) == 1

@@ -118,7 +118,8 @@ def test_rewrite_keeps_values_and_positionals():
     ("--data", "--dataset", "dataset", "digits"),
 ])
 def test_deprecated_spelling_runs_with_one_warning(runner, tmp_path, old, new, key, value):
-    res = runner.invoke(app, ["train", "ce", "--model", "mlp", old, value, "--print-config", "--out", str(tmp_path / "o")])
+    res = runner.invoke(app, ["train", "ce", "--model", "mlp", old, value, "--print-config",
+                              "--out", str(tmp_path / "o")])
     assert res.exit_code == 0, res.output
     assert res.stderr.count("deprecated") == 1 and f"use '{new}'" in res.stderr
     assert json.loads(res.stdout)["resolved"][key] == value

@@ -89,7 +89,8 @@ def test_imagenet_file_fine_tunes_to_a_new_class_count(tmp_path, capsys):
     assert m.net.fc.out_features == 365
     assert all(torch.equal(v, sd[k]) for k, v in m.net.state_dict().items() if not k.startswith("fc."))
     assert not torch.equal(m.net.fc.weight[:5], sd["fc.weight"][:5, :])
-    assert "loaded 122 tensors (state dict); re-initialised 2 (fc.weight, fc.bias) for 365 classes" in capsys.readouterr().err
+    assert ("loaded 122 tensors (state dict); re-initialised 2 (fc.weight, fc.bias) for 365 classes"
+            in capsys.readouterr().err)
     again = build_from_checkpoint({"arch": m.arch, "model_args": m.model_args, "state_dict": m.state_dict()})
     assert torch.equal(again.net.fc.weight, m.net.fc.weight)
 
