@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import assert_user_error
 
+from conftest import assert_user_error
 from toolkit.data.imagefiles import read_image
 from toolkit.data.imagesets import load_image_set
 

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import assert_user_error
 
+from conftest import assert_user_error
 from toolkit.engine import cache
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from conftest import assert_user_error
 
 FAST = ["--epochs", "1", "--batch-size", "128", "--model", "mlp", "--quiet"]

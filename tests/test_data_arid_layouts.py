@@ -8,9 +8,9 @@ import sys
 
 import pytest
 import torch
-from conftest import assert_user_error
 from fixtures.video import CLASSES, arid11, arid_v10, arid_v15
 
+from conftest import assert_user_error
 from toolkit.data import get_dataset
 from toolkit.data.video import decode_video
 from toolkit.engine.errors import DataError, LtError

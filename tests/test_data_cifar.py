@@ -211,6 +211,7 @@ def test_mnist_missing_and_corrupt_files(tmp_path, monkeypatch):
 
 def test_cli_cifar_lt_missing_files_and_bad_imbalance(invoke, tmp_path, monkeypatch):
     import torchvision.datasets as tvd
+
     from conftest import assert_user_error
 
     monkeypatch.setattr(tvd.CIFAR10, "download", lambda self: pytest.fail("downloaded without --download"))

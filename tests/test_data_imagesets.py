@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import assert_user_error
 from fixtures.images import nips_dev, png, transferattack
 
+from conftest import assert_user_error
 from toolkit.data.imagesets import load_image_set
 from toolkit.engine.errors import DataError
 

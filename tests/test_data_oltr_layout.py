@@ -4,9 +4,9 @@ from the documented format (tests/fixtures/oltr.py)."""
 from __future__ import annotations
 
 import pytest
-from conftest import assert_user_error
 from fixtures.oltr import oltr
 
+from conftest import assert_user_error
 from toolkit.data import get_dataset
 from toolkit.engine.errors import DataError
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import assert_user_error
 
+from conftest import assert_user_error
 from toolkit.data import get_dataset
 from toolkit.engine.errors import LtError
 

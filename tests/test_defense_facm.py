@@ -9,9 +9,9 @@ import sys
 
 import pytest
 import torch
-from conftest import assert_user_error
 from torch.utils.data import TensorDataset
 
+from conftest import assert_user_error
 from toolkit.defense.facm import FACM, FACMObjective, build_facm, decide, default_layers
 from toolkit.engine.errors import LtError
 from toolkit.models import get_model, load_model

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import assert_user_error
 
+from conftest import assert_user_error
 from toolkit.data.video import generate_synthetic_dark
 from toolkit.engine.checkpoint import load_checkpoint, save_checkpoint
 from toolkit.models import get_model

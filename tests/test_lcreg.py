@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import assert_user_error
 from torch import nn
 
+from conftest import assert_user_error
 from toolkit.engine.loop import TrainConfig, fit
 from toolkit.engine.seed import seed_everything
 from toolkit.longtail.lcreg import (

@@ -9,11 +9,11 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import assert_user_error
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from conftest import assert_user_error
 from toolkit.engine.loop import NonFiniteLoss, Objective, TrainConfig, fit
 from toolkit.longtail.bank import assignment_stats, kmeanspp_rows, sharpness_loss
 from toolkit.longtail.lcreg import LCRegNet, LCRegObjective, train_lcreg

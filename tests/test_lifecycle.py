@@ -8,9 +8,9 @@ from typing import Annotated, Optional
 
 import pytest
 import typer
-from conftest import assert_user_error
 
 from cli.common import ConfigOpt, PrintConfigOpt, resolve, run
+from conftest import assert_user_error
 from toolkit.engine.errors import LtError
 from toolkit.engine.lifecycle import (
     CONFIG_KEYS,

@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import assert_user_error
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import assert_user_error
 from toolkit.defense.mdl import MDLObjective, class_mask, divergence_term, mdl_loss
 
 probs = st.integers(min_value=0, max_value=10_000).map(lambda s: torch.Generator().manual_seed(s))

@@ -7,9 +7,9 @@ import math
 
 import pytest
 import torch
-from conftest import assert_user_error
 from torch import nn
 
+from conftest import assert_user_error
 from toolkit.engine.checkpoint import load_checkpoint
 from toolkit.models import MODELS, load_model
 from toolkit.prune.masks import current_zero_counts, prunable_layers

@@ -6,8 +6,8 @@ import json
 import shutil
 
 import pytest
-from conftest import assert_user_error
 
+from conftest import assert_user_error
 from toolkit.engine.runs import recorded_data, write_json
 
 FAST = ["--model", "mlp", "--epochs", "1", "--batch-size", "128"]

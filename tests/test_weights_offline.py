@@ -8,8 +8,8 @@ import urllib.request
 import pytest
 import torch
 import torchvision.models as tvm
-from conftest import assert_user_error
 
+from conftest import assert_user_error
 from toolkit.engine.checkpoint import save_checkpoint
 from toolkit.engine.errors import LtError
 from toolkit.models import build_from_checkpoint, get_model
