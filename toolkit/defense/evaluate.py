@@ -151,8 +151,9 @@ def _attack_rows(specs: list[Spec], n: int) -> list[dict]:
     return rows
 
 
-def _pct(k: int, n: int) -> str:
-    return f"{k}/{n} ({100 * k / max(n, 1):.1f} %)"
+def _count(k: int, n: int) -> str:
+    """``"7/100 (0.070)"``: a count and its fraction (rates are fractions everywhere)."""
+    return f"{k}/{n} ({k / max(n, 1):.3f})"
 
 
 def sanity_checks(n: int, clean: int, robust: dict[str, int], curve: list[dict],
@@ -185,7 +186,7 @@ def sanity_checks(n: int, clean: int, robust: dict[str, int], curve: list[dict],
     if "autoattack" in robust and own_worst is not None:
         d = own_worst - robust["autoattack"]
         rows.append({"check": "own worst case within 1 point of AutoAttack",
-                     "value": f"own {_pct(own_worst, n)} vs autoattack {_pct(robust['autoattack'], n)}",
+                     "value": f"own {_count(own_worst, n)} vs autoattack {_count(robust['autoattack'], n)}",
                      "pass": d <= 0.01 * n})
     return rows
 
