@@ -156,16 +156,6 @@ DeterministicOpt = Annotated[bool, opt("--deterministic")]
 DataRootOpt = Annotated[Optional[str], opt("--data-root")]
 DownloadOpt = Annotated[bool, opt("--download")]
 
-# Options never replayed from a --config file (they say how to run, not what the run is); mirrors
-# toolkit.engine.lifecycle.RUN_CONTROL, kept here so that parsing imports no torch.
-_NOT_REPLAYED = frozenset({"config", "print_config", "force", "resume", "quiet", "fmt", "format", "device",
-                           "workers", "num_workers", "cache_dir"})
-
-
-# Recorded by the lifecycle for every run, whether or not the command has the flag.
-_ALWAYS_RECORDED = frozenset({"seed", "deterministic", "device"})
-
-
 def _command_of(ctx: typer.Context) -> list[str]:
     """``["train", "ce"]`` for ``lt train ce``: the context chain's names without the root."""
     names = []
@@ -216,7 +206,8 @@ def apply_config(ctx: typer.Context, value: Optional[str]) -> Optional[str]:
     """Eager ``--config FILE`` callback: the file's options become this command's defaults.
 
     Accepts a run's ``config.json`` (its ``resolved`` options; its ``command`` must be this one) or a
-    plain JSON object of options. Flags given on the command line still win (click's ``default_map``).
+    plain JSON object of options. Flags given on the command line still win (click's ``default_map``);
+    run-control options (device, workers, format, ...) are not replayed.
     """
     if not value:
         return value
@@ -230,14 +221,16 @@ def apply_config(ctx: typer.Context, value: Optional[str]) -> Optional[str]:
         options = cfg
     if not isinstance(options, dict):
         fail(f"--config '{value}': 'resolved' must be a JSON object of options")
+    from toolkit.engine.lifecycle import ALWAYS_RECORDED, RUN_CONTROL  # stdlib only at its top: no torch
+
     params = _param_names(ctx, command)
     replay = {}
     for key, v in options.items():
-        if key in _ALWAYS_RECORDED and key not in params:
+        if key in ALWAYS_RECORDED and key not in params:
             continue
         if key not in params:
             fail(f"--config '{value}': unknown option '{key}' for 'lt {' '.join(command)}'")
-        if key not in _NOT_REPLAYED and v is not None:
+        if key not in RUN_CONTROL and v is not None:
             replay[params[key].name] = _cli_value(params[key], v)
     ctx.default_map = {**(ctx.default_map or {}), **replay}
     return value

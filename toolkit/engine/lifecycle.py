@@ -63,6 +63,8 @@ CONFIG_KEYS = ("command", "argv", "toolkit_version", "torch_version", "resolved"
 # Options that say how to run, not what the run is: never replayed by --config, never compared on --resume.
 RUN_CONTROL = frozenset({"config", "print_config", "force", "resume", "quiet", "fmt", "format", "device",
                          "workers", "num_workers", "cache_dir"})
+# Recorded in ``resolved`` by start_run for every run, whether or not the command has the flag.
+ALWAYS_RECORDED = ("device", "seed", "deterministic")
 
 
 @dataclass
@@ -232,7 +234,7 @@ def start_run(command: tuple[str, ...] | list[str], *, out: str | os.PathLike | 
 
     command = tuple(command)
     config = build_config(command, {**dict(resolved or {}), "device": str(device), "seed": seed,
-                                    "deterministic": deterministic}, info)
+                                    "deterministic": deterministic}, info)  # ALWAYS_RECORDED
     state = _CLI.get()
     if state is not None and state.print_config:
         raise ConfigPrinted(config)
@@ -320,5 +322,6 @@ def discard_failed_run() -> None:
             folder.rmdir()
 
 
-__all__ = ["CONFIG_KEYS", "ConfigPrinted", "Run", "build_config", "check_resume_agrees", "cli_context",
-           "discard_failed_run", "first_difference", "plain", "reset_cli_context", "start_run"]
+__all__ = ["ALWAYS_RECORDED", "CONFIG_KEYS", "RUN_CONTROL", "ConfigPrinted", "Run", "build_config",
+           "check_resume_agrees", "cli_context", "discard_failed_run", "first_difference", "plain",
+           "reset_cli_context", "start_run"]
