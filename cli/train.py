@@ -99,13 +99,18 @@ def numbers(text: Optional[str], kind: type, flag: str) -> Optional[tuple]:
 def longtail_run(ctx: typer.Context, *, dataset: str, method: str, loss: str, recipe, model, weights, epochs,
                  batch_size, lr, weight_decay, scheduler, warmup_epochs, milestones, lr_factors, momentum, imbalance,
                  data_root, download, skip_bad, out, force, resume, deterministic, amp, grad_clip, workers, shots,
-                 many, few, device, seed, fmt, quiet, loss_options: dict | None = None, **_ignored):
+                 many, few, device, seed, fmt, quiet, loss_options: dict | None = None, own: tuple = (), **rest):
     """Collect the shared long-tail flags into a ``LongtailRun`` (imported lazily) and the output opts.
 
-    ``_ignored`` takes the options the lifecycle reads from the command's context (``config``,
-    ``print_config``) and the method's own, so a command can pass ``**ctx.params``.
+    A command passes ``**ctx.params``: ``config``/``print_config`` are read by the lifecycle from the
+    context, and ``own`` names the method's own options, which the command passes on itself. Any other
+    option would be parsed and then ignored: that is a programming error.
     """
     from toolkit.longtail.train import LongtailRun
+
+    stray = set(rest) - {"config", "print_config", *own}
+    if stray:
+        raise TypeError(f"longtail_run: options not passed on: {', '.join(sorted(stray))}")
 
     opts = resolve(ctx, device, seed, fmt, quiet)
     overrides = {"model": model, "weights": weights, "epochs": epochs, "batch_size": batch_size, "lr": lr,

@@ -175,7 +175,10 @@ def register(app: typer.Typer) -> None:
               device: DeviceOpt = None, seed: SeedOpt = None, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
         from toolkit.longtail.lcreg import train_lcreg
 
-        spec, opts = longtail_run(ctx, method="lcreg", loss=rebalance.value, **ctx.params)
+        own = ("latent_k", "tau", "head_input", "assign_metric", "lambda0", "cov_groups", "covariance",
+               "cov_budget_mb", "lambda_norm", "rebalance", "diversity_weight", "balance_weight",
+               "sharpness_weight", "cov_center", "bank_init", "assign_grad")
+        spec, opts = longtail_run(ctx, method="lcreg", loss=rebalance.value, own=own, **ctx.params)
         run(ctx, train_lcreg, opts, run=spec, latent_k=latent_k, tau=tau, combine=head_input.value,
             assign_metric=assign_metric.value, lambda0=lambda0, cov_groups=cov_groups.value,
             covariance=covariance.value, cov_budget_mb=cov_budget_mb, lambda_norm=lambda_norm.value,
