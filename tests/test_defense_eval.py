@@ -268,3 +268,13 @@ def test_autoattack_and_every_white_box_attack_see_the_bpda_gradient():
     assert {s.name for s in end_to_end} == {"fgsm", "pgd-ce", "pgd-dlr", "pgd-ce-2x", "apgd-ce", "apgd-t"}
     assert all(isinstance(s.target, EndToEndView) and s.target.facm is facm for s in end_to_end)
     assert all(s.target is net for s in specs if s.name.endswith("@backbone"))
+
+
+@pytest.mark.parametrize("args, frag", [
+    (["--no-curve", "--curve-eps", "0,0.5"], "--curve-eps: not used with --no-curve"),
+    (["--apgd-steps", "0", "--apgd-targets", "3"], "--apgd-targets: not used with --apgd-steps 0"),
+])
+def test_cli_eval_refuses_a_typed_flag_the_run_would_ignore(invoke, tmp_path, args, frag):
+    r = invoke("defend", "eval", tmp_path / "any.pt", *args, "--out", tmp_path / "e")
+    assert_user_error(r, frag)
+    assert not (tmp_path / "e").exists()
