@@ -197,6 +197,7 @@ def test_cli_eval_print_config_and_the_old_limit_spelling(invoke, trained, tmp_p
 @pytest.mark.parametrize("args, frag", [
     (["--eps", "0"], "--eps must be in (0, 1]"),
     (["--limit", "0"], "--limit must be >= 1"),
+    (["--batch-size", "0"], "--batch-size must be >= 1"),
     (["--eps", "2"], "--eps must be in (0, 1]"),
     (["--eot", "0"], "--eot must be >= 1"),
     (["--steps", "0"], "--steps must be >= 1"),

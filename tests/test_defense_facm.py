@@ -235,3 +235,11 @@ def test_cli_facm_refuses_a_typed_flag_the_run_would_ignore(invoke, tmp_path, ar
     r = invoke("defend", "facm", "--backbone", tmp_path / "any.pt", *args, "--out", tmp_path / "f")
     assert_user_error(r, frag)
     assert not (tmp_path / "f").exists()
+
+
+@pytest.mark.parametrize("args", [["--fa-hidden", "0"], ["--latent-dim", "0"]])
+def test_cli_facm_refuses_empty_heads(invoke, mlp_backbone, tmp_path, args):
+    """A zero-width FA head or CMPD latent used to train (a head that outputs its bias only)."""
+    r = invoke("defend", "facm", "--backbone", mlp_backbone, *args, "--out", tmp_path / "f")
+    assert_user_error(r, "--fa-hidden and --latent-dim must be >= 1")
+    assert not (tmp_path / "f").exists()

@@ -209,7 +209,7 @@ def plot_curve(path, curve: list[dict], title: str):
 
 
 def _check_args(eps: float, steps: int, restarts: int, eot: int, square_queries: int, limit: int | None,
-                apgd_steps: int, apgd_targets: int, autoattack: bool) -> None:
+                apgd_steps: int, apgd_targets: int, autoattack: bool, batch_size: int) -> None:
     check_eps(eps)
     check(steps >= 1, f"--steps must be >= 1 (got {steps})")
     check(restarts >= 1, f"--restarts must be >= 1 (got {restarts})")
@@ -218,6 +218,7 @@ def _check_args(eps: float, steps: int, restarts: int, eot: int, square_queries:
     check(apgd_steps >= 0, f"--apgd-steps must be >= 0 (got {apgd_steps})")
     check(apgd_targets >= 0, f"--apgd-targets must be >= 0 (got {apgd_targets})")
     check(limit is None or limit >= 1, f"--limit must be >= 1 (got {limit})")
+    check(batch_size >= 1, f"--batch-size must be >= 1 (got {batch_size})")
     if autoattack:
         from .bpda import require_torchattacks
 
@@ -282,7 +283,7 @@ def evaluate_robustness(*, model: str, dataset: str = "digits", eps: float = 8 /
     from ..engine.report import warn
     from ..models import load_model
 
-    _check_args(eps, steps, restarts, eot, square_queries, limit, apgd_steps, apgd_targets, autoattack)
+    _check_args(eps, steps, restarts, eot, square_queries, limit, apgd_steps, apgd_targets, autoattack, batch_size)
     points = curve_eps(eps, curve_points) if curve else []
     resolved = {"model": str(model), "dataset": dataset, "eps": eps, "steps": steps, "restarts": restarts,
                 "apgd_steps": apgd_steps, "apgd_targets": apgd_targets,
