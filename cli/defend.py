@@ -21,6 +21,7 @@ from .common import (
     QuietOpt,
     ResumeOpt,
     SeedOpt,
+    fail,
     opt,
     parse_fraction,
     resolve,
@@ -45,6 +46,30 @@ class AdvAttack(str, Enum):
 DATASETS = "digits (embedded), mnist, fashion-mnist, cifar10, cifar100, ..."
 
 
+def refuse_unused(ctx: typer.Context, flags: dict[str, str], reason: str) -> None:
+    """One ``Error:`` line (exit 2) when any of ``flags`` (parameter name -> flag) was typed on the command
+    line although the run will not use it; ``reason`` says when it is unused (``"with --mask label"``).
+
+    Only what the user typed is refused: defaults, and the values a ``--config`` file replays (click's
+    ``default_map``), are not. (Its natural home is ``cli.common``, next to ``fail``.)
+    """
+    typed = [flag for name, flag in flags.items()
+             if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"]
+    if typed:
+        fail(f"{', '.join(typed)}: not used {reason}")
+
+
+def refuse_unused_adversary(ctx: typer.Context, attack: str, flag: str) -> None:
+    """``--eps/--alpha/--steps`` typed where the adversarial-training attack (``flag`` = ``attack``) does
+    not use them: all three with ``none``; ``--alpha`` and ``--steps`` with ``fgsm`` (one step of size eps)."""
+    if attack == "none":
+        refuse_unused(ctx, {"eps": "--eps", "alpha": "--alpha", "steps": "--steps"},
+                      f"with {flag} none (no adversarial examples; give {flag} fgsm|pgd)")
+    elif attack == "fgsm":
+        refuse_unused(ctx, {"alpha": "--alpha", "steps": "--steps"},
+                      f"with {flag} fgsm (one step of size --eps; {flag} pgd takes them)")
+
+
 @app.command("facm")
 def facm(ctx: typer.Context,
          backbone: Annotated[str, typer.Option("--backbone", help="Backbone checkpoint file or run dir.")],
@@ -60,8 +85,8 @@ def facm(ctx: typer.Context,
          adv_attack: Annotated[AdvAttack, typer.Option("--adv-attack", help="Adversarial half of the training batches, "
                                                                             "made on the backbone.")] = AdvAttack.pgd,
          eps: Annotated[str, opt("--eps", "For --adv-attack, e.g. 8/255 or 0.3.")] = "8/255",
-         alpha: Annotated[Optional[str], opt("--alpha", "For --adv-attack (default: eps for "
-                                                        "fgsm, 2.5*eps/steps for pgd).")] = None,
+         alpha: Annotated[Optional[str], opt("--alpha", "For --adv-attack pgd (default 2.5*eps/steps; "
+                                                        "fgsm steps by eps).")] = None,
          steps: Annotated[int, opt("--steps", "PGD steps of --adv-attack pgd.")] = 10,
          freeze: Annotated[bool, typer.Option("--freeze/--no-freeze", help="Keep the backbone frozen (weights "
                                                                            "and BN statistics).")] = True,
@@ -82,6 +107,9 @@ def facm(ctx: typer.Context,
     Accuracies are fractions in [0, 1]. Runs under torchrun; --resume continues the run in --out.
     Example: lt defend facm --backbone runs/ce --dataset digits --feature-layers features.3,features.7 --out runs/facm
     """
+    refuse_unused_adversary(ctx, adv_attack.value, "--adv-attack")
+    if fa_only:
+        refuse_unused(ctx, {"latent_dim": "--latent-dim", "kl_weight": "--kl-weight"}, "with --fa-only (no CMPD)")
     from toolkit.defense.facm import train_facm
 
     opts = resolve(ctx, device, seed, fmt, quiet)
@@ -130,6 +158,10 @@ def eval_(ctx: typer.Context,
     on stderr.
     Example: lt defend eval runs/facm --dataset digits --eps 8/255 --surrogate runs/ce
     """
+    if not curve:
+        refuse_unused(ctx, {"curve_eps": "--curve-eps"}, "with --no-curve")
+    if apgd_steps == 0:
+        refuse_unused(ctx, {"apgd_targets": "--apgd-targets"}, "with --apgd-steps 0 (APGD skipped)")
     from toolkit.defense.evaluate import evaluate_robustness
     from toolkit.engine.runs import with_run_data
 

@@ -31,6 +31,7 @@ from .common import (
     run,
     split_list,
 )
+from .defend import refuse_unused
 
 DEFAULT_COMMAND = "run"
 
@@ -115,6 +116,9 @@ def run_cmd(ctx: typer.Context, model: ModelArg,
 
     Example: lt prune --ratio 0.5 runs/bs --calib-size 256 --out runs/p50
     """
+    if finetune_epochs == 0 or (finetune_epochs is None and iterations == 1):  # no fine-tuning
+        refuse_unused(ctx, {"finetune_lr": "--finetune-lr"},
+                      "without fine-tuning (give --finetune-epochs > 0, or --iterations > 1)")
     from toolkit.engine.runs import with_run_data
     from toolkit.prune.run import prune_model
 

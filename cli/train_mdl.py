@@ -25,6 +25,7 @@ from .common import (
     resolve,
     run,
 )
+from .defend import refuse_unused, refuse_unused_adversary
 
 
 class Mask(str, Enum):
@@ -52,8 +53,8 @@ def mdl(ctx: typer.Context,
         adversarial: Annotated[Adversarial, typer.Option("--adversarial", help="Adversarial training: "
                                                                                "none|fgsm|pgd.")] = Adversarial.none,
         eps: Annotated[str, opt("--eps", "For --adversarial, e.g. 8/255 or 0.3.")] = "8/255",
-        alpha: Annotated[Optional[str], opt("--alpha", "For --adversarial (default: eps for "
-                                                       "fgsm, 2.5*eps/steps for pgd).")] = None,
+        alpha: Annotated[Optional[str], opt("--alpha", "For --adversarial pgd (default 2.5*eps/steps; "
+                                                       "fgsm steps by eps).")] = None,
         steps: Annotated[int, opt("--steps", "PGD steps of --adversarial pgd.")] = 10,
         epochs: Annotated[int, opt("--epochs")] = 10,
         batch_size: Annotated[int, opt("--batch-size")] = 128,
@@ -69,6 +70,9 @@ def mdl(ctx: typer.Context,
     Accuracies are fractions in [0, 1]. Runs under torchrun; --resume continues the run in --out.
     Example: lt train mdl --dataset digits --model smallcnn --lambda 1 --dropout 0.5 --epochs 10 --out runs/mdl
     """
+    refuse_unused_adversary(ctx, adversarial.value, "--adversarial")
+    if mask == Mask.label:
+        refuse_unused(ctx, {"mask_keep": "--mask-keep"}, "with --mask label (only --mask random drops wrong classes)")
     from toolkit.defense.mdl import train_mdl
 
     opts = resolve(ctx, device, seed, fmt, quiet)

@@ -442,3 +442,16 @@ def test_library_refuses_an_option_the_attack_does_not_take(tmp_path, nips, ckpt
         assert not (tmp_path / name).exists()
     with pytest.raises(LtError, match="need --ftm"):
         run_attack("ifgsm", ckpts["m0"], [ckpts["m1"]], str(nips), kappa=0.5, out=str(tmp_path / "k"))
+
+
+@pytest.mark.parametrize("flag", ["--limit", "--image-size", "--num-classes", "--batch-size"])
+@pytest.mark.parametrize("value", ["0", "-3"])
+def test_sizes_below_one_are_refused_not_read_as_not_given(invoke, tmp_path, flag, value):
+    """--limit 0 used to attack every image, --image-size -3 to fail deep inside torch with a traceback."""
+    r = invoke("attack", "ifgsm", "--surrogate", "smallcnn", "--victims", "smallcnn", "--dataset", "digits",
+               flag, value, "--out", tmp_path / "o", "--quiet")
+    assert_user_error(r, f"{flag} must be >= 1 (got {value})")
+    assert not (tmp_path / "o").exists()
+    if flag in ("--num-classes", "--batch-size"):
+        r = invoke("attack", "eval", "--adv-dir", tmp_path, "--victims", "smallcnn", flag, value)
+        assert_user_error(r, f"{flag} must be >= 1 (got {value})")

@@ -197,6 +197,7 @@ def test_cli_eval_print_config_and_the_old_limit_spelling(invoke, trained, tmp_p
 @pytest.mark.parametrize("args, frag", [
     (["--eps", "0"], "--eps must be in (0, 1]"),
     (["--limit", "0"], "--limit must be >= 1"),
+    (["--batch-size", "0"], "--batch-size must be >= 1"),
     (["--eps", "2"], "--eps must be in (0, 1]"),
     (["--eot", "0"], "--eot must be >= 1"),
     (["--steps", "0"], "--steps must be >= 1"),
@@ -268,3 +269,13 @@ def test_autoattack_and_every_white_box_attack_see_the_bpda_gradient():
     assert {s.name for s in end_to_end} == {"fgsm", "pgd-ce", "pgd-dlr", "pgd-ce-2x", "apgd-ce", "apgd-t"}
     assert all(isinstance(s.target, EndToEndView) and s.target.facm is facm for s in end_to_end)
     assert all(s.target is net for s in specs if s.name.endswith("@backbone"))
+
+
+@pytest.mark.parametrize("args, frag", [
+    (["--no-curve", "--curve-eps", "0,0.5"], "--curve-eps: not used with --no-curve"),
+    (["--apgd-steps", "0", "--apgd-targets", "3"], "--apgd-targets: not used with --apgd-steps 0"),
+])
+def test_cli_eval_refuses_a_typed_flag_the_run_would_ignore(invoke, tmp_path, args, frag):
+    r = invoke("defend", "eval", tmp_path / "any.pt", *args, "--out", tmp_path / "e")
+    assert_user_error(r, frag)
+    assert not (tmp_path / "e").exists()

@@ -224,3 +224,22 @@ def test_decision_outputs_are_finite_logits():
         out = facm(torch.rand(3, 3, 16, 16))
     assert out.shape == (3, 4) and torch.isfinite(out).all()
     assert math.isclose(float(out.sum(1)[0].floor()), 4.0)  # 4 members vote once each
+
+
+@pytest.mark.parametrize("args, frag", [
+    (["--adv-attack", "none", "--eps", "0.1"], "--eps: not used with --adv-attack none"),
+    (["--adv-attack", "fgsm", "--alpha", "1/255", "--steps", "3"], "--alpha, --steps: not used with --adv-attack fgsm"),
+    (["--fa-only", "--latent-dim", "8", "--kl-weight", "2"], "--latent-dim, --kl-weight: not used with --fa-only"),
+])
+def test_cli_facm_refuses_a_typed_flag_the_run_would_ignore(invoke, tmp_path, args, frag):
+    r = invoke("defend", "facm", "--backbone", tmp_path / "any.pt", *args, "--out", tmp_path / "f")
+    assert_user_error(r, frag)
+    assert not (tmp_path / "f").exists()
+
+
+@pytest.mark.parametrize("args", [["--fa-hidden", "0"], ["--latent-dim", "0"]])
+def test_cli_facm_refuses_empty_heads(invoke, mlp_backbone, tmp_path, args):
+    """A zero-width FA head or CMPD latent used to train (a head that outputs its bias only)."""
+    r = invoke("defend", "facm", "--backbone", mlp_backbone, *args, "--out", tmp_path / "f")
+    assert_user_error(r, "--fa-hidden and --latent-dim must be >= 1")
+    assert not (tmp_path / "f").exists()

@@ -164,3 +164,32 @@ def test_cli_print_config_resolves_alpha_and_takes_the_old_steps_spelling(invoke
     assert resolved["steps"] == 4 and resolved["lam"] == 1.0 and resolved["mask_keep"] == 0.5
     assert resolved["alpha"] == pytest.approx(2.5 * (8 / 255) / 4)  # the pgd default, resolved to a number
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("args, frag", [
+    (["--eps", "0.1"], "--eps: not used with --adversarial none"),
+    (["--adversarial", "none", "--alpha", "0.01", "--steps", "3"], "--alpha, --steps: not used with "
+                                                                   "--adversarial none"),
+    (["--adversarial", "fgsm", "--steps", "3"], "--steps: not used with --adversarial fgsm (one step of size --eps"),
+    (["--adversarial", "fgsm", "--alpha", "1/255"], "--alpha: not used with --adversarial fgsm"),
+    (["--mask-keep", "0.3"], "--mask-keep: not used with --mask label"),
+])
+def test_cli_refuses_a_typed_flag_the_run_would_ignore(invoke, tmp_path, args, frag):
+    r = invoke("train", "mdl", *args, "--out", tmp_path / "x", "--print-config")
+    assert_user_error(r, frag)
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_config_replay_of_a_run_without_adversary_is_not_refused(invoke, tmp_path):
+    """A config records --eps/--steps/--mask-keep for every run; replayed, they are not 'typed'."""
+    printed = invoke("train", "mdl", "--out", tmp_path / "x", "--print-config")
+    assert printed.exit_code == 0, printed.output
+    (tmp_path / "config.json").write_text(printed.stdout)
+    r = invoke("train", "mdl", "--config", tmp_path / "config.json", "--out", tmp_path / "y", "--print-config")
+    assert r.exit_code == 0, r.output
+    resolved = json.loads(r.stdout)["resolved"]
+    assert resolved == json.loads(printed.stdout)["resolved"] | {"out": str(tmp_path / "y")}
+    r = invoke("train", "mdl", "--config", tmp_path / "config.json", "--adversarial", "pgd", "--steps", "3",
+               "--out", tmp_path / "z", "--print-config")
+    assert r.exit_code == 0, r.output  # typed with the attack that uses them: taken
+    assert json.loads(r.stdout)["resolved"]["steps"] == 3

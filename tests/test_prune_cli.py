@@ -277,3 +277,15 @@ def test_heartbeat_at_every_long_stage_off_a_terminal(invoke, tmp_path, monkeypa
     assert [ln.split(": ")[1].split(" ")[0] for ln in beats if ln.startswith("curves:")][-1] == "8/8"
     assert [ln.split(": ")[1].split(" ")[0] for ln in beats if ln.startswith("DP allocation:")] == [
         "1/4", "2/4", "3/4", "4/4"]
+
+
+def test_finetune_lr_without_fine_tuning_is_refused(invoke, tmp_path):
+    for args in ([], ["--finetune-epochs", "0", "--iterations", "2"]):
+        r = invoke("prune", "--ratio", "0.5", "smallcnn", *args, "--finetune-lr", "0.1", "--out", tmp_path / "o",
+                   "--print-config")
+        assert_user_error(r, "--finetune-lr: not used without fine-tuning")
+    r = invoke("prune", "--ratio", "0.5", "smallcnn", "--dataset", "digits", "--iterations", "2", "--finetune-lr",
+               "0.1", "--print-config")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["resolved"]["finetune_lr"] == 0.1
+    assert not (tmp_path / "o").exists()

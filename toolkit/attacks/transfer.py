@@ -169,7 +169,7 @@ def run_attack(attack: str, surrogate: str, victims: Sequence[str], dataset: str
     option as the attack runs with it), ``metrics.json``/``metrics.csv``, ``labels.csv`` and ``images/``.
     Rates in the report are fractions in [0, 1]. ``lt attack dta --surrogate S --victims V --dataset D``.
     """
-    check(batch_size >= 1, f"--batch-size must be >= 1 (got {batch_size})")
+    _check_counts(batch_size=batch_size, limit=limit, image_size=image_size, num_classes=num_classes)
     check(score in SCORES, f"unknown score '{score}'; valid: {', '.join(SCORES)}")
     ftm_values = ftm_options(ftm, *(options.pop(k, None) for k in ("kappa", "kappa_wrong", "tau")))
     options = {"eps": eps, **options, **ftm_values}
@@ -235,6 +235,13 @@ def attack_options(attack: str, **options: Any) -> dict[str, Any]:
 SCORES = ("png", "float")
 
 
+def _check_counts(**counts: int | None) -> None:
+    """``--batch-size``, ``--limit``, ``--image-size``, ``--num-classes``: each >= 1 when given (0 would
+    otherwise read as "not given", a negative size fail deep inside torch)."""
+    for name, n in counts.items():
+        check(n is None or n >= 1, f"--{name.replace('_', '-')} must be >= 1 (got {n})")
+
+
 def _check_targets(atk, clean: ImageSet, dataset: str) -> None:
     if atk.target_mode is not None and clean.targets is not None:
         raise DataError(f"--target-mode {atk.target_mode} draws the targets, but '{dataset}' has its own target "
@@ -297,6 +304,7 @@ def eval_adv_dir(adv_dir: str, victims: Sequence[str], *, dataset: str | None = 
     default; one given for another defense is an error. Rates are fractions in [0, 1].
     ``lt attack eval --adv-dir DIR --victims V --defense jpeg``.
     """
+    _check_counts(batch_size=batch_size, num_classes=num_classes)
     kw = check_defense_options(defense, jpeg_quality=jpeg_quality, bits=bits, rs_sigma=rs_sigma,
                                rs_samples=rs_samples, rs_alpha=rs_alpha)
     root = Path(adv_dir)

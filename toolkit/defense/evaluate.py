@@ -209,7 +209,7 @@ def plot_curve(path, curve: list[dict], title: str):
 
 
 def _check_args(eps: float, steps: int, restarts: int, eot: int, square_queries: int, limit: int | None,
-                apgd_steps: int, apgd_targets: int, autoattack: bool) -> None:
+                apgd_steps: int, apgd_targets: int, autoattack: bool, batch_size: int) -> None:
     check_eps(eps)
     check(steps >= 1, f"--steps must be >= 1 (got {steps})")
     check(restarts >= 1, f"--restarts must be >= 1 (got {restarts})")
@@ -218,6 +218,7 @@ def _check_args(eps: float, steps: int, restarts: int, eot: int, square_queries:
     check(apgd_steps >= 0, f"--apgd-steps must be >= 0 (got {apgd_steps})")
     check(apgd_targets >= 0, f"--apgd-targets must be >= 0 (got {apgd_targets})")
     check(limit is None or limit >= 1, f"--limit must be >= 1 (got {limit})")
+    check(batch_size >= 1, f"--batch-size must be >= 1 (got {batch_size})")
     if autoattack:
         from .bpda import require_torchattacks
 
@@ -282,7 +283,7 @@ def evaluate_robustness(*, model: str, dataset: str = "digits", eps: float = 8 /
     from ..engine.report import warn
     from ..models import load_model
 
-    _check_args(eps, steps, restarts, eot, square_queries, limit, apgd_steps, apgd_targets, autoattack)
+    _check_args(eps, steps, restarts, eot, square_queries, limit, apgd_steps, apgd_targets, autoattack, batch_size)
     points = curve_eps(eps, curve_points) if curve else []
     resolved = {"model": str(model), "dataset": dataset, "eps": eps, "steps": steps, "restarts": restarts,
                 "apgd_steps": apgd_steps, "apgd_targets": apgd_targets,
@@ -311,19 +312,16 @@ def evaluate_robustness(*, model: str, dataset: str = "digits", eps: float = 8 /
     rows, own = _result_rows(specs, clean.numel(), aa_ok)
     curve_rows = [{"eps": e, "eps_255": round(e * 255, 3),
                    "robust_acc": int(torch.cat(curve_ok[e]).sum()) / max(clean.numel(), 1)} for e in points]
-    settings = {"model": str(model), "dataset": dataset, "eps": eps, "steps": steps, "restarts": restarts, "eot": eot,
-                "apgd_steps": apgd_steps, "apgd_targets": apgd_targets, "square_queries": square_queries,
-                "random_model": random_model}
-    return _report(run, net, settings, clean, rows, own if autoattack else None, curve_rows)
+    return _report(run, net, random_model, clean, rows, own if autoattack else None, curve_rows)
 
 
-def _report(run, net: nn.Module, settings: dict, clean: torch.Tensor, rows: list[dict], own: int | None,
+def _report(run, net: nn.Module, random_model: bool, clean: torch.Tensor, rows: list[dict], own: int | None,
             curve_rows: list[dict]):
-    """Checks, summary, metrics.json, the curve plot (rank 0) and the Report."""
+    """Checks, summary (the run's resolved settings), metrics.json, the curve plot (rank 0) and the Report."""
     from ..engine.report import Report, log
     from .facm import FACM
 
-    out_dir = run.out_dir
+    out_dir, settings = run.out_dir, run.resolved
     n, eps = int(clean.numel()), settings["eps"]
     robust = {r["attack"]: r["robust"] for r in rows}
     acc = {r["attack"]: r["robust_acc"] for r in rows}
@@ -331,8 +329,8 @@ def _report(run, net: nn.Module, settings: dict, clean: torch.Tensor, rows: list
     facm = isinstance(net, FACM)
     summary = {"model": settings["model"], "dataset": settings["dataset"], "n": n,
                "threat_model": f"Linf eps={eps:.5g} ({eps * 255:.3g}/255), untargeted",
-               **{k: settings[k] for k in ("steps", "restarts", "eot", "apgd_steps", "apgd_targets", "square_queries",
-                                           "random_model")},
+               **{k: settings[k] for k in ("steps", "restarts", "eot", "apgd_steps", "apgd_targets", "square_queries")},
+               "random_model": random_model,
                "facm_pipeline": facm, "clean_correct": int(clean.sum()), "clean_acc": int(clean.sum()) / max(n, 1),
                "worst_case_acc": acc["worst-case"], "checks_passed": f"{sum(r['pass'] for r in checks)}/{len(checks)}",
                "out": str(out_dir)}

@@ -310,6 +310,8 @@ def train_facm(*, backbone: str, dataset: str = "digits", feature_layers: list[s
     from .common import make_adversary, resolve_alpha
 
     check(decision in DECISIONS, f"unknown --decision '{decision}'; valid: {', '.join(DECISIONS)}")
+    check(fa_hidden >= 1 and latent_dim >= 1,
+          f"--fa-hidden and --latent-dim must be >= 1 (got {fa_hidden}, {latent_dim})")
     adversary = make_adversary(adv_attack, eps, alpha, steps)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay,
                       scheduler="cosine", seed=seed, deterministic=deterministic).validate()
