@@ -287,6 +287,19 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def refuse_unused(ctx: typer.Context, flags: dict[str, str], reason: str) -> None:
+    """One ``Error:`` line (exit 2) when any of ``flags`` (parameter name -> flag) was typed on the command
+    line although the run will not use it; ``reason`` says when it is unused (``"with --mask label"``).
+
+    Only what the user typed is refused: defaults, and the values a ``--config`` file replays (click's
+    ``default_map``), are not.
+    """
+    typed = [flag for name, flag in flags.items()
+             if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"]
+    if typed:
+        fail(f"{', '.join(typed)}: not used {reason}")
+
+
 def run(ctx: typer.Context | None, fn: Callable[..., Any], opts: dict, **kwargs: Any) -> Any:
     """Call one toolkit function and print its Report; LtError -> ``Error:`` line, exit code 2.
 

@@ -21,9 +21,9 @@ from .common import (
     QuietOpt,
     ResumeOpt,
     SeedOpt,
-    fail,
     opt,
     parse_fraction,
+    refuse_unused,
     resolve,
     run,
     split_list,
@@ -44,19 +44,6 @@ class AdvAttack(str, Enum):
 
 
 DATASETS = "digits (embedded), mnist, fashion-mnist, cifar10, cifar100, ..."
-
-
-def refuse_unused(ctx: typer.Context, flags: dict[str, str], reason: str) -> None:
-    """One ``Error:`` line (exit 2) when any of ``flags`` (parameter name -> flag) was typed on the command
-    line although the run will not use it; ``reason`` says when it is unused (``"with --mask label"``).
-
-    Only what the user typed is refused: defaults, and the values a ``--config`` file replays (click's
-    ``default_map``), are not. (Its natural home is ``cli.common``, next to ``fail``.)
-    """
-    typed = [flag for name, flag in flags.items()
-             if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"]
-    if typed:
-        fail(f"{', '.join(typed)}: not used {reason}")
 
 
 def refuse_unused_adversary(ctx: typer.Context, attack: str, flag: str) -> None:

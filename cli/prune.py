@@ -27,11 +27,11 @@ from .common import (
     SeedOpt,
     opt,
     parse_fraction,
+    refuse_unused,
     resolve,
     run,
     split_list,
 )
-from .defend import refuse_unused
 
 DEFAULT_COMMAND = "run"
 

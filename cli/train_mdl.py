@@ -22,10 +22,11 @@ from .common import (
     SeedOpt,
     opt,
     parse_fraction,
+    refuse_unused,
     resolve,
     run,
 )
-from .defend import refuse_unused, refuse_unused_adversary
+from .defend import refuse_unused_adversary
 
 
 class Mask(str, Enum):
