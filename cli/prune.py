@@ -119,6 +119,10 @@ def run_cmd(ctx: typer.Context, model: ModelArg,
     if finetune_epochs == 0 or (finetune_epochs is None and iterations == 1):  # no fine-tuning
         refuse_unused(ctx, {"finetune_lr": "--finetune-lr"},
                       "without fine-tuning (give --finetune-epochs > 0, or --iterations > 1)")
+    if method != Method.rd:  # only rd measures curves and runs the DP
+        refuse_unused(ctx, {"grid": "--grid", "buckets": "--buckets", "allow_empty": "--allow-empty",
+                            "fx_split": "--fx-split", "cache_dir": "--cache-dir"},
+                      f"with --method {method.value} (they shape rd's curves and DP)")
     from toolkit.engine.runs import with_run_data
     from toolkit.prune.run import prune_model
 

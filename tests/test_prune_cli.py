@@ -289,3 +289,12 @@ def test_finetune_lr_without_fine_tuning_is_refused(invoke, tmp_path):
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["resolved"]["finetune_lr"] == 0.1
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("flags, named", [(["--grid", "8"], "--grid"), (["--buckets", "50"], "--buckets"),
+                                          (["--cache-dir", "c"], "--cache-dir"), (["--no-fx-split"], "--fx-split"),
+                                          (["--allow-empty"], "--allow-empty")])
+def test_rd_only_flags_refused_with_a_baseline(invoke, flags, named, tmp_path):
+    res = invoke("prune", "--ratio", "0.5", "smallcnn", "--method", "lamp", *flags, "--out", tmp_path / "p")
+    assert_user_error(res, named, "not used with --method lamp")
+    assert not (tmp_path / "p").exists()

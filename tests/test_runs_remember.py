@@ -100,13 +100,13 @@ def test_mdl_and_facm_runs_remember_their_data(invoke, run_dir, tmp_path):
 
 
 def test_prune_run_calibrates_on_the_run_dataset(invoke, run_dir, tmp_path):
-    res = invoke("prune", "--ratio", "0.5", run_dir, "--calib-size", "64", "--grid", "4", "--method", "lamp",
+    res = invoke("prune", "--ratio", "0.5", run_dir, "--calib-size", "64", "--method", "lamp",
                  "--out", tmp_path / "p", "--format", "json")
     assert res.exit_code == 0, res.output
     _said(res, "--dataset digits-lt")
     assert json.loads((tmp_path / "p" / "config.json").read_text())["resolved"]["dataset"] == "digits-lt"
     assert json.loads(res.stdout)["top1_before"] is not None
-    noise = invoke("prune", "--ratio", "0.5", run_dir, "--dataset", "noise", "--calib-size", "64", "--grid", "4",
+    noise = invoke("prune", "--ratio", "0.5", run_dir, "--dataset", "noise", "--calib-size", "64",
                    "--method", "lamp", "--out", tmp_path / "n", "--format", "json")
     assert noise.exit_code == 0, noise.output
     assert "config.json" not in noise.stderr and json.loads(noise.stdout)["top1_before"] is None
