@@ -9,7 +9,7 @@ import torch
 
 from toolkit.data import get_dataset
 from toolkit.data.video import generate_synthetic_dark
-from toolkit.distill.cache import cache_key, cache_teacher_logits, fingerprint_state, teacher_fingerprint
+from toolkit.distill.cache import cache_key, cache_teacher_logits, fill_cache, fingerprint_state, teacher_fingerprint
 from toolkit.distill.ukd import CachedViews, read_teachers, teacher_tables, teacher_view
 from toolkit.engine.checkpoint import save_checkpoint
 from toolkit.engine.errors import LtError
@@ -109,6 +109,28 @@ def test_interrupted_caching_resumes_where_it_stopped(bundle, tmp_path):
     _, status = cache_teacher_logits(Flaky(model, -1), views, path, {}, device=CPU)
     assert status == "reused" and calls["n"] == 0
 
+
+
+def test_fill_cache_in_one_process_continues_a_partial_file_and_loads_the_teacher_only_when_needed(bundle, tmp_path):
+    model = _teacher(2)
+    views = bundle.train.with_options(mode="views", views=2)
+    full, _ = cache_teacher_logits(model, views, tmp_path / "full.pt", {}, device=CPU, batch_size=4)
+    path = tmp_path / "part.pt"
+    half = torch.load(tmp_path / "full.pt", weights_only=True)
+    half["done"][5:], half["logits"][5:] = False, 0.0
+    torch.save(half, path)  # as an interrupted run leaves it
+    loads = []
+
+    def load():
+        loads.append(1)
+        return model
+
+    logits, status = fill_cache(load, views, path, {}, device=CPU, batch_size=4)
+    assert status == "resumed" and loads == [1] and not logits.requires_grad
+    torch.testing.assert_close(logits, full)
+    assert bool(torch.load(path, weights_only=True)["done"].all())
+    _, status = fill_cache(load, views, path, {}, device=CPU)
+    assert status == "reused" and loads == [1]  # a complete file: the teacher is never loaded
 
 def test_cache_is_invalidated_by_weight_changes_and_reused_otherwise(bundle, tmp_path):
     m = _teacher(2)

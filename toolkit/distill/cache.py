@@ -81,15 +81,17 @@ def _save(path: Path, state: dict) -> None:
         torch.save(state, tmp)
 
 
-def cache_status(path: Path) -> str:
-    """``complete``, ``partial`` or ``missing``."""
-    if not Path(path).is_file():
-        return "missing"
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return "complete" if bool(state["done"].all()) else "partial"
+def _new_state(meta_json: str, rows: int, classes: int) -> dict:
+    """An empty cache file's state: ``rows`` rows of ``classes`` logits, none done."""
+    return {"format": CACHE_FORMAT, "meta": meta_json, "logits": torch.zeros(rows, classes),
+            "done": torch.zeros(rows, dtype=torch.bool)}
 
 
-@torch.no_grad()
+def _missing(state: dict | None, rows: int) -> list[int]:
+    """The rows still to compute: all without a file, else those not done."""
+    return list(range(rows)) if state is None else state["done"].logical_not().nonzero().view(-1).tolist()
+
+
 def cache_teacher_logits(model: nn.Module, views: Dataset, path: Path, meta: dict[str, Any], *,
                          device: torch.device, batch_size: int = 16, num_workers: int = 0,
                          flush_every: int = 20, description: str = "teacher") -> tuple[torch.Tensor, str]:
@@ -104,8 +106,17 @@ def cache_teacher_logits(model: nn.Module, views: Dataset, path: Path, meta: dic
     state = _load_partial(path, meta_json, len(views))
     if state is not None and bool(state["done"].all()):
         return state["logits"], "reused"
+    return _compute(model, views, path, meta_json, state, device=device, batch_size=batch_size,
+                    num_workers=num_workers, flush_every=flush_every, description=description)
+
+
+@torch.no_grad()
+def _compute(model: nn.Module, views: Dataset, path: Path, meta_json: str, state: dict | None, *,
+             device: torch.device, batch_size: int, num_workers: int, flush_every: int,
+             description: str) -> tuple[torch.Tensor, str]:
+    """The missing rows of ``state`` (None: no file yet) computed and saved to ``path``; (logits, status)."""
     status = "resumed" if state is not None else "computed"
-    todo = list(range(len(views))) if state is None else state["done"].logical_not().nonzero().view(-1).tolist()
+    todo = _missing(state, len(views))
     was_training = model.training
     model.eval()
     subset = Subset(views, todo)
@@ -115,9 +126,7 @@ def cache_teacher_logits(model: nn.Module, views: Dataset, path: Path, meta: dic
         for x, _ in progress(loader, description=description):
             out = model(to_device(x, device)).float().cpu()
             if state is None:
-                state = {"format": CACHE_FORMAT, "meta": meta_json,
-                         "logits": torch.zeros(len(views), out.shape[1]),
-                         "done": torch.zeros(len(views), dtype=torch.bool)}
+                state = _new_state(meta_json, len(views), out.shape[1])
             rows = torch.tensor(todo[pos:pos + out.shape[0]])
             state["logits"][rows] = out
             state["done"][rows] = True
@@ -143,17 +152,17 @@ def fill_cache(load_model: Callable[[], nn.Module], views: Dataset, path: Path, 
                device: torch.device, batch_size: int = 16, num_workers: int = 0, flush_every: int = 20,
                description: str = "teacher") -> tuple[torch.Tensor, str]:
     """The complete cache at ``path`` (logits (N, C), status); ``load_model()`` is called only when this
-    process has rows to compute. One process: :func:`cache_teacher_logits`. Under torchrun: the missing
+    process has rows to compute. One process: as :func:`cache_teacher_logits`. Under torchrun: the missing
     rows are shared out across the ranks and merged by rank 0 (see the module docstring)."""
     path = Path(path)
     meta_json = json.dumps(meta, sort_keys=True, default=str)
     state = _load_partial(path, meta_json, len(views))
     if state is not None and bool(state["done"].all()):
         return state["logits"], "reused"
-    if not D.is_distributed():
-        return cache_teacher_logits(load_model(), views, path, meta, device=device, batch_size=batch_size,
-                                    num_workers=num_workers, flush_every=flush_every, description=description)
-    todo = list(range(len(views))) if state is None else state["done"].logical_not().nonzero().view(-1).tolist()
+    if not D.is_distributed():  # the file just read is continued (not read again)
+        return _compute(load_model(), views, path, meta_json, state, device=device, batch_size=batch_size,
+                        num_workers=num_workers, flush_every=flush_every, description=description)
+    todo = _missing(state, len(views))
     shards = [todo[r::D.world_size()] for r in range(D.world_size())]
     mine = shards[D.rank()]
     if mine:
@@ -172,8 +181,7 @@ def _merge_shards(path: Path, state: dict | None, meta_json: str, rows: int, sha
     for idx in shards:
         part = torch.load(_shard_path(path, idx), map_location="cpu", weights_only=True)
         if state is None:
-            state = {"format": CACHE_FORMAT, "meta": meta_json, "logits": torch.zeros(rows, part["logits"].shape[1]),
-                     "done": torch.zeros(rows, dtype=torch.bool)}
+            state = _new_state(meta_json, rows, part["logits"].shape[1])
         state["logits"][torch.tensor(idx)] = part["logits"]
         state["done"][torch.tensor(idx)] = part["done"]
     _save(path, state)
@@ -182,4 +190,4 @@ def _merge_shards(path: Path, state: dict | None, meta_json: str, rows: int, sha
 
 
 __all__ = ["fingerprint_state", "teacher_fingerprint", "items_fingerprint", "cache_key", "cache_teacher_logits",
-           "cache_status", "fill_cache", "CACHE_FORMAT"]
+           "fill_cache", "CACHE_FORMAT"]
