@@ -110,6 +110,15 @@ def test_bad_views_teacher_classes_and_stream(invoke, tree, teachers, tmp_path):
                              "--out", str(tmp_path / "m")), "unknown model 'r3d_81'")
 
 
+def test_teacher_errors_come_before_any_video_is_read_or_generated(invoke, tmp_path):
+    gen = tmp_path / "gen"  # synthetic-dark would be written here
+    base = ["distill", "ukd", "--dataset", "synthetic-dark", "--data-root", str(gen), "--student", "tiny3d",
+            "--out", str(tmp_path / "o")]
+    assert_user_error(invoke(*base, "--teachers", str(tmp_path / "nope.pt")), "nope.pt' does not exist")
+    assert_user_error(invoke(*base, "--teachers", "a,b", "--teacher-streams", "rgb,dusk"),
+                      "unknown teacher stream 'dusk'", "valid: rgb, gamma, flow")
+    assert not gen.exists() and not (tmp_path / "o").exists()
+
 def test_missing_and_undecodable_videos_via_the_cli(invoke, tree, tmp_path):
     import shutil
 

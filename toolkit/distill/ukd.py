@@ -37,7 +37,7 @@ from torch.utils.data import Dataset
 from ..data.video import STREAMS, VideoClipDataset
 from ..engine.cache import cache_dir as lt_cache_dir
 from ..engine.cache import resolve_path
-from ..engine.checkpoint import load_checkpoint
+from ..engine.checkpoint import load_checkpoint, resolve_checkpoint_path
 from ..engine.errors import LtError, check
 from ..engine.lifecycle import Run, start_run
 from ..engine.loop import Objective, fit, load_best_into
@@ -83,11 +83,18 @@ def teacher_view(config: Any) -> tuple[str | None, float | None]:
     return block.get("stream"), block.get("gamma")
 
 
-def read_teachers(paths: list[str], streams: list[str] | None, num_classes: int) -> list[Teacher]:
-    """Fingerprint each teacher checkpoint (one at a time) and check its class count and stream."""
+def check_teacher_options(paths: list[str], streams: list[str] | None) -> None:
+    """The teacher list and its stream overrides (checked before the run starts)."""
     check(len(paths) >= 1, "give at least one teacher checkpoint")
     check(not streams or len(streams) == len(paths),
           f"--teacher-streams gives {len(streams or [])} stream(s) for {len(paths)} teacher(s)")
+    for s in streams or []:
+        check(s in STREAMS, f"unknown teacher stream '{s}'; valid: {', '.join(STREAMS)}")
+
+
+def read_teachers(paths: list[str], streams: list[str] | None, num_classes: int) -> list[Teacher]:
+    """Fingerprint each teacher checkpoint (one at a time) and check its class count and stream."""
+    check_teacher_options(paths, streams)
     out = []
     for k, p in enumerate(paths):
         ckpt = load_checkpoint(p)
@@ -265,6 +272,7 @@ def distill(*, teachers: list[str], student: str, mode: str = "ukd", dataset: st
     check(views >= 1, f"--views must be >= 1 (got {views})")
     check(test_views >= 1, f"--test-views must be >= 1 (got {test_views})")
     check_kd_args(ce_weight, tau, combine)
+    check_teacher_options(teachers, teacher_streams)
     cfg = video_train_config(epochs, batch_size, lr, weight_decay, scheduler, seed, workers, deterministic)
     clip = clip_options(dataset, frames, interval, image_size)
     check_model_name(student)
@@ -275,6 +283,8 @@ def distill(*, teachers: list[str], student: str, mode: str = "ukd", dataset: st
         "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "scheduler": scheduler, "out": out})
     run = start_run(command, out=out, force=force, resume=resume, device=device, seed=seed,
                     deterministic=deterministic, resolved=resolved)
+    for p in teachers:  # a wrong path is an error before any video is read or generated
+        resolve_checkpoint_path(p)
     bundle = video_data(dataset, data_root, official_split=official_split, stream=stream, gamma=gamma,
                         test_views=test_views, skip_bad=skip_bad, options=data_options,
                         **{k: clip[k] for k in ("frames", "interval", "image_size")})
@@ -301,5 +311,5 @@ def distill(*, teachers: list[str], student: str, mode: str = "ukd", dataset: st
                   notes=["teacher rows: test logits from the cache (multi-view mean); model selection on test"])
 
 
-__all__ = ["distill", "distill_options", "read_teachers", "teacher_view", "teacher_tables", "CachedViews",
-           "MultiStream", "CachedKD", "LiveKD"]
+__all__ = ["distill", "distill_options", "check_teacher_options", "read_teachers", "teacher_view", "teacher_tables",
+           "CachedViews", "MultiStream", "CachedKD", "LiveKD"]
