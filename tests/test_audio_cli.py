@@ -248,3 +248,11 @@ def test_checkpoint_of_the_old_config_layout_still_predicts(data, cache, tmp_pat
     a, b = (jsonl(lt("audio", "ssbpr", "predict", wav, "--checkpoint", c, "--cache-dir", cache).stdout)
             for c in (run, tmp_path / "old.pt"))
     assert a == b and len(a) == 1
+
+
+def test_workers_checked_before_any_clip_is_generated(data, tmp_path):
+    gen = tmp_path / "gen"  # synthetic-snore would be written here
+    user_error(lt("audio", "ssbpr", "train", "--dataset", "synthetic-snore", "--data-root", gen, "--workers", "0",
+                  "--out", tmp_path / "o"), "--workers must be >= 1 (got 0)")
+    user_error(lt("audio", "features", data, "--workers", "0", "--out", tmp_path / "f"), "--workers must be >= 1")
+    assert not gen.exists() and not (tmp_path / "o").exists() and not (tmp_path / "f").exists()

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..engine.errors import DataError
 from ..engine.report import Report, warn
-from .features import DEFAULT_CACHE, FeatureParams, compute_many
+from .features import DEFAULT_CACHE, FeatureParams, check_workers, compute_many
 from .io import AUDIO_EXTENSIONS
 
 
@@ -74,6 +74,7 @@ def extract_features(*, path: str, features: str = "logmel", sample_rate: int = 
 
     params = FeatureParams(kind=features, sample_rate=sample_rate, duration=duration, n_mels=n_mels, n_fft=n_fft,
                            hop_length=hop_length, fmin=fmin, fmax=fmax, n_mfcc=n_mfcc).resolved()
+    check_workers(workers)
     files = audio_files(path)
     resolved = {"path": str(path), "features": features, "sample_rate": params.sample_rate, "duration": duration,
                 "n_mels": n_mels, "n_fft": n_fft, "hop_length": hop_length, "fmin": fmin, "fmax": params.fmax,

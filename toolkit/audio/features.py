@@ -153,6 +153,11 @@ def _one(args: tuple) -> tuple[np.ndarray | None, str, bool]:
     return feature_for_file(*args)
 
 
+def check_workers(workers: int) -> None:
+    """``--workers`` (feature processes) must be at least 1."""
+    check(workers >= 1, f"--workers must be >= 1 (got {workers})")
+
+
 def compute_many(paths: Sequence[str], p: FeatureParams, *, workers: int = 1,
                  cache_dir: str | Path | None = DEFAULT_CACHE,
                  description: str = "features") -> tuple[list[np.ndarray | None], list[str], int]:
@@ -160,7 +165,7 @@ def compute_many(paths: Sequence[str], p: FeatureParams, *, workers: int = 1,
     number of cache hits. ``workers`` > 1 uses a process pool; a progress bar goes to stderr."""
     from ..engine.report import progress
 
-    check(workers >= 1, f"--workers must be >= 1 (got {workers})")
+    check_workers(workers)
     p = p.resolved()
     jobs = [(str(x), p, str(resolve_path(cache_dir)) if cache_dir else None) for x in paths]
     if workers == 1 or len(jobs) < 2:

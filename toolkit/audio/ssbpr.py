@@ -28,7 +28,7 @@ import numpy as np
 from ..engine.errors import CheckpointError, LtError, check
 from ..engine.report import Report, log
 from .data import DATASETS, AudioData, check_source, parse_drop
-from .features import DEFAULT_CACHE, FeatureParams
+from .features import DEFAULT_CACHE, FeatureParams, check_workers
 from .metrics import audio_metrics, confusion_rows, plot_confusion
 from .models import SpectrogramSet, fit_torch, get_audio_model, stack_stats, torch_probs
 from .splits import SPLITS
@@ -74,8 +74,8 @@ def _mean_std_rows(rows: list[dict], split: str) -> list[dict]:
 
 
 def _validate(dataset: str, data_root: str | None, model: str, cv: str, folds: int, subjects: int | None,
-              clips: int | None, drop_classes: Sequence[int], max_bad: float, sample_rate: int, duration: float,
-              cfg: Any) -> tuple[Any, FeatureParams]:
+              clips: int | None, drop_classes: Sequence[int], max_bad: float, workers: int, sample_rate: int,
+              duration: float, cfg: Any) -> tuple[Any, FeatureParams]:
     """Every option checked before the run dir is made: (model spec, feature parameters)."""
     from ..engine.registry import unknown_name_message
 
@@ -85,6 +85,7 @@ def _validate(dataset: str, data_root: str | None, model: str, cv: str, folds: i
     check(cv in SPLITS, unknown_name_message("cv", cv, SPLITS))
     check(folds >= 2, f"--folds must be >= 2 (got {folds})")
     check(0 <= max_bad <= 1, f"--max-bad must be in [0, 1] (got {max_bad})")
+    check_workers(workers)
     check_source(dataset, data_root, subjects, clips)
     parse_drop(drop_classes)
     cfg.validate()
@@ -145,7 +146,7 @@ def train_ssbpr(*, dataset: str = "ssbpr", data_root: str | None = None, model: 
 
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer="adamw", weight_decay=1e-4,
                       scheduler="cosine", seed=seed, deterministic=deterministic)
-    spec, params = _validate(dataset, data_root, model, cv, folds, subjects, clips, drop_classes, max_bad,
+    spec, params = _validate(dataset, data_root, model, cv, folds, subjects, clips, drop_classes, max_bad, workers,
                              sample_rate, duration, cfg)
     synthetic = dataset == "synthetic-snore"
     resolved = {"dataset": dataset, "data_root": data_root, "model": model, "cv": cv, "folds": folds, "epochs": epochs,
