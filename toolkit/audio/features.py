@@ -25,13 +25,13 @@ from typing import Sequence
 
 import numpy as np
 
-from ..engine.cache import resolve_path
+from ..engine.cache import default_spec, resolve_path
 from ..engine.errors import check
 from ..engine.fingerprint import params_key
 from .io import BadClip, check_audio_params, load_clip
 
 KINDS = ("logmel", "mfcc", "stats")
-DEFAULT_CACHE = "$LT_CACHE_DIR/audio-features"  # resolved at use (toolkit.engine.cache.resolve_path)
+DEFAULT_CACHE = default_spec("audio-features")  # "$LT_CACHE_DIR/audio-features", resolved at use (resolve_path)
 CACHE_VERSION = 1
 
 

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..engine.cache import default_spec
 from ..engine.errors import check
 from . import register_dataset
 from .bundle import DataBundle, class_counts
 
-DEFAULT_CACHE = "$LT_CACHE_DIR/audio-features"
+DEFAULT_CACHE = default_spec("audio-features")  # as toolkit.audio.features (a family this layer does not import)
 
 
 @dataclass
