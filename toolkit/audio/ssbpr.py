@@ -27,7 +27,7 @@ import numpy as np
 
 from ..engine.errors import CheckpointError, LtError, check
 from ..engine.report import Report, log
-from .data import DATASETS, AudioData, check_source, parse_drop
+from .data import AudioData, check_source, parse_drop
 from .features import DEFAULT_CACHE, FeatureParams, check_workers
 from .metrics import audio_metrics, confusion_rows, plot_confusion
 from .models import SpectrogramSet, fit_torch, get_audio_model, stack_stats, torch_probs
@@ -79,14 +79,12 @@ def _validate(dataset: str, data_root: str | None, model: str, cv: str, folds: i
     """Every option checked before the run dir is made: (model spec, feature parameters)."""
     from ..engine.registry import unknown_name_message
 
-    if dataset not in DATASETS:
-        raise LtError(unknown_name_message("dataset", dataset, DATASETS))
+    check_source(dataset, data_root, subjects, clips)
     spec = get_audio_model(model)
     check(cv in SPLITS, unknown_name_message("cv", cv, SPLITS))
     check(folds >= 2, f"--folds must be >= 2 (got {folds})")
     check(0 <= max_bad <= 1, f"--max-bad must be in [0, 1] (got {max_bad})")
     check_workers(workers)
-    check_source(dataset, data_root, subjects, clips)
     parse_drop(drop_classes)
     cfg.validate()
     return spec, FeatureParams(kind=spec.feature, sample_rate=sample_rate, duration=duration).resolved()
