@@ -218,3 +218,10 @@ def test_ukd_under_torchrun_shares_phase_1_and_fills_the_same_cache(invoke, tree
         assert bool(got["done"].all()) and got["meta"] == ref["meta"]
         torch.testing.assert_close(got["logits"], ref["logits"], atol=1e-5, rtol=1e-5)
     assert json.loads(res.stdout)["teachers"] == 2
+
+
+def test_a_dataset_that_is_not_video_is_named_before_the_run_starts(invoke, tmp_path):
+    for cmd in (["train", "video"], ["distill", "kd", "--teacher", "t", "--student", "tiny3d"]):
+        assert_user_error(invoke(*cmd, "--dataset", "digits", "--out", str(tmp_path / "o")),
+                          "dataset 'digits' is not a video dataset", "video datasets: arid, synthetic-dark")
+    assert not (tmp_path / "o").exists()
