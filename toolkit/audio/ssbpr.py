@@ -92,9 +92,10 @@ def _validate(dataset: str, data_root: str | None, model: str, cv: str, folds: i
 
 def _load(run: Any, dataset: str, data_root: str | None, spec: Any, params: FeatureParams, *, cv: str, folds: int,
           drop_classes: Sequence[int], max_bad: float, workers: int, cache_dir: str | None, subjects: int | None,
-          clips: int | None) -> Any:
-    """Every valid file and the folds through the dataset registry (rank 0 first: it may generate
-    synthetic-snore and fill the feature cache); skipped files listed in ``skipped.csv``."""
+          clips: int | None) -> tuple[AudioData, list, str]:
+    """Every valid file, the folds' index pairs and the protocol line, through the dataset registry (rank 0
+    first: it may generate synthetic-snore and fill the feature cache); skipped files listed in
+    ``skipped.csv``. The bundle's own fold-1 train/test sets are not kept (each fold builds its own)."""
     from ..data import get_dataset
     from ..engine import distributed as D
     from ..engine.runs import write_csv
@@ -111,7 +112,7 @@ def _load(run: Any, dataset: str, data_root: str | None, spec: Any, params: Feat
     run.update_info(num_classes=len(data.class_names), root=bundle.info["root"], layout=data.layout,
                     files=len(data.labels), skipped=len(data.skipped),
                     audio={"features": params.to_dict(), "class_ids": data.class_ids, "class_names": data.class_names})
-    return bundle
+    return data, bundle.folds, bundle.info["split"]
 
 
 def train_ssbpr(*, dataset: str = "ssbpr", data_root: str | None = None, model: str = "cnn", cv: str = "subject",
@@ -159,16 +160,16 @@ def train_ssbpr(*, dataset: str = "ssbpr", data_root: str | None = None, model: 
     if balanced and spec.torch and D.is_distributed():
         raise LtError("--balanced is not supported under torchrun for spectrogram models (its sampler is not "
                       "sharded); drop it")
-    bundle = _load(run, dataset, data_root, spec, params, cv=cv, folds=folds, drop_classes=drop_classes,
-                   max_bad=max_bad, workers=workers, cache_dir=cache_dir, subjects=subjects, clips=clips)
-    protocol = bundle.info["split"]
+    data, fold_idx, protocol = _load(run, dataset, data_root, spec, params, cv=cv, folds=folds,
+                                     drop_classes=drop_classes, max_bad=max_bad, workers=workers,
+                                     cache_dir=cache_dir, subjects=subjects, clips=clips)
     log(protocol)
-    rows, recalls, cm = _cross_validate(run, spec, bundle.data, bundle.folds, cfg=cfg, balanced=balanced, split=cv)
+    rows, recalls, cm = _cross_validate(run, spec, data, fold_idx, cfg=cfg, balanced=balanced, split=cv)
     if final:
         log("training the final model on all files")
-        _fit_predict(run, spec, bundle.data, np.arange(len(bundle.data.labels)), None, cfg=cfg, sub=None, offset=0,
+        _fit_predict(run, spec, data, np.arange(len(data.labels)), None, cfg=cfg, sub=None, offset=0,
                      balanced=balanced)
-    return _train_report(run, model, dataset, cv, protocol, bundle.data, rows, recalls, cm)
+    return _train_report(run, model, dataset, cv, protocol, data, rows, recalls, cm)
 
 
 def _cross_validate(run: Any, spec: Any, data: AudioData, fold_idx: list, *, cfg: Any, balanced: bool,
