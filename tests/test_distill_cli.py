@@ -225,3 +225,13 @@ def test_a_dataset_that_is_not_video_is_named_before_the_run_starts(invoke, tmp_
         assert_user_error(invoke(*cmd, "--dataset", "digits", "--out", str(tmp_path / "o")),
                           "dataset 'digits' is not a video dataset", "video datasets: arid, synthetic-dark")
     assert not (tmp_path / "o").exists()
+
+
+def test_an_architecture_that_takes_no_clips_is_refused_before_the_run_starts(invoke, tmp_path):
+    """An image or sequence model would crash in its first forward pass (a traceback): refused up front."""
+    for cmd in (["train", "video", "--model", "resnet18"],
+                ["distill", "kd", "--teacher", "t", "--student", "lstm"]):
+        name = cmd[-1]
+        assert_user_error(invoke(*cmd, "--out", str(tmp_path / "o")), f"'{name}' is not a video model",
+                          "video models:", "r3d_18", "tiny3d")
+    assert not (tmp_path / "o").exists()

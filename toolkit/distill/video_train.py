@@ -60,12 +60,28 @@ def clip_options(dataset: str, frames: int | None, interval: int | None, image_s
             "image_size": image_size if image_size is not None else default["size"]}
 
 
+def video_models() -> list[str]:
+    """The architectures that take clips: lt's video models (``tiny3d``, ``s3d``) and torchvision's."""
+    import torchvision.models as tvm
+
+    from ..models import MODELS, list_models
+
+    list_models(False)  # registers lt's models
+    own = [n for n in MODELS.names() if MODELS.get(n).__module__ == "toolkit.models.video"]
+    return sorted({*own, *tvm.list_models(module=tvm.video)})
+
+
 def check_model_name(name: str) -> None:
-    """An unknown architecture is a user error before the run starts."""
+    """An unknown architecture, or one that does not take clips (an image or sequence model), is a user
+    error before the run starts."""
     from ..models import list_models
 
-    if name not in list_models():
-        raise LtError(unknown_name_message("model", name, list_models()))
+    video = video_models()
+    if name in video:
+        return
+    if name in list_models():
+        raise LtError(f"'{name}' is not a video model; video models: {', '.join(video)}")
+    raise LtError(unknown_name_message("model", name, video))
 
 
 def video_data(dataset: str, data_root: str | None, *, official_split: int = 1, stream: str = "rgb",
@@ -165,4 +181,4 @@ def train_video(*, dataset: str = "synthetic-dark", model: str = "tiny3d", strea
 
 
 __all__ = ["train_video", "multiview_forward", "video_data", "data_config", "video_train_config", "peak_memory_mib",
-           "clip_options", "check_model_name", "evaluate_multiview", "score_rows"]
+           "clip_options", "video_models", "check_model_name", "evaluate_multiview", "score_rows"]
