@@ -19,10 +19,34 @@ from .common import (
     ResumeOpt,
     SeedOpt,
     opt,
+    refuse_unused,
     resolve,
     run,
     split_list,
 )
+
+# What a --late-fusion run does not use: it fuses trained runs' saved predictions, it trains nothing.
+TRAINING_FLAGS = {"dataset": "--dataset", "data_root": "--data-root", "features": "--features", "model": "--model",
+                  "loss": "--loss", "epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr",
+                  "weight_decay": "--weight-decay", "seeds": "--seeds", "d_model": "--d-model", "layers": "--layers",
+                  "win_length": "--win-length", "hop_length": "--hop-length", "targets": "--targets",
+                  "noise": "--noise", "time_mask": "--time-mask", "balanced": "--balanced",
+                  "resplit_seed": "--resplit-seed", "devel_fraction": "--devel-fraction", "predict": "--predict"}
+
+
+def _refuse_ignored(ctx: typer.Context, task: str, resplit_seed: Optional[int], late_fusion: Optional[str]) -> None:
+    """A flag typed where this run would not use it is one ``Error:`` line (see :func:`refuse_unused`)."""
+    if late_fusion:
+        refuse_unused(ctx, TRAINING_FLAGS, "with --late-fusion (it fuses the runs' saved predictions)")
+        return
+    refuse_unused(ctx, {"fusion": "--fusion"}, "without --late-fusion")
+    if task != "stress":
+        refuse_unused(ctx, {"win_length": "--win-length", "hop_length": "--hop-length"},
+                      f"with --task {task} (windows cut stress training sequences only)")
+    if resplit_seed is None:
+        refuse_unused(ctx, {"devel_fraction": "--devel-fraction"}, "without --resplit-seed (the official "
+                                                                    "partition has its own devel)")
+
 
 # Flags only lt train muse takes (declared once, here).
 WinLengthOpt = Annotated[int, typer.Option("--win-length", help="Stress training window, in label steps "
@@ -81,6 +105,7 @@ def muse(ctx: typer.Context,
 
     Example: lt train muse --task humor --dataset synthetic-muse --model gru-sa --seeds 3 --out runs/humor
     """  # noqa: E501 (help text: Typer keeps a docstring's line breaks, wrapping would change --help)
+    _refuse_ignored(ctx, task, resplit_seed, late_fusion)
     from toolkit.muse.train import train_muse
 
     opts = resolve(ctx, device, seed, fmt, quiet)

@@ -102,9 +102,10 @@ def test_late_fusion_mean_and_learned(root, tmp_path):
 @pytest.mark.parametrize("task", ["reaction", "stress"])
 def test_late_fusion_other_tasks(root, tmp_path, task):
     runs = [tmp_path / m for m in ("lstm", "gru-sa")]
+    windows = ["--win-length", "30", "--hop-length", "15"] if task == "stress" else []  # stress only
     for run in runs:
         _json(lt("train", "muse", "--task", task, "--data-root", root, "--model", run.name, "--predict",
-                 "--win-length", "30", "--hop-length", "15", "--out", run, "--format", "json", *FAST))
+                 *windows, "--out", run, "--format", "json", *FAST))
     res = _json(lt("train", "muse", "--task", task, "--late-fusion", f"{runs[0]},{runs[1]}", "--fusion", "learned",
                    "--out", tmp_path / "fused", "--format", "json", "--quiet"))
     key = "fused_devel_pearson" if task == "reaction" else "fused_devel_ccc"
@@ -244,3 +245,19 @@ def test_print_config_resolves_defaults_and_old_window_spellings(tmp_path):
     assert (resolved["d_model"], resolved["layers"], resolved["loss"], resolved["targets"]) == (64, 2, "ccc", "per-dim")
     assert resolved["features"] == ["egemaps", "vggface2", "bert-4"]
     assert not (tmp_path / "p").exists()
+
+
+def test_a_flag_the_run_would_not_use_is_refused(root, tmp_path):
+    """Typed where it cannot act, a flag is one Error: line, not parsed, recorded and ignored."""
+    out = tmp_path / "o"
+    assert "--win-length: not used with --task humor" in _bad("--task", "humor", "--data-root", root,
+                                                             "--win-length", "30", "--out", out)
+    assert "--hop-length: not used with --task reaction" in _bad("--task", "reaction", "--data-root", root,
+                                                                "--hop-length", "15", "--out", out)
+    assert "--devel-fraction: not used without --resplit-seed" in _bad("--data-root", root, "--devel-fraction",
+                                                                       "0.3", "--out", out)
+    assert "--fusion: not used without --late-fusion" in _bad("--data-root", root, "--fusion", "learned",
+                                                              "--out", out)
+    assert "--model, --epochs: not used with --late-fusion" in _bad("--late-fusion", f"{root},{root}", "--model",
+                                                                    "lstm", "--epochs", "3", "--out", out)
+    assert not out.exists()
