@@ -30,6 +30,7 @@ from .common import (
     SeedOpt,
     fail,
     opt,
+    refuse_unused,
     resolve,
     run,
     split_list,
@@ -90,7 +91,14 @@ def features(ctx: typer.Context,
     opts = resolve(ctx, None, None, fmt, quiet)
     run(ctx, extract_features, opts, path=path, features=features.value, sample_rate=sample_rate, duration=duration,
         n_mels=n_mels, n_fft=n_fft, hop_length=hop_length, fmin=fmin, fmax=fmax, n_mfcc=n_mfcc, workers=workers,
-        cache_dir=cache_dir if cache else None, npz=npz, out=out, force=force)
+        cache_dir=_feature_cache(ctx, cache_dir, cache), npz=npz, out=out, force=force)
+
+
+def _feature_cache(ctx: typer.Context, cache_dir: str, cache: bool) -> Optional[str]:
+    """The feature cache folder; None with --no-cache (a --cache-dir typed with it is refused)."""
+    if not cache:
+        refuse_unused(ctx, {"cache_dir": "--cache-dir"}, "with --no-cache")
+    return cache_dir if cache else None
 
 
 def _drop(text: Optional[str]) -> list[int]:
@@ -142,9 +150,9 @@ def train(ctx: typer.Context,
     opts = resolve(ctx, device, seed, fmt, quiet)
     run(ctx, train_ssbpr, opts, dataset=dataset, data_root=data_root, model=model, cv=cv.value, folds=folds,
         epochs=epochs, batch_size=batch_size, lr=lr, balanced=balanced, sample_rate=sample_rate, duration=duration,
-        drop_classes=_drop(drop_classes), max_bad=max_bad, workers=workers, cache_dir=cache_dir if cache else None,
-        final=final, subjects=subjects, clips=clips, out=out, force=force, resume=resume, device=opts["device"],
-        seed=opts["seed"], deterministic=deterministic)
+        drop_classes=_drop(drop_classes), max_bad=max_bad, workers=workers,
+        cache_dir=_feature_cache(ctx, cache_dir, cache), final=final, subjects=subjects, clips=clips, out=out,
+        force=force, resume=resume, device=opts["device"], seed=opts["seed"], deterministic=deterministic)
 
 
 @ssbpr_app.command("eval")
@@ -162,7 +170,7 @@ def evaluate(ctx: typer.Context,
 
     opts = resolve(ctx, device, None, fmt, quiet)
     run(ctx, eval_ssbpr, opts, checkpoint=checkpoint, data_root=data_root, max_bad=max_bad, workers=workers,
-        cache_dir=cache_dir if cache else None, device=opts["device"])
+        cache_dir=_feature_cache(ctx, cache_dir, cache), device=opts["device"])
 
 
 @ssbpr_app.command("predict")
@@ -180,4 +188,4 @@ def predict(ctx: typer.Context,
     opts = resolve(ctx, device, None, fmt, quiet)
     opts["format"] = opts["format"] or "jsonl"
     run(ctx, predict_ssbpr, opts, files=files, checkpoint=checkpoint, workers=workers,
-        cache_dir=cache_dir if cache else None, device=opts["device"])
+        cache_dir=_feature_cache(ctx, cache_dir, cache), device=opts["device"])

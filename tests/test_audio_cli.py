@@ -256,3 +256,14 @@ def test_workers_checked_before_any_clip_is_generated(data, tmp_path):
                   "--out", tmp_path / "o"), "--workers must be >= 1 (got 0)")
     user_error(lt("audio", "features", data, "--workers", "0", "--out", tmp_path / "f"), "--workers must be >= 1")
     assert not gen.exists() and not (tmp_path / "o").exists() and not (tmp_path / "f").exists()
+
+
+def test_cache_dir_typed_with_no_cache_is_refused_not_ignored(data, tmp_path):
+    wav = next(data.rglob("*.wav"))
+    for cmd in (["features", data, "--out", tmp_path / "f"],
+                ["ssbpr", "train", "--data-root", data, "--out", tmp_path / "t"],
+                ["ssbpr", "eval", tmp_path / "run", "--data-root", data],
+                ["ssbpr", "predict", wav, "--checkpoint", tmp_path / "run"]):
+        user_error(lt("audio", *cmd, "--cache-dir", tmp_path / "c", "--no-cache"),
+                   "--cache-dir: not used with --no-cache")
+    assert not any((tmp_path / d).exists() for d in ("f", "t", "c"))
