@@ -145,8 +145,13 @@ def train(ctx: typer.Context,
 
     Example: lt audio ssbpr train --dataset synthetic-snore --model cnn --cv subject --folds 5 --out runs/ssbpr
     """  # noqa: E501 (help text: Typer keeps a docstring's line breaks, wrapping would change --help)
+    from toolkit.audio.models import AUDIO_MODELS
     from toolkit.audio.ssbpr import train_ssbpr
 
+    if model in AUDIO_MODELS and not AUDIO_MODELS.get(model).torch:
+        refuse_unused(ctx, {"epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr"},
+                      f"with --model {model} (fitted in one call on MFCC statistics; they train the spectrogram "
+                      "models)")
     opts = resolve(ctx, device, seed, fmt, quiet)
     run(ctx, train_ssbpr, opts, dataset=dataset, data_root=data_root, model=model, cv=cv.value, folds=folds,
         epochs=epochs, batch_size=batch_size, lr=lr, balanced=balanced, sample_rate=sample_rate, duration=duration,

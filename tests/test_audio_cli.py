@@ -16,6 +16,7 @@ from toolkit.audio import synth
 
 SR = "8000"
 TINY = ["--sample-rate", SR, "--duration", "1"]
+CLASSICAL = ("svm", "logreg")  # fitted in one call: no --epochs/--batch-size/--lr
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +77,9 @@ def test_features_npy_npz_and_cache(data, tmp_path, npz):
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["cnn", "crnn", "resnet18", "svm", "logreg"])
 def test_train_every_model(data, cache, tmp_path, model):
-    r = lt("audio", "ssbpr", "train", "--data-root", data, "--model", model, "--folds", "2", "--epochs", "1",
-           "--batch-size", "16", *TINY, "--cache-dir", cache, "--no-final", "--out", tmp_path / "run",
-           "-f", "json", "-q")
+    loop = ["--epochs", "1", "--batch-size", "16"] if model not in CLASSICAL else []  # spectrogram models only
+    r = lt("audio", "ssbpr", "train", "--data-root", data, "--model", model, "--folds", "2", *loop,
+           *TINY, "--cache-dir", cache, "--no-final", "--out", tmp_path / "run", "-f", "json", "-q")
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     rows = out["rows"]
@@ -101,8 +102,9 @@ def test_train_every_model(data, cache, tmp_path, model):
 @pytest.mark.parametrize("model", ["cnn", "logreg"])
 def test_train_final_then_eval_and_predict(data, cache, tmp_path, model):
     run = tmp_path / "run"
+    loop = ["--epochs", "2"] if model not in CLASSICAL else []  # spectrogram models only
     r = lt("audio", "ssbpr", "train", "--data-root", data, "--model", model, "--cv", "random", "--folds", "2",
-           "--epochs", "2", *TINY, "--cache-dir", cache, "--out", run, "-f", "jsonl", "-q", "--balanced")
+           *loop, *TINY, "--cache-dir", cache, "--out", run, "-f", "jsonl", "-q", "--balanced")
     assert r.exit_code == 0, r.output
     assert all(row["split"] == "random" for row in jsonl(r.stdout) if "split" in row)
     assert (run / "last.pt").is_file() and (run / "confusion.png").read_bytes()[:4] == b"\x89PNG"
@@ -267,3 +269,10 @@ def test_cache_dir_typed_with_no_cache_is_refused_not_ignored(data, tmp_path):
         user_error(lt("audio", *cmd, "--cache-dir", tmp_path / "c", "--no-cache"),
                    "--cache-dir: not used with --no-cache")
     assert not any((tmp_path / d).exists() for d in ("f", "t", "c"))
+
+
+def test_spectrogram_training_flags_are_refused_for_the_classical_models(data, tmp_path):
+    for model in ("svm", "logreg"):
+        user_error(lt("audio", "ssbpr", "train", "--data-root", data, "--model", model, "--epochs", "5", "--lr",
+                      "0.1", "--out", tmp_path / "o"), f"--epochs, --lr: not used with --model {model}")
+    assert not (tmp_path / "o").exists()
