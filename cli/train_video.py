@@ -25,6 +25,7 @@ from .common import (
     ResumeOpt,
     SeedOpt,
     opt,
+    refuse_unused,
     resolve,
     run,
 )
@@ -87,6 +88,8 @@ def video(ctx: typer.Context,
     Runs under torchrun (DDP) and continues exactly with --resume.
     Example: lt train video --dataset arid --data-root ARID_v1 --stream gamma --model r3d_18
     """
+    if stream != Stream.gamma:
+        refuse_unused(ctx, {"gamma": "--gamma"}, f"with --stream {stream.value} (it shapes the gamma stream only)")
     from toolkit.distill.video_train import train_video
 
     opts = resolve(ctx, device, seed, fmt, quiet)

@@ -235,3 +235,11 @@ def test_an_architecture_that_takes_no_clips_is_refused_before_the_run_starts(in
         assert_user_error(invoke(*cmd, "--out", str(tmp_path / "o")), f"'{name}' is not a video model",
                           "video models:", "r3d_18", "tiny3d")
     assert not (tmp_path / "o").exists()
+
+
+def test_gamma_typed_for_another_stream_is_refused_by_train_video(invoke, tmp_path):
+    assert_user_error(invoke("train", "video", "--stream", "rgb", "--gamma", "2.2", "--out", str(tmp_path / "o")),
+                      "--gamma: not used with --stream rgb")
+    assert not (tmp_path / "o").exists()
+    r = invoke("train", "video", "--stream", "gamma", "--gamma", "2.2", "--print-config")
+    assert r.exit_code == 0 and json.loads(r.stdout)["resolved"]["gamma"] == 2.2
