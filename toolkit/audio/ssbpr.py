@@ -40,13 +40,12 @@ def _fit_predict(run: Any, spec: Any, data: AudioData, tr: np.ndarray, te: np.nd
     from ..engine.checkpoint import save_checkpoint
     from .classical import ClassicalModel
 
-    c, out_dir = len(data.class_names), run.out_dir / sub if sub else run.out_dir
+    c, (out_dir, resume) = len(data.class_names), run.sub_run(sub, offset)  # same initial weights on every rank
     pick = lambda idx: [data.feats[i] for i in idx]  # noqa: E731
     cfg = replace(cfg, seed=run.seed + offset)
-    run.reseed(offset)  # the same initial weights on every rank
     if spec.torch:
         net = fit_torch(spec, SpectrogramSet(pick(tr), data.labels[tr]), c, cfg=cfg, device=run.device, out_dir=out_dir,
-                        balanced=balanced, run_config=run.config, resume=run.resume_from(sub))
+                        balanced=balanced, run_config=run.config, resume=resume)
         return net, None if te is None else torch_probs(net, pick(te), run.device, cfg.batch_size)
     # svm/logreg: not resumable by nature; re-fitted on --resume (deterministic, seconds)
     clf = ClassicalModel(spec.arch, seed=cfg.seed, balanced=balanced).fit(stack_stats(pick(tr)), data.labels[tr])

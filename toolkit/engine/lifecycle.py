@@ -189,6 +189,15 @@ class Run:
         path = self.out_dir / sub / LAST if sub is not None else self.out_dir / LAST
         return path if path.is_file() else None
 
+    def sub_run(self, sub: str | None, offset: int = 0) -> tuple[Path | None, Path | None]:
+        """Start one model of a run that fits several (a MuSe seed, an SSBPR fold): re-seed with
+        ``seed + offset`` on every rank, and return its dir (``out_dir/sub``; the run dir for None) and the
+        ``last.pt`` to continue it from (:meth:`resume_from`)."""
+        self.reseed(offset)
+        if self.out_dir is None:
+            return None, None
+        return (self.out_dir / sub if sub else self.out_dir), self.resume_from(sub)
+
     @property
     def is_main(self) -> bool:
         from . import distributed as D

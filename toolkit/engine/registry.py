@@ -14,7 +14,7 @@ def unknown_name_message(kind: str, name: str, valid: Iterable[str]) -> str:
     """``unknown model 'resnt50'; did you mean: resnet50? valid: a, b, c`` (close matches first)."""
     valid = sorted(valid)
     close = difflib.get_close_matches(name, valid, n=3, cutoff=0.6)
-    hint = f"; did you mean: {', '.join(close)}?" if close else ""
+    hint = f"; did you mean: {', '.join(close)}?" if close else ";"
     shown = ", ".join(valid) if len(valid) <= 40 else ", ".join(valid[:40]) + f", ... ({len(valid)} in all)"
     return f"unknown {kind} '{name}'{hint} valid: {shown}"
 

@@ -181,18 +181,17 @@ def _fit_one(run: Run, data: MuseData, o: MuseOptions, seed: int, sub: str, trai
              devel: list[Sample], n_out: int, names: list[str]):
     """One model (sub-run ``sub``) through the engine loop, its best-on-devel weights loaded;
     (model, fit result, seconds). A finished sub-run is re-used on --resume (0 epochs left)."""
-    run.reseed(seed - run.seed)  # seed s on every rank: the same initial weights
+    out_dir, resume = run.sub_run(sub, seed - run.seed)  # seed s on every rank: the same initial weights
     model = build_sequence_model(o.model, data.dims, n_out, o.task != "stress", d_model=o.d_model, layers=o.layers)
     cfg = TrainConfig(epochs=o.epochs, batch_size=o.batch_size, lr=o.lr, optimizer="adam", weight_decay=o.weight_decay,
                       scheduler="cosine", seed=seed, monitor=MONITOR[o.task], monitor_mode="max", amp="off",
                       deterministic=run.deterministic)
     sampler = _balanced_sampler(train, seed) if o.balanced else None
-    out_dir = run.out_dir / sub
     t0 = time.perf_counter()
     res = fit(model, SeqDataset(train, o.noise, o.time_mask), SeqDataset(devel), cfg=cfg, device=run.device,
               objective=MuseObjective(o.task, o.loss), metrics_fn=make_metrics(o.task, names), out_dir=out_dir,
               eval_forward=make_forward(o.task), collate_fn=collate, train_sampler=sampler,
-              resume=run.resume_from(sub), run_config=run.config)
+              resume=resume, run_config=run.config)
     seconds = sum(r.get("seconds", 0.0) for r in res.history) or (time.perf_counter() - t0)
     load_best_into(model, out_dir)
     return model, res, seconds
