@@ -171,3 +171,14 @@ def test_synthetic_dark_dataset_reads_back_through_the_arid_loader(tmp_path):
                         frames=4, views=2)
     torch.testing.assert_close(b.test[5][0], again.test[5][0])
     assert len(list(tmp_path.iterdir())) == 1  # cached, not regenerated
+
+
+def test_a_teacher_sees_the_gamma_stream_at_its_own_gamma(arid_root):
+    """``gamma@G`` renders the same clip at gamma G (a live KD teacher trained at another gamma than the
+    student's --gamma); plain ``gamma`` keeps the spec's."""
+    root, _ = arid_root
+    at_18 = get_dataset("arid", root=str(root), size=16, frames=4, views=1, stream="rgb", gamma=1.8).test
+    at_25 = get_dataset("arid", root=str(root), size=16, frames=4, views=1, stream="gamma", gamma=2.5).test
+    clips = at_18.render(0, 0, ["gamma", "gamma@2.5"])
+    torch.testing.assert_close(clips["gamma@2.5"], at_25.render(0, 0, ["gamma"])["gamma"])
+    assert not torch.equal(clips["gamma"], clips["gamma@2.5"])

@@ -180,7 +180,10 @@ class VideoClipDataset(Dataset):
 
     def render(self, i: int, view: int | None, streams: Sequence[str], *, train: bool = False,
                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """Video ``i``, clip ``view`` (None: random start) -> {stream: float (C,T,H,W) in [0,1]}."""
+        """Video ``i``, clip ``view`` (None: random start) -> {stream: float (C,T,H,W) in [0,1]}.
+
+        A stream ``gamma@G`` is the gamma stream at gamma G instead of the spec's (a teacher trained at
+        another gamma sees its own stream of the same clip)."""
         path, _ = self.items[i]
         spec = self.spec
         raw = None
@@ -202,10 +205,15 @@ class VideoClipDataset(Dataset):
                 frames = read_flow(self._flow_folder(path), idx)
             else:
                 frames = raw[idx]
-                if s == "gamma":
-                    frames = self._lut[frames.long()]
+                if s.startswith("gamma"):
+                    frames = self._gamma_lut(s)[frames.long()]
             out[s] = _resize_crop(frames, spec.size, crop)
         return out
+
+    def _gamma_lut(self, stream: str) -> torch.Tensor:
+        """The LUT of ``gamma`` (the spec's) or ``gamma@G``."""
+        _, at, g = stream.partition("@")
+        return gamma_lut(float(g)) if at and float(g) != self.spec.gamma else self._lut
 
     def __getitem__(self, k: int):
         s = self.spec.stream

@@ -251,7 +251,8 @@ def _student_data(run: Run, specs: list[Teacher], bundle, mode: str, views: int,
         table, statuses = teacher_tables(specs, bundle.train, views, meta, cdir, run.device, batch_size, workers,
                                          "train")
         return CachedViews(bundle.train, table), CachedKD(ce_weight, tau, combine), test_table, statuses
-    live = [(_load_teacher(t, run.device), t.stream) for t in specs]
+    # each teacher sees its own stream of the same clip, at its own gamma for the gamma stream
+    live = [(_load_teacher(t, run.device), f"gamma@{t.gamma}" if t.stream == "gamma" else t.stream) for t in specs]
     train_set = MultiStream(bundle.train, [s for _, s in live], None if mode == "kd" else views)
     return train_set, LiveKD(live, ce_weight, tau, combine), test_table, ["live"] * len(specs)
 
