@@ -300,31 +300,24 @@ def refuse_unused(ctx: typer.Context, flags: dict[str, str], reason: str) -> Non
         fail(f"{', '.join(typed)}: not used {reason}")
 
 
-def run(ctx: typer.Context | None, fn: Callable[..., Any], opts: dict, **kwargs: Any) -> Any:
-    """Call one toolkit function and print its Report; LtError -> ``Error:`` line, exit code 2.
+def invoke(ctx: typer.Context | None, thunk: Callable[[], Any], fmt: Fmt | None = None, quiet: bool = False) -> Any:
+    """Call ``thunk`` (one toolkit call) and print its Report; LtError -> one ``Error:`` line, exit code 2.
 
-    ``opts`` comes from :func:`resolve`. The command's parsed options are handed to the run lifecycle
-    (``config.json``, ``--print-config``); a run dir this call created and left holding nothing but its
-    config is removed when the call fails, so the same command can simply be run again.
+    A run dir the call created and left holding nothing but its config is removed when the call fails,
+    so the same command can simply be run again.
     """
     from toolkit.engine.errors import LtError
-    from toolkit.engine.lifecycle import ConfigPrinted, cli_context, discard_failed_run, reset_cli_context
-    from toolkit.engine.report import emit, set_quiet
+    from toolkit.engine.lifecycle import discard_failed_run
+    from toolkit.engine.report import drop_pending, emit, flush_pending, set_quiet
 
-    set_quiet(opts.get("quiet", False))
-    debug = os.environ.get("LT_DEBUG") == "1"
-    params = dict(ctx.params) if ctx is not None else {}
-    token = cli_context(_command_of(ctx) if ctx is not None else (), params, bool(params.get("print_config")))
+    opts = resolve(ctx, None, None, fmt, quiet)
+    set_quiet(opts["quiet"])
     try:
-        result = fn(**kwargs)
-    except ConfigPrinted as printed:
-        import json
-
-        sys.stdout.write(json.dumps(printed.config, indent=2) + "\n")
-        return None
+        result = thunk()
     except LtError as e:
+        drop_pending()  # a user error raised before any output stays the only stderr line
         discard_failed_run()
-        if debug:
+        if os.environ.get("LT_DEBUG") == "1":
             raise
         fail(str(e), getattr(e, "exit_code", 2))
     except KeyboardInterrupt:
@@ -333,8 +326,33 @@ def run(ctx: typer.Context | None, fn: Callable[..., Any], opts: dict, **kwargs:
     except BaseException:
         discard_failed_run()
         raise
-    finally:
-        reset_cli_context(token)
+    flush_pending()
     if result is not None and hasattr(result, "to_dict"):
         emit(result, opts.get("format"))
     return result
+
+
+def run(ctx: typer.Context | None, fn: Callable[..., Any], opts: dict, **kwargs: Any) -> Any:
+    """Call one toolkit function ``fn(**kwargs)`` and print its Report (see :func:`invoke`).
+
+    ``opts`` comes from :func:`resolve`. For commands not generated from an options class: the
+    command's parsed options are handed to the run lifecycle (``config.json``, ``--print-config``).
+    """
+    from toolkit.engine.lifecycle import ConfigPrinted, cli_context, reset_cli_context
+
+    params = dict(ctx.params) if ctx is not None else {}
+    token = cli_context(_command_of(ctx) if ctx is not None else (), params, bool(params.get("print_config")))
+
+    def call():
+        try:
+            return fn(**kwargs)
+        except ConfigPrinted as printed:
+            import json
+
+            sys.stdout.write(json.dumps(printed.config, indent=2) + "\n")
+            return None
+        finally:
+            reset_cli_context(token)
+
+    fmt = Fmt(opts["format"]) if opts.get("format") else None
+    return invoke(ctx, call, fmt, opts.get("quiet", False))

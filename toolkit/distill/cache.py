@@ -120,7 +120,7 @@ def _compute(model: nn.Module, views: Dataset, path: Path, meta_json: str, state
     was_training = model.training
     model.eval()
     subset = Subset(views, todo)
-    loader = make_loader(subset, batch_size, train=False, num_workers=num_workers, sampler=SequentialSampler(subset))
+    loader = make_loader(subset, batch_size, train=False, workers=num_workers, sampler=SequentialSampler(subset))
     pos, batches = 0, 0
     try:
         for x, _ in progress(loader, description=description):

@@ -108,7 +108,7 @@ def video_train_config(epochs: int, batch_size: int, lr: float, weight_decay: fl
     milestones = sorted({m for m in (int(epochs * 0.6), int(epochs * 0.8)) if 0 < m < epochs})
     return TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, scheduler=scheduler,
                        milestones=milestones if scheduler == "multistep" else (), seed=seed,
-                       num_workers=num_workers, deterministic=deterministic).validate()
+                       workers=num_workers, deterministic=deterministic).validate()
 
 
 def peak_memory_mib(device: torch.device) -> float:
@@ -129,7 +129,7 @@ def score_rows(name: str, metrics: dict, class_names: list[str]) -> tuple[dict, 
 def evaluate_multiview(model: torch.nn.Module, bundle: DataBundle, device: torch.device, batch_size: int,
                        workers: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Multi-view test log-probabilities and targets (every rank takes part under torchrun)."""
-    loader = make_loader(bundle.test, batch_size, train=False, num_workers=workers)
+    loader = make_loader(bundle.test, batch_size, train=False, workers=workers)
     return evaluate(model, loader, device, forward=multiview_forward)
 
 

@@ -231,11 +231,20 @@ class Run:
         D.cleanup()
 
 
-def start_run(command: tuple[str, ...] | list[str], *, out: str | os.PathLike | None, force: bool = False,
-              resume: bool = False, device: Any = "auto", seed: int = 0, deterministic: bool = False,
-              resolved: dict[str, Any] | None = None, info: dict[str, Any] | None = None,
+def start_run(command: tuple[str, ...] | list[str], opts: Any = None, *, out: str | os.PathLike | None = None,
+              force: bool = False, resume: bool = False, device: Any = "auto", seed: int = 0,
+              deterministic: bool = False, resolved: dict[str, Any] | None = None, info: dict[str, Any] | None = None,
               writes: bool = True) -> Run:
-    """Start a run (see the module docstring); ``writes=False`` for a command with no run dir."""
+    """Start a run (see the module docstring); ``writes=False`` for a command with no run dir.
+
+    ``opts``: the command's validated options (a :class:`toolkit.options.Options` holding the
+    :class:`~toolkit.options.RunOptions` fields): where to write and how to start are read from it, and
+    ``resolved`` is its :meth:`~toolkit.options.Options.to_dict` (``resolved`` given here adds to it).
+    """
+    if opts is not None:
+        out, force, resume, device = opts.out, opts.force, opts.resume, opts.device
+        seed, deterministic = opts.seed, opts.deterministic
+        resolved = {**opts.to_dict(), **dict(resolved or {})}
     from . import distributed as D
     from .device import resolve_device
     from .runs import prepare_out_dir

@@ -14,15 +14,16 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from ..options import TrainOptions, option, options
 from . import distributed as D
 from .checkpoint import BEST, LAST, load_checkpoint, load_state_into, save_checkpoint
-from .errors import CheckpointError, LtError, check
+from .errors import CheckpointError, LtError
 from .report import log, progress
 from .runs import write_csv
 from .seed import rng_state, seed_everything, set_rng_state
@@ -38,51 +39,30 @@ class NonFiniteLoss(LtError):
     """The loss (or the weights after a step) became NaN/inf; the run stops at the last good epoch."""
 
 
-@dataclass
-class TrainConfig:
-    """Everything the loop needs to know (all plain values, stored in checkpoints as ``config``).
+@options
+class TrainConfig(TrainOptions):
+    """Everything the loop needs to know: the user's :class:`~toolkit.options.TrainOptions` (every trainer's
+    flags, inherited field by field) plus what the method sets (stored in checkpoints as ``config``).
 
     ``milestones`` are epochs; ``lr_factors`` the cumulative lr multipliers from each milestone on
-    (default ``gamma**k``). ``amp``: ``auto`` = bf16/fp16 autocast on CUDA only.
+    (default ``gamma**k``). ``amp``: ``auto`` = bf16/fp16 autocast on CUDA only. ``early_stop``: stop
+    when ``monitor`` has not improved for that many epochs (resumable: it counts from ``best_epoch``).
     """
 
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 0.1
-    optimizer: str = "sgd"
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 5e-4
-    scheduler: str = "cosine"
-    milestones: Sequence[int] = ()
-    lr_factors: Sequence[float] = ()
-    gamma: float = 0.1
-    warmup_epochs: int = 0
-    grad_clip: float = 0.0
-    amp: str = "auto"
-    channels_last: bool = False
-    num_workers: int = 0
-    seed: int = 0
-    deterministic: bool = False
-    eval_every: int = 1
-    monitor: str = "top1"
-    monitor_mode: str = "max"
-    drop_last: bool = False
+    nesterov: bool = option(False, "Nesterov momentum (SGD).", cli=False)
+    gamma: float = option(0.1, "Multistep factor per milestone when --lr-factors is not given.", cli=False, gt=0)
+    seed: int = option(0, "Seed of the data order.", cli=False)
+    deterministic: bool = option(False, "Deterministic kernels.", cli=False)
+    eval_every: int = option(1, "Evaluate every N epochs.", cli=False, min=1)
+    monitor: str = option("top1", "The selection metric.", cli=False)
+    monitor_mode: str = option("max", "Whether the selection metric is better high or low.", cli=False,
+                               choices=("max", "min"))
+    drop_last: bool = option(False, "Drop the last incomplete training batch.", cli=False)
 
-    def validate(self) -> "TrainConfig":
-        check(self.epochs >= 1, f"--epochs must be >= 1 (got {self.epochs})")
-        check(self.batch_size >= 1, f"--batch-size must be >= 1 (got {self.batch_size})")
-        check(self.lr > 0 and math.isfinite(self.lr), f"--lr must be > 0 (got {self.lr})")
-        check(self.weight_decay >= 0, f"--weight-decay must be >= 0 (got {self.weight_decay})")
-        check(self.warmup_epochs >= 0, f"--warmup-epochs must be >= 0 (got {self.warmup_epochs})")
-        check(self.grad_clip >= 0, f"--grad-clip must be >= 0 (got {self.grad_clip})")
-        check(self.optimizer in ("sgd", "adam", "adamw"),
-              f"unknown optimizer '{self.optimizer}'; valid: sgd, adam, adamw")
-        check(self.scheduler in ("cosine", "multistep", "none"),
-              f"unknown scheduler '{self.scheduler}'; valid: cosine, multistep, none")
-        check(self.amp in ("auto", "on", "off"), f"--amp must be auto|on|off (got {self.amp})")
-        check(self.monitor_mode in ("max", "min"), "monitor_mode must be max|min")
-        return self
+    @classmethod
+    def of_options(cls, opts: TrainOptions, **method: Any) -> "TrainConfig":
+        """The loop's config: every engine option of ``opts`` plus the method's own settings."""
+        return cls(**opts.train_fields(), **method).validate()
 
 
 class Objective:
@@ -127,12 +107,18 @@ class FitResult:
 
 
 def to_device(batch: Any, device: torch.device, channels_last: bool = False) -> Any:
-    """Move a (nested) batch of tensors to ``device``."""
+    """Move a (nested) batch of tensors to ``device``; ``channels_last``: the model's input (the batch's
+    first floating-point tensor) must be 4-D images, put in channels_last memory format."""
     if isinstance(batch, torch.Tensor):
         batch = batch.to(device, non_blocking=True)
-        if channels_last and batch.dim() == 4 and batch.is_floating_point():
+        if channels_last and batch.is_floating_point():
+            if batch.dim() != 4:
+                raise LtError(f"--channels-last needs 4-D image inputs (N, C, H, W); this model's input is "
+                              f"{batch.dim()}-D {tuple(batch.shape)}: drop --channels-last")
             batch = batch.contiguous(memory_format=torch.channels_last)
         return batch
+    if channels_last and isinstance(batch, (list, tuple)) and batch:
+        return type(batch)([to_device(batch[0], device, True), *(to_device(b, device) for b in batch[1:])])
     if isinstance(batch, (list, tuple)):
         return type(batch)(to_device(b, device, channels_last) for b in batch)
     if isinstance(batch, dict):
@@ -162,7 +148,7 @@ class _ShardSampler(Sampler):
         return len(self.idx)
 
 
-def make_loader(ds: Dataset, batch_size: int, *, train: bool, seed: int = 0, num_workers: int = 0,
+def make_loader(ds: Dataset, batch_size: int, *, train: bool, seed: int = 0, workers: int = 0,
                 drop_last: bool = False, collate_fn: Callable | None = None,
                 sampler: Sampler | None = None) -> DataLoader:
     """The one DataLoader recipe: a seeded generator (re-seeded per epoch by :func:`fit`),
@@ -174,7 +160,7 @@ def make_loader(ds: Dataset, batch_size: int, *, train: bool, seed: int = 0, num
             sampler = (DistributedSampler(ds, shuffle=train, seed=seed, drop_last=drop_last) if train
                        else _ShardSampler(len(ds)))
     shuffle = train and sampler is None
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, sampler=sampler, num_workers=num_workers,
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, sampler=sampler, num_workers=workers,
                       drop_last=drop_last and train, collate_fn=collate_fn, generator=g,
                       pin_memory=torch.cuda.is_available(), persistent_workers=False)
 
@@ -250,7 +236,8 @@ class Trainer:
                  metrics_fn: Callable[[torch.Tensor, torch.Tensor], dict], cfg: TrainConfig, device: torch.device,
                  out_dir: Path | None, eval_forward: Callable | None, collate_fn: Callable | None,
                  train_sampler: Sampler | None, run_config: dict | None):
-        self.cfg, self.device, self.out_dir = cfg.validate(), device, out_dir
+        cfg = self.cfg = cfg.validate()
+        self.device, self.out_dir = device, out_dir
         self.objective, self.metrics_fn, self.eval_forward = objective.to(device), metrics_fn, eval_forward
         self.run_config = run_config or {}
         self.bare = model.to(device)
@@ -260,11 +247,13 @@ class Trainer:
         if D.is_distributed():
             self.model = nn.parallel.DistributedDataParallel(
                 self.bare, device_ids=[device.index] if device.type == "cuda" else None)
+        if cfg.compile:
+            self.model = compiled(self.model)
         self.train_loader = make_loader(train_set, cfg.batch_size, train=True, seed=cfg.seed,
-                                        num_workers=cfg.num_workers, drop_last=cfg.drop_last, collate_fn=collate_fn,
+                                        workers=cfg.workers, drop_last=cfg.drop_last, collate_fn=collate_fn,
                                         sampler=train_sampler)
         self.eval_loader = None if eval_set is None else make_loader(
-            eval_set, cfg.batch_size, train=False, num_workers=cfg.num_workers, collate_fn=collate_fn)
+            eval_set, cfg.batch_size, train=False, workers=cfg.workers, collate_fn=collate_fn)
         params = [p for p in self.bare.parameters() if p.requires_grad] + list(objective.parameters())
         self.optimizer = build_optimizer(params, cfg)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, LrSchedule(cfg, len(self.train_loader)))
@@ -353,6 +342,10 @@ class Trainer:
         epoch = self.start_epoch
         try:
             for epoch in range(self.start_epoch, self.cfg.epochs):
+                if self.stale(epoch):
+                    log(f"early stop after epoch {epoch}: {self.cfg.monitor} has not improved for "
+                        f"{self.cfg.early_stop} epoch(s) since epoch {self.best_epoch}")
+                    break
                 t0 = time.perf_counter()
                 row = {"epoch": epoch + 1, "lr": self.optimizer.param_groups[0]["lr"], **self.train_epoch(epoch)}
                 if not all(bool(torch.isfinite(p).all()) for p in self.bare.parameters()):
@@ -382,6 +375,13 @@ class Trainer:
             raise Interrupted("interrupted before the first epoch finished; nothing was saved") from None
         return FitResult(history=self.history, best_metric=self.best, best_epoch=self.best_epoch, out_dir=self.out_dir)
 
+    def stale(self, epoch: int) -> bool:
+        """``--early-stop``: the selection metric has not improved for that many epochs (counted from the
+        best epoch, which checkpoints keep, so a resumed run stops where the uninterrupted one did)."""
+        if self.cfg.early_stop <= 0 or self.eval_loader is None:
+            return False
+        return epoch - (self.best_epoch or 0) >= self.cfg.early_stop
+
     def _last_good(self) -> str:
         """Where the last finite epoch's checkpoint is (``last.pt`` is only written after a finite epoch)."""
         if self.out_dir is None:
@@ -389,6 +389,18 @@ class Trainer:
         if not self.history:
             return "no epoch finished, nothing was saved"
         return f"the last good checkpoint is {self.out_dir / LAST} (epoch {self.history[-1]['epoch']})"
+
+
+def compiled(model: nn.Module) -> nn.Module:
+    """``--compile``: ``torch.compile(model)``; a torch without it (or whose compiler cannot start) is an LtError."""
+    fn = getattr(torch, "compile", None)
+    if fn is None:
+        raise LtError(f"--compile needs torch.compile (torch >= 2.0; this is torch {torch.__version__}): "
+                      f"drop --compile")
+    try:
+        return fn(model)
+    except (RuntimeError, ImportError) as e:
+        raise LtError(f"--compile: torch.compile is not available here ({e}): drop --compile") from None
 
 
 def fit(model: nn.Module, train_set: Dataset, eval_set: Dataset | None = None, *, cfg: TrainConfig,

@@ -6,7 +6,7 @@ Categories based Recognition", arXiv 2309.07186 (2023). Only the abstract is pub
 exists, so this is our reading (shared/methods/longtail.md); every choice below is a flag.
 
 - **Latent bank** M ∈ R^{K×d} (learnable), soft assignment A = softmax(sim(f, M)/τ) of the backbone
-  feature f, latent feature l = A·M; the classifier reads h = f + l (``combine='add'``) or [f; l].
+  feature f, latent feature l = A·M; the classifier reads h = f + l (``head_input='add'``) or [f; l].
 - **Class-agnostic semantic augmentation** on h: online covariances Σ_k per latent category,
   weighted by the assignments A over samples of *all* classes, of the within-class residual
   h − μ_y (running class means; ``cov_center='class'``); each sample is augmented with
@@ -61,15 +61,14 @@ from .isda import (
     rebalance_prior,
     scale_of,
 )
+from .options import LAMBDA0_BY_RECIPE, LCRegOptions, check_lcreg_model
 
-COMBINES = ("add", "concat")
+HEAD_INPUTS = ("add", "concat")
 ASSIGN_METRICS = ("cosine", "dot")
 COV_GROUPS = ("latent", "class")
 ASSIGN_GRADS = ("bank", "all")
 COV_CENTERS = ("class", "none")
 BANK_INITS = ("features", "random")
-# λ₀ per recipe (ISDA paper: 0.5 on CIFAR, 7.5 on ImageNet); recipes not listed use 0.5.
-LAMBDA0_BY_RECIPE = {"imagenet-lt": 7.5, "places-lt": 7.5, "inat2018": 7.5}
 
 
 class LCRegNet(nn.Module):
@@ -83,26 +82,26 @@ class LCRegNet(nn.Module):
     """
 
     def __init__(self, base: nn.Module, num_classes: int, latent_k: int = 64, tau: float = 0.05,
-                 combine: str = "add", assign_metric: str = "cosine", assign_grad: str = "bank"):
+                 head_input: str = "add", assign_metric: str = "cosine", assign_grad: str = "bank"):
         super().__init__()
         check(latent_k >= 0, f"--latent-k must be >= 0 (got {latent_k})")
         check(tau > 0, f"--tau must be > 0 (got {tau})")
-        check(combine in COMBINES, f"unknown combine '{combine}'; valid: {', '.join(COMBINES)}")
+        check(head_input in HEAD_INPUTS, f"unknown --head-input '{head_input}'; valid: {', '.join(HEAD_INPUTS)}")
         check(assign_metric in ASSIGN_METRICS,
               f"unknown assign metric '{assign_metric}'; valid: {', '.join(ASSIGN_METRICS)}")
-        check(latent_k > 0 or combine == "add", "--combine concat needs --latent-k > 0")
+        check_lcreg_model(latent_k, head_input)
         check(assign_grad in ASSIGN_GRADS, f"unknown assign grad '{assign_grad}'; valid: {', '.join(ASSIGN_GRADS)}")
         self.base = base
         head = _take_head(base)
         dim = head.in_features
-        self.fc = head if combine == "add" else nn.Linear(2 * dim, num_classes)
+        self.fc = head if head_input == "add" else nn.Linear(2 * dim, num_classes)
         self.bank = nn.Parameter(torch.randn(latent_k, dim) / math.sqrt(dim)) if latent_k > 0 else None
-        self.latent_k, self.tau, self.combine = latent_k, tau, combine
+        self.latent_k, self.tau, self.head_input = latent_k, tau, head_input
         self.assign_metric, self.feature_dim = assign_metric, dim
         self.assign_grad = assign_grad
         self.arch = "lcreg"
         self.model_args = {"base": dict(getattr(base, "model_args", {})), "num_classes": num_classes,
-                           "latent_k": latent_k, "tau": tau, "combine": combine, "assign_metric": assign_metric,
+                           "latent_k": latent_k, "tau": tau, "head_input": head_input, "assign_metric": assign_metric,
                            "assign_grad": assign_grad}
 
     def assignment(self, f: torch.Tensor) -> torch.Tensor:
@@ -120,7 +119,7 @@ class LCRegNet(nn.Module):
         else:
             assign = self.assignment(f.detach() if self.assign_grad == "bank" else f)
             latent = assign @ self.bank
-            h = f + latent if self.combine == "add" else torch.cat([f, latent], dim=1)
+            h = f + latent if self.head_input == "add" else torch.cat([f, latent], dim=1)
         logits = self.fc(h)
         if not parts:
             return logits
@@ -157,14 +156,14 @@ def _take_head(base: nn.Module) -> nn.Linear:
 
 
 def build_lcreg_model(name: str, num_classes: int, weights: str | None = None, latent_k: int = 64,
-                      tau: float = 0.05, combine: str = "add", assign_metric: str = "cosine",
+                      tau: float = 0.05, head_input: str = "add", assign_metric: str = "cosine",
                       assign_grad: str = "bank") -> LCRegNet:
     """``get_model(name, num_classes, weights)`` wrapped with the latent bank."""
     from ..models import get_model
 
     check(latent_k >= 0, f"--latent-k must be >= 0 (got {latent_k})")
     base = get_model(name, num_classes, weights=weights)
-    return LCRegNet(base, num_classes, latent_k, tau, combine, assign_metric, assign_grad)
+    return LCRegNet(base, num_classes, latent_k, tau, head_input, assign_metric, assign_grad)
 
 
 def lcreg_from_checkpoint(ckpt: dict) -> LCRegNet:
@@ -325,56 +324,36 @@ def default_lambda0(recipe_name: str) -> float:
     return LAMBDA0_BY_RECIPE.get(recipe_name, 0.5)
 
 
-def train_lcreg(run, latent_k: int = 64, tau: float = 0.05, combine: str = "add", assign_metric: str = "cosine",
-                lambda0: float | None = None, cov_groups: str = "latent", covariance: str = "auto",
-                cov_budget_mb: float = 512.0, lambda_norm: str = "none", rebalance: str = "balanced-softmax",
-                diversity_weight: float = 0.01, balance_weight: float = 0.1, sharpness_weight: float = 0.1,
-                cov_center: str = "class", bank_init: str = "features", assign_grad: str = "bank"):
-    """Train LCReg per ``run`` (a :class:`toolkit.longtail.train.LongtailRun`) through ``train_longtail``.
+def train_lcreg(opts: LCRegOptions | None = None, **values):
+    """Train LCReg: ``lt train lcreg`` (the long-tail trainer with LCReg's model and objective).
 
-    All LCReg options are validated before any data is read and recorded in ``config.json`` under
-    their command-line names (``resolved``; ``combine`` is ``--head-input`` there). ``lambda0=None``
-    takes :func:`default_lambda0` of the resolved recipe.
+    ``opts`` (or its fields as keywords) is validated before any data is read and recorded in
+    ``config.json``; ``lambda0=None`` takes :func:`default_lambda0` of the resolved recipe.
     Returns the test Report (overall / many / medium / few top-1, best epoch on val where it exists).
 
         lt train lcreg --dataset digits-lt --epochs 30 --latent-k 16 --out runs/lcreg
     """
-    from dataclasses import replace
-
     from ..engine.report import log
     from .isda import statistics_bytes
-    from .recipes import get_recipe
     from .train import train_longtail
 
-    check(latent_k >= 0, f"--latent-k must be >= 0 (got {latent_k})")
-    check_lambda0(lambda0)
-    recipe = get_recipe(run.recipe, run.dataset)
-    lam0 = default_lambda0(recipe.name) if lambda0 is None else lambda0
-    model_opts = {"latent_k": latent_k, "tau": tau, "combine": combine, "assign_metric": assign_metric,
-                  "assign_grad": assign_grad}
-    obj_opts = {"latent_k": latent_k, "lambda0": lam0, "cov_groups": cov_groups, "covariance": covariance,
-                "cov_budget_mb": cov_budget_mb, "lambda_norm": lambda_norm, "rebalance": rebalance,
-                "diversity_weight": diversity_weight, "balance_weight": balance_weight,
-                "sharpness_weight": sharpness_weight, "cov_center": cov_center, "bank_init": bank_init}
-    # Fail fast on bad values (the same checks run again when the real objects are built).
-    check(tau > 0, f"--tau must be > 0 (got {tau})")
-    check(combine in COMBINES, f"unknown combine '{combine}'; valid: {', '.join(COMBINES)}")
-    check(assign_metric in ASSIGN_METRICS,
-          f"unknown assign metric '{assign_metric}'; valid: {', '.join(ASSIGN_METRICS)}")
-    check(latent_k > 0 or combine == "add", "--combine concat needs --latent-k > 0")
-    check(assign_grad in ASSIGN_GRADS, f"unknown assign grad '{assign_grad}'; valid: {', '.join(ASSIGN_GRADS)}")
-    LCRegObjective([1], 1, 1, **obj_opts)
+    opts = LCRegOptions.of(opts, **values).validate()
+    model_opts = {"latent_k": opts.latent_k, "tau": opts.tau, "head_input": opts.head_input,
+                  "assign_metric": opts.assign_metric, "assign_grad": opts.assign_grad}
+    obj_opts = {k: getattr(opts, k) for k in ("latent_k", "lambda0", "cov_groups", "covariance", "cov_budget_mb",
+                                               "lambda_norm", "rebalance", "diversity_weight", "balance_weight",
+                                               "sharpness_weight", "cov_center", "bank_init")}
 
-    def model_factory(bundle, rec):
-        return build_lcreg_model(rec.model, bundle.num_classes, weights=rec.weights, **model_opts)
+    def model_factory(bundle, o):
+        return build_lcreg_model(o.model, bundle.num_classes, weights=o.weights, **model_opts)
 
-    def objective_factory(bundle, rec, model):
-        obj = LCRegObjective(bundle.train_counts, rec.epochs, model.fc.in_features, **obj_opts)
+    def objective_factory(bundle, o, model):
+        obj = LCRegObjective(bundle.train_counts, o.epochs, model.fc.in_features, **obj_opts)
         st = obj.stats
-        log(f"LCReg: K={latent_k}, λ₀={lam0}, {st.groups} {cov_groups} group(s), {obj.covariance} covariance "
-            f"of d={st.dim}: statistics {statistics_bytes(obj.covariance, st.groups, st.dim) / 2**20:.2f} MiB")
+        mib = statistics_bytes(obj.covariance, st.groups, st.dim) / 2**20
+        log(f"LCReg: K={o.latent_k}, λ₀={o.lambda0}, {st.groups} {o.cov_groups} group(s), {obj.covariance} "
+            f"covariance of d={st.dim}: statistics {mib:.2f} MiB")
         return obj
 
-    cli_names = {**{("head_input" if k == "combine" else k): v for k, v in model_opts.items()}, **obj_opts}
-    spec = replace(run, method="lcreg", loss=rebalance, loss_options={**model_opts, **obj_opts}, options=cli_names)
-    return train_longtail(spec, objective_factory=objective_factory, model_factory=model_factory)
+    return train_longtail(opts, method="lcreg", loss=opts.rebalance, objective_factory=objective_factory,
+                          model_factory=model_factory)

@@ -13,7 +13,6 @@ under ``torchrun`` and continues exactly with ``--resume``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,48 +29,15 @@ from ..engine.metrics import longtail_metrics
 from ..engine.report import Report, log
 from ..models import get_model, load_model
 from .losses import get_loss
-from .recipes import Recipe, get_recipe
+from .options import CEOptions, EvalOptions, LongtailOptions, shot_thresholds
 
-# objective_factory(bundle, recipe, model) -> Objective; model_factory(bundle, recipe) -> nn.Module
-ObjectiveFactory = Callable[[DataBundle, Recipe, nn.Module], Objective]
-ModelFactory = Callable[[DataBundle, Recipe], nn.Module]
-
-
-@dataclass
-class LongtailRun:
-    """What to train. ``overrides`` are recipe fields given on the command line (None = recipe's).
-
-    ``options`` are the method's own options under their command-line names (``lt train ce``:
-    ``loss``; ``lt train lcreg``: ``rebalance``, ``latent_k``, ...), recorded in ``config.json``.
-    """
-
-    dataset: str
-    method: str = "ce"
-    loss: str = "ce"
-    recipe: str | None = None
-    overrides: dict[str, Any] = field(default_factory=dict)
-    loss_options: dict[str, Any] = field(default_factory=dict)
-    options: dict[str, Any] = field(default_factory=dict)
-    data_root: str | None = None
-    download: bool = False
-    imbalance: float | None = None
-    skip_bad: bool = False
-    out: str | None = None
-    force: bool = False
-    resume: bool = False
-    device: str = "auto"
-    seed: int = 0
-    deterministic: bool = False
-    amp: str = "auto"
-    grad_clip: float = 0.0
-    workers: int = 0
-    shot_convention: str = "decoupling"
-    shot_many: int | None = None
-    shot_few: int | None = None
+# objective_factory(bundle, opts, model) -> Objective; model_factory(bundle, opts) -> nn.Module
+ObjectiveFactory = Callable[[DataBundle, LongtailOptions, nn.Module], Objective]
+ModelFactory = Callable[[DataBundle, LongtailOptions], nn.Module]
 
 
 def load_bundle(dataset: str, data_root: str | None, download: bool = False, imbalance: float | None = None,
-                skip_bad: bool = False) -> DataBundle:
+                skip_bad: bool = False, image_size: int | None = None) -> DataBundle:
     """The dataset with only the options the user actually gave (the rest are the builder's defaults)."""
     opts: dict[str, Any] = {}
     if imbalance is not None:
@@ -79,53 +45,43 @@ def load_bundle(dataset: str, data_root: str | None, download: bool = False, imb
         opts["imbalance"] = imbalance
     if skip_bad:
         opts["skip_bad"] = True
+    if image_size is not None:
+        opts["image_size"] = image_size
     return get_dataset(dataset, root=data_root, download=download, **opts)
 
 
-def _train_config(run: LongtailRun, recipe: Recipe) -> TrainConfig:
-    return TrainConfig(epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr, momentum=recipe.momentum,
-                       weight_decay=recipe.weight_decay, scheduler=recipe.scheduler, milestones=recipe.milestones,
-                       lr_factors=recipe.lr_factors, warmup_epochs=recipe.warmup_epochs, grad_clip=run.grad_clip,
-                       amp=run.amp, num_workers=run.workers, seed=run.seed, deterministic=run.deterministic).validate()
+def train_ce(opts: CEOptions | None = None, **values: Any) -> Report:
+    """Train a classifier with a long-tailed baseline loss (``--loss``): ``lt train ce``.
+
+    ``opts`` (or its fields as keywords) is validated first: recipe fields left None take the recipe's
+    values. Returns the test report (overall / many / medium / few top-1).
+
+        lt train ce --dataset digits-lt --model resnet32 --loss balanced-softmax --epochs 30 --out runs/bs
+    """
+    opts = CEOptions.of(opts, **values).validate()
+    return train_longtail(opts, method="ce", loss=opts.loss)
 
 
-RECIPE_FIELDS = ("model", "weights", "epochs", "batch_size", "lr", "weight_decay", "scheduler", "warmup_epochs",
-                 "milestones", "lr_factors", "momentum")
-
-
-def _resolved(run: LongtailRun, recipe: Recipe) -> dict[str, Any]:
-    """The run's options under their command-line names, recipe values resolved (config.json)."""
-    many, few = run.shot_many or recipe.shot_many, run.shot_few or recipe.shot_few
-    return {"dataset": run.dataset, **({"loss": run.loss} if run.method == "ce" else {}), **run.options,
-            "recipe": recipe.name, **{k: getattr(recipe, k) for k in RECIPE_FIELDS}, "imbalance": run.imbalance,
-            "data_root": run.data_root, "download": run.download, "skip_bad": run.skip_bad, "out": run.out,
-            "amp": run.amp, "grad_clip": run.grad_clip, "shots": run.shot_convention, "many": many, "few": few}
-
-
-def train_longtail(run: LongtailRun, objective_factory: ObjectiveFactory | None = None,
+def train_longtail(opts: LongtailOptions, *, method: str, loss: str,
+                   objective_factory: ObjectiveFactory | None = None,
                    model_factory: ModelFactory | None = None) -> Report:
-    """Train per ``run``; return the test report (overall / many / medium / few top-1)."""
-    recipe = get_recipe(run.recipe, run.dataset).override(**run.overrides)
-    if recipe.requires_weights and not recipe.weights:
-        raise LtError(f"recipe '{recipe.name}' fine-tunes from pretrained weights: pass --weights "
-                      f"(a torchvision weights name such as IMAGENET1K_V1, or a file); refusing a random init")
-    cfg = _train_config(run, recipe)
-    lrun = start_run(("train", run.method), out=run.out, force=run.force, resume=run.resume, device=run.device,
-                     seed=run.seed, deterministic=run.deterministic, resolved=_resolved(run, recipe))
-    bundle = load_bundle(run.dataset, run.data_root, run.download, run.imbalance, run.skip_bad)
-    many, few = lrun.resolved["many"], lrun.resolved["few"]
-    metrics_fn = longtail_metrics(bundle.train_counts, run.shot_convention, many, few)
+    """Train per ``opts`` (validated); return the test report (overall / many / medium / few top-1)."""
+    opts = opts.validate()
+    cfg = TrainConfig.of_options(opts, seed=opts.seed, deterministic=opts.deterministic)
+    lrun = start_run(("train", method), opts)
+    bundle = load_bundle(opts.dataset, opts.data_root, opts.download, opts.imbalance, opts.skip_bad, opts.image_size)
+    metrics_fn = longtail_metrics(bundle.train_counts, opts.shots, opts.many, opts.few)
     lrun.update_info(num_classes=bundle.num_classes, train_counts=bundle.train_counts, dataset_info=bundle.info)
     lrun.reseed()  # identical initial weights on every rank
     if model_factory is not None:
-        model = model_factory(bundle, recipe)
+        model = model_factory(bundle, opts)
     else:
-        model = get_model(recipe.model, bundle.num_classes, weights=recipe.weights,
-                          **({"normed_head": True} if run.loss == "ldam-drw" else {}))
-    objective = (objective_factory(bundle, recipe, model) if objective_factory is not None
-                 else get_loss(run.loss, bundle.train_counts, recipe.epochs, **run.loss_options))
+        model = get_model(opts.model, bundle.num_classes, weights=opts.weights,
+                          **({"normed_head": True} if loss == "ldam-drw" else {}))
+    objective = (objective_factory(bundle, opts, model) if objective_factory is not None
+                 else get_loss(loss, bundle.train_counts, opts.epochs))
     eval_set = bundle.val if bundle.val is not None else bundle.test
-    log(f"training {recipe.model} with {run.method}/{run.loss} on {run.dataset} "
+    log(f"training {opts.model} with {method}/{loss} on {opts.dataset} "
         f"({len(bundle.train)} train images, {bundle.num_classes} classes) on {lrun.device}")
     result = fit(model, bundle.train, eval_set, cfg=cfg, device=lrun.device, objective=objective,
                  metrics_fn=_with_objective_metrics(metrics_fn, objective), out_dir=lrun.out_dir,
@@ -133,7 +89,7 @@ def train_longtail(run: LongtailRun, objective_factory: ObjectiveFactory | None 
     load_best_into(model, lrun.out_dir)
     selected_on = "val" if bundle.val is not None else "test"
     final = _evaluate_split(model, bundle, lrun.device, metrics_fn, cfg)
-    report, metrics = _final_report(run, recipe, bundle, final, result.best_epoch, selected_on, lrun.out_dir)
+    report, metrics = _final_report(opts, method, loss, bundle, final, result.best_epoch, selected_on, lrun.out_dir)
     lrun.finish(metrics)
     return report
 
@@ -148,51 +104,56 @@ def _with_objective_metrics(metrics_fn, objective: Objective):
 
 
 def _evaluate_split(model: nn.Module, bundle: DataBundle, device: torch.device, metrics_fn, cfg: TrainConfig) -> dict:
-    loader = make_loader(bundle.test, cfg.batch_size, train=False, num_workers=cfg.num_workers)
+    loader = make_loader(bundle.test, cfg.batch_size, train=False, workers=cfg.workers)
     logits, targets = evaluate(model, loader, device, amp=cfg.amp, description="test")
     return metrics_fn(logits, targets)
 
 
-def _final_report(run: LongtailRun, recipe: Recipe, bundle: DataBundle, final: dict, best_epoch: int | None,
-                  selected_on: str, out_dir: Path | None) -> tuple[Report, dict]:
+def _final_report(opts: LongtailOptions, method: str, loss: str, bundle: DataBundle, final: dict,
+                  best_epoch: int | None, selected_on: str, out_dir: Path | None) -> tuple[Report, dict]:
     """The test report, and the run's metrics.json content (the per-class plot is written here too)."""
     row = {"split": "test", "top1": final["top1"], "many": final["many"], "medium": final["medium"],
            "few": final["few"], "top5": final["top5"]}
-    summary = {"dataset": run.dataset, "method": run.method, "loss": run.loss, "model": recipe.model,
+    summary = {"dataset": opts.dataset, "method": method, "loss": loss, "model": opts.model,
                "best_epoch": best_epoch, "selected_on": selected_on,
-               "shot_groups": f"{run.shot_convention}: "
-                              + ", ".join(f"{k}={v}" for k, v in final["shot_groups"].items()),
+               "shot_groups": f"{opts.shots}: " + ", ".join(f"{k}={v}" for k, v in final["shot_groups"].items()),
                "out": str(out_dir) if out_dir else None}
     if out_dir is not None and D.is_main():
         from ..engine.plots import plot_per_class
 
         plot_per_class(out_dir / "per_class.png", bundle.train_counts, final["per_class"],
-                       title=f"{run.method} on {run.dataset}")
+                       title=f"{method} on {opts.dataset}")
     metrics = {**row, "per_class": final["per_class"], "best_epoch": best_epoch, "selected_on": selected_on,
                "shot_groups": final["shot_groups"], "train_counts": bundle.train_counts}
-    return Report(title=f"{run.method} ({run.loss}) on {run.dataset}: test top-1", rows=[row], summary=summary), metrics
+    return Report(title=f"{method} ({loss}) on {opts.dataset}: test top-1", rows=[row], summary=summary), metrics
 
 
-def evaluate_checkpoint(checkpoint: str, dataset: str, data_root: str | None = None, download: bool = False,
-                        imbalance: float | None = None, device: str = "auto", batch_size: int = 256,
-                        shot_convention: str = "decoupling", shot_many: int | None = None,
-                        shot_few: int | None = None, split: str = "test") -> Report:
-    """Evaluate a saved model (checkpoint file or run dir) on a dataset split, with shot groups."""
-    check(split in ("test", "val"), f"--split must be test|val (got {split})")
-    bundle = load_bundle(dataset, data_root, download, imbalance)
-    dev = resolve_device(device)
-    model = load_model(checkpoint, num_classes=bundle.num_classes, device=dev)
-    recipe = get_recipe(None, dataset)
-    many, few = shot_many or recipe.shot_many, shot_few or recipe.shot_few
-    metrics_fn = longtail_metrics(bundle.train_counts, shot_convention, many, few)
-    data = bundle.test if split == "test" else bundle.val
+def evaluate_checkpoint(opts: EvalOptions | None = None, **values: Any) -> Report:
+    """Evaluate a saved model (checkpoint file or run dir) on a dataset split, with shot groups:
+    ``lt train eval RUN``. The dataset, ``data_root`` and ``imbalance`` left None are the run's
+    (its config.json; said on stderr), else ``digits-lt``.
+
+        lt train eval runs/bs --format json
+    """
+    from ..engine.runs import opts_from_run
+
+    opts = EvalOptions.of(opts, **values).validate()
+    fields = {"dataset": ("dataset", "--dataset"), "data_root": ("data_root", "--data-root"),
+              "imbalance": ("imbalance", "--imbalance")}
+    opts = opts_from_run(opts, "checkpoint", fields, defaults={"dataset": "digits-lt"}).validate()
+    bundle = load_bundle(opts.dataset, opts.data_root, opts.download, opts.imbalance)
+    dev = resolve_device(opts.device)
+    model = load_model(opts.checkpoint, num_classes=bundle.num_classes, device=dev)
+    many, few = shot_thresholds(opts, opts.dataset)
+    metrics_fn = longtail_metrics(bundle.train_counts, opts.shots, many, few)
+    data = bundle.test if opts.split == "test" else bundle.val
     if data is None:
-        raise LtError(f"dataset '{dataset}' has no {split} split")
-    logits, targets = evaluate(model, make_loader(data, batch_size, train=False), dev, description=split)
+        raise LtError(f"dataset '{opts.dataset}' has no {opts.split} split")
+    logits, targets = evaluate(model, make_loader(data, opts.batch_size, train=False), dev, description=opts.split)
     m = metrics_fn(logits, targets)
-    row = {"split": split, "top1": m["top1"], "many": m["many"], "medium": m["medium"], "few": m["few"],
+    row = {"split": opts.split, "top1": m["top1"], "many": m["many"], "medium": m["medium"], "few": m["few"],
            "top5": m["top5"]}
-    return Report(title=f"{checkpoint} on {dataset}", rows=[row],
+    return Report(title=f"{opts.checkpoint} on {opts.dataset}", rows=[row],
                   summary={"images": int(targets.numel()), "per_class": m["per_class"],
-                           "shot_groups": f"{shot_convention}: "
+                           "shot_groups": f"{opts.shots}: "
                                           + ", ".join(f"{k}={v}" for k, v in m["shot_groups"].items())})
