@@ -362,8 +362,6 @@ class TrainOptions(BatchOptions):
         if self.lr_factors and len(self.lr_factors) != len(self.milestones):
             raise LtError(f"--lr-factors gives {len(self.lr_factors)} factor(s) for {len(self.milestones)} "
                           f"--milestones; give one per milestone")
-        if self.warmup_epochs >= self.epochs and self.warmup_epochs > 0:
-            raise LtError(f"--warmup-epochs ({self.warmup_epochs}) must be below --epochs ({self.epochs})")
 
     def train_fields(self) -> dict[str, Any]:
         """This group's values (what ``toolkit.engine.loop.TrainConfig`` inherits)."""
