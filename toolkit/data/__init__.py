@@ -10,7 +10,6 @@ Nothing downloads unless ``download=True`` is passed explicitly.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from typing import Any, Callable
 
@@ -40,6 +39,13 @@ def _load_plugins() -> None:
 def list_datasets() -> list[str]:
     _load_plugins()
     return DATASETS.names()
+
+
+def check_dataset(name: str) -> None:
+    """An unknown dataset name is an LtError listing the registered ones (close matches first)."""
+    _load_plugins()
+    if name not in DATASETS.names():
+        DATASETS.get(name)  # raises the registry's message
 
 
 EMBEDDED = ("digits", "digits-lt")  # bundled with scikit-learn: nothing on disk to point at
@@ -100,4 +106,4 @@ def resized(bundle: DataBundle, size: int) -> DataBundle:
                    info={**bundle.info, "image_size": size})
 
 
-__all__ = ["DATASETS", "DataBundle", "get_dataset", "list_datasets", "register_dataset"]
+__all__ = ["DATASETS", "DataBundle", "check_dataset", "get_dataset", "list_datasets", "register_dataset"]

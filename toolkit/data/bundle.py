@@ -70,7 +70,7 @@ class Resized(Dataset):
 
     @property
     def targets(self) -> list[int]:
-        return list(getattr(self.base, "targets"))
+        return list(self.base.targets)
 
 
 def class_counts(labels: Sequence[int], num_classes: int) -> list[int]:

@@ -9,7 +9,6 @@ Every model returned by :func:`get_model` is wrapped in :class:`Normalized`, so 
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 from typing import Any, Callable
