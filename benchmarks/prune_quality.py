@@ -54,8 +54,9 @@ def main() -> None:
     rows = []
     for ratio in (0.5, 0.7, 0.9):
         for method in METHODS:
-            rep = prune_model(model, ratio, method, dataset=args.dataset, calib_size=calib, grid=grid,
-                              cache_dir=str(work / "cache"), out=str(work / f"{method}-{ratio}"), device="cpu")
+            rd = {"grid": grid, "cache_dir": str(work / "cache")} if method == "rd" else {}  # rd's options only
+            rep = prune_model(model, ratio, method=method, dataset=args.dataset, calib_size=calib, **rd,
+                              out=str(work / f"{method}-{ratio}"), device="cpu")
             s = rep.summary
             rows.append({"ratio": ratio, "method": method, "sparsity": round(s["sparsity"], 4),
                          "distortion": s["measured_distortion"], "top1": s["top1_after"],

@@ -9,40 +9,37 @@ layer pairs (i, j) both pruned at the same sparsity (defaults 0.2/0.5/0.8 and 30
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
 from ..engine.cache import resolve_path
 from ..engine.errors import check
 from ..engine.report import Report, progress
-from .cache import DEFAULT_CACHE_DIR, get_curves
-from .calib import check_sizes
+from .cache import get_curves
 from .curves import reference_outputs
 from .masks import keep_mask
-from .run import calibrate, check_common, joint_distortion, start
+from .options import AdditivityOptions, CurvesOptions
+from .run import calibrate, joint_distortion, start, with_run_data
 
 
-def curves_report(model: str, *, weights: str | None = None, dataset: str | None = None, calib_size: int = 256,
-                  batch_size: int = 64, image_size: int | None = None, grid: int = 100, worst_case: bool = False,
-                  fx_split: bool = True, cache_dir: str | None = DEFAULT_CACHE_DIR, out: str | None = None,
-                  force: bool = False, data_root: str | None = None, download: bool = False, device: str = "auto",
-                  seed: int = 0) -> Report:
-    """Compute (or re-use) and cache the curves; table of d_l at 25/50/75/90 % per layer.
+def curves_report(opts: CurvesOptions | str | None = None, /, **values: Any) -> Report:
+    """Compute (or re-use) and cache the curves; table of d_l at 25/50/75/90 % per layer: ``lt prune curves``.
 
-    Options as :func:`toolkit.prune.run.prune_model`. Only with ``out`` is a run dir written
+    ``curves_report("resnet20", dataset="digits", grid=50)`` or ``curves_report(CurvesOptions(...))``
+    (:class:`toolkit.prune.options.CurvesOptions`). Only with ``out`` is a run dir written
     (``config.json``, ``curves.pt``, ``curves.png``, ``metrics.json``); the cache is written either way.
     ``lt prune curves resnet20 --dataset digits --grid 50`` (``--out DIR`` also writes the run dir).
     """
-    check_common(grid=grid)
-    check_sizes(calib_size, batch_size)
-    run, net, bundle = start(("prune", "curves"), model, weights=weights, dataset=dataset, image_size=image_size,
-                             data_root=data_root, download=download, out=out, force=force, device=device, seed=seed,
-                             resolved={"calib_size": calib_size, "batch_size": batch_size, "grid": grid,
-                                       "worst_case": worst_case, "fx_split": fx_split, "cache_dir": cache_dir,
-                                       "out": out}, writes=out is not None)
-    layers, calib, xs = calibrate(run, net, bundle, calib_size, batch_size)
-    curves, secs, source, fp = get_curves(net, layers, xs, calib_spec=calib.spec, grid=grid, worst_case=worst_case,
-                                          cache_dir=cache_dir, fast=fx_split)
+    if isinstance(opts, str):
+        opts, values = None, {"model": opts, **values}
+    opts = with_run_data(CurvesOptions.of(opts, **values))
+    model, grid, cache_dir = opts.model, opts.grid, opts.cache_dir
+    run, net, bundle = start(("prune", "curves"), opts, writes=opts.out is not None)
+    layers, calib, xs = calibrate(run, net, bundle, opts.calib_size, opts.batch_size)
+    curves, secs, source, fp = get_curves(net, layers, xs, calib_spec=calib.spec, grid=grid,
+                                          worst_case=opts.worst_case, cache_dir=cache_dir, fast=opts.fx_split)
     a = np.linspace(0, 1, grid + 1)
     rows = [{"layer": ly.name, "weights": ly.size,
              **{f"d@{p}": float(np.interp(p, a, curves[l])) for p in (0.25, 0.5, 0.75, 0.9)}}
@@ -83,30 +80,24 @@ def _single_and_pair(net, layers, xs, refs, i: int, j: int, sparsity: float, wor
     return memo[(i, sparsity)], memo[(j, sparsity)], prune([i, j])
 
 
-def additivity_report(model: str, *, sparsities: list[float] = (0.2, 0.5, 0.8), pairs: int = 30,
-                      weights: str | None = None, dataset: str | None = None, calib_size: int = 256,
-                      batch_size: int = 64, image_size: int | None = None, worst_case: bool = False,
-                      data_root: str | None = None, download: bool = False, device: str = "auto",
-                      seed: int = 0) -> Report:
+def additivity_report(opts: AdditivityOptions | str | None = None, /, **values: Any) -> Report:
     """Distribution of joint/(d_i + d_j) over random layer pairs at each sparsity (writes no files).
 
+    ``additivity_report("resnet20", sparsities=(0.2, 0.5), pairs=30)`` or
+    ``additivity_report(AdditivityOptions(...))`` (:class:`toolkit.prune.options.AdditivityOptions`).
     ``lt prune additivity resnet20 --sparsities 0.2,0.5,0.8 --pairs 30``.
     """
-    check(len(sparsities) > 0, "--sparsities needs at least one value")
-    for s in sparsities:
-        check(0.0 < s < 1.0, f"--sparsities values must be in (0, 1) (got {s})")
-    check(pairs >= 1, f"--pairs must be >= 1 (got {pairs})")
-    check_sizes(calib_size, batch_size)
-    run, net, bundle = start(("prune", "additivity"), model, weights=weights, dataset=dataset,
-                             image_size=image_size, data_root=data_root, download=download, out=None, force=False,
-                             device=device, seed=seed, resolved={"sparsities": list(sparsities), "pairs": pairs},
-                             writes=False)
-    layers, calib, xs = calibrate(run, net, bundle, calib_size, batch_size)
+    if isinstance(opts, str):
+        opts, values = None, {"model": opts, **values}
+    opts = with_run_data(AdditivityOptions.of(opts, **values))
+    model, sparsities, worst_case = opts.model, opts.sparsities, opts.worst_case
+    run, net, bundle = start(("prune", "additivity"), opts, writes=False)
+    layers, calib, xs = calibrate(run, net, bundle, opts.calib_size, opts.batch_size)
     check(len(layers) >= 2, "additivity needs a model with at least two prunable layers")
     refs = reference_outputs(net, xs)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(opts.seed)
     all_pairs = [(i, j) for i in range(len(layers)) for j in range(i + 1, len(layers))]
-    chosen = [all_pairs[k] for k in rng.permutation(len(all_pairs))[:pairs]]
+    chosen = [all_pairs[k] for k in rng.permutation(len(all_pairs))[:opts.pairs]]
     memo, rows = {}, []
     for s in sparsities:
         ratios = []

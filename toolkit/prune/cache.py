@@ -24,8 +24,7 @@ from ..engine.fingerprint import params_key, state_fingerprint
 from ..engine.report import log, warn
 from .curves import fast_curves, plain_curves
 from .masks import Layer
-
-DEFAULT_CACHE_DIR = "$LT_CACHE_DIR/prune"  # resolved at use (toolkit.engine.cache.resolve_path)
+from .options import DEFAULT_CACHE_DIR  # noqa: F401 - re-exported: the default --cache-dir
 
 
 def model_fingerprint(model: nn.Module, spec: dict) -> str:

@@ -19,13 +19,7 @@ from torch import nn
 
 from ..engine.errors import DataError, LtError
 from ..engine.report import progress, warn
-
-NOISE = "noise"  # --dataset noise: zero-data calibration
-
-
-def is_noise(dataset: str | None) -> bool:
-    """True for noise calibration (``--dataset noise``, or no dataset at all)."""
-    return dataset in (None, "", NOISE)
+from .options import NOISE, check_image_size
 
 
 @dataclass
@@ -108,10 +102,3 @@ def check_sizes(calib_size: int, batch_size: int) -> None:
     if calib_size < 1 or batch_size < 1:
         raise LtError(f"--calib-size and --batch-size must be >= 1 (got {calib_size}, {batch_size})")
 
-
-def check_image_size(dataset: str | None, image_size: int | None) -> None:
-    """``--image-size`` sizes noise images only; a dataset fixes its own."""
-    if image_size is not None and not is_noise(dataset):
-        raise LtError("--image-size applies to noise calibration only; the dataset fixes the image size")
-    if image_size is not None and image_size < 1:
-        raise LtError(f"--image-size must be >= 1 (got {image_size})")

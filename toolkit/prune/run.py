@@ -14,70 +14,62 @@ ImageNet recipe) through the engine loop :func:`toolkit.engine.loop.fit` with th
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from ..engine.checkpoint import atomic_path, save_checkpoint
-from ..engine.errors import LtError, check
 from ..engine.lifecycle import Run, start_run
 from ..engine.report import Report, log
 from ..engine.runs import write_csv
 from . import get_method
-from .cache import DEFAULT_CACHE_DIR, get_curves
-from .calib import (
-    NOISE,
-    build_calibration,
-    calibration_bundle,
-    check_image_size,
-    check_sizes,
-    default_image_size,
-    is_noise,
-)
+from .cache import get_curves
+from .calib import build_calibration, calibration_bundle, default_image_size
 from .curves import _Acc, reference_outputs, zero_counts
 from .masks import apply_counts, attach_masks, current_zero_counts, fold_masks, prunable_layers, sparsity
+from .options import NOISE, CalibOptions, PruneOptions, is_noise
+
+# For a run dir MODEL, options left None default to what the run recorded (toolkit.engine.runs).
+RUN_FIELDS = {"dataset": ("dataset", "--dataset"), "data_root": ("data_root", "--data-root"),
+              "image_size": ("image_size", "--image-size")}
 
 
-def check_common(ratio: float | None = None, grid: int | None = None) -> None:
-    if ratio is not None:
-        check(0.0 < ratio < 1.0 and math.isfinite(ratio), f"--ratio must be in (0, 1) (got {ratio})")
-    if grid is not None:
-        check(grid >= 2, f"--grid must be >= 2 points per layer (got {grid})")
+def with_run_data(opts: CalibOptions) -> CalibOptions:
+    """``opts`` (validated) with ``--dataset``, ``--data-root`` and ``--image-size`` left None taken from a
+    run dir or checkpoint MODEL's record (said on stderr); no dataset recorded: ``noise``. Validated again,
+    so the rules that depend on the data (``--image-size`` with a dataset, fine-tuning on noise) apply."""
+    from ..engine.runs import opts_from_run
+
+    opts = opts_from_run(opts.validate(), "model", RUN_FIELDS)
+    if opts.dataset is None:
+        opts = opts.replace(dataset=NOISE)
+    return opts.validate()
 
 
-def start(command: tuple[str, ...], model: str, *, weights: str | None, dataset: str | None,
-          image_size: int | None, data_root: str | None, download: bool, out: str | None, force: bool,
-          device: str, seed: int, resolved: dict, writes: bool = True):
+def start(command: tuple[str, ...], opts: CalibOptions, writes: bool = True):
     """Start the run (:func:`toolkit.engine.lifecycle.start_run`), then read the data and load the model.
 
-    ``config.json`` records the model/data options under their CLI names (``dataset`` is ``noise`` for
-    zero-data calibration, ``image_size`` the noise image side actually used) plus ``resolved``. For
-    noise the model is loaded first (seeded; no data is read) since the noise side defaults to the
-    model's; with a dataset the run starts before the dataset is read and the model follows.
-    Returns ``(run, model on run.device in eval mode, data bundle or None)``.
+    ``config.json`` records ``opts`` (``dataset`` is ``noise`` for zero-data calibration, ``image_size``
+    the noise image side actually used). For noise the model is loaded first (seeded; no data is read)
+    since the noise side defaults to the model's; with a dataset the run starts before the dataset is
+    read and the model follows. Returns ``(run, model on run.device in eval mode, data bundle or None)``.
     """
     from ..engine.seed import seed_everything
     from ..models import load_model
 
-    if weights and Path(model).exists():
-        raise LtError("--weights applies to model names only; a checkpoint or run dir carries its own weights")
-    check_image_size(dataset, image_size)
     net = None
-    if is_noise(dataset):
-        seed_everything(seed)  # a named model's random init
-        net = load_model(model, weights=weights)
-        image_size = image_size or default_image_size(net)
-    options = {"model": model, "weights": weights, "dataset": NOISE if is_noise(dataset) else dataset,
-               "image_size": image_size, "data_root": data_root, "download": download}
-    run = start_run(command, out=out, force=force, device=device, seed=seed, resolved={**options, **resolved},
-                    writes=writes)
-    bundle = None if net is not None else calibration_bundle(dataset, data_root, download)
+    if is_noise(opts.dataset):
+        seed_everything(opts.seed)  # a named model's random init
+        net = load_model(opts.model, weights=opts.weights)
+        opts = opts.replace(dataset=NOISE, image_size=opts.image_size or default_image_size(net))
+    run = start_run(command, opts, writes=writes)
+    bundle = None if net is not None else calibration_bundle(opts.dataset, opts.data_root, opts.download)
     if net is None:
         run.reseed()
-        net = load_model(model, num_classes=bundle.num_classes, weights=weights)
+        net = load_model(opts.model, num_classes=bundle.num_classes, weights=opts.weights)
     return run, net.to(run.device).eval(), bundle
 
 
@@ -117,14 +109,14 @@ def predicted_at(curves: np.ndarray, sizes: list[int], counts: list[int]) -> lis
             for l, (n, c) in enumerate(zip(sizes, counts, strict=True))]
 
 
-def finetune(run: Run, net, masks: dict, train, *, epochs: int, lr: float, batch_size: int, seed: int) -> None:
-    """Fine-tune through the engine loop with the masks held fixed, then fold them into the weights.
-
-    No checkpoints are written here (the pruned model is saved once, masks folded, by the caller)."""
+def finetune(run: Run, net, masks: dict, train, opts: PruneOptions, seed: int) -> None:
+    """Fine-tune for ``--finetune-epochs`` at ``--finetune-lr`` through the engine loop (SGD, momentum 0.9,
+    wd 1e-4, cosine: the authors' ImageNet recipe) with the masks held fixed, then fold them into the
+    weights. No checkpoints are written here (the pruned model is saved once, masks folded, by the caller)."""
     from ..engine.loop import TrainConfig, fit
 
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer="sgd", weight_decay=1e-4,
-                      scheduler="cosine", seed=seed)
+    cfg = TrainConfig(epochs=opts.finetune_epochs, batch_size=opts.batch_size, lr=opts.finetune_lr, optimizer="sgd",
+                      weight_decay=1e-4, scheduler="cosine", seed=seed, deterministic=opts.deterministic).validate()
     attach_masks(net, masks)
     try:
         fit(net, train, None, cfg=cfg, device=run.device, out_dir=None, run_config=run.config)
@@ -133,21 +125,22 @@ def finetune(run: Run, net, masks: dict, train, *, epochs: int, lr: float, batch
         net.eval()
 
 
-def _iteration(net, layers, calib, xs, t, n_iter, ratio, method, opts) -> dict:
+def _iteration(net, layers, calib, xs, t: int, opts: PruneOptions) -> dict:
     """One prune step: target, curves (rd), allocation, masks; returns what happened."""
-    allocator = get_method(method)
-    target = 1.0 - (1.0 - ratio) ** (t / n_iter)
+    allocator = get_method(opts.method)
+    n_iter = opts.iterations
+    target = 1.0 - (1.0 - opts.ratio) ** (t / n_iter)
     current = current_zero_counts(layers)
     refs = reference_outputs(net, xs)
     curves, secs, source, fp = None, 0.0, "-", None
     if getattr(allocator, "needs_curves", False):
-        curves, secs, source, fp = get_curves(net, layers, xs, calib_spec=calib.spec, grid=opts["grid"],
-                                              worst_case=opts["worst_case"], cache_dir=opts["cache_dir"],
-                                              tag=f"it{t}of{n_iter}" if n_iter > 1 else "", fast=opts["fx_split"])
+        curves, secs, source, fp = get_curves(net, layers, xs, calib_spec=calib.spec, grid=opts.grid,
+                                              worst_case=opts.worst_case, cache_dir=opts.cache_dir,
+                                              tag=f"it{t}of{n_iter}" if n_iter > 1 else "", fast=opts.fx_split)
     t0 = time.perf_counter()
     weights = [ly.weight.detach() for ly in layers]
-    counts = allocator(weights, target, curves=curves, current=current, buckets=opts["buckets"],
-                       allow_empty=opts["allow_empty"], kinds=[ly.kind for ly in layers])
+    counts = allocator(weights, target, curves=curves, current=current, buckets=opts.buckets,
+                       allow_empty=bool(opts.allow_empty), kinds=[ly.kind for ly in layers])
     counts = [max(int(c), cur) for c, cur in zip(counts, current, strict=True)]  # never un-prune
     alloc_secs = time.perf_counter() - t0
     masks = apply_counts(layers, counts)
@@ -155,75 +148,47 @@ def _iteration(net, layers, calib, xs, t, n_iter, ratio, method, opts) -> dict:
     return {"iteration": t, "target": target, "counts": counts, "masks": masks, "curves": curves,
             "curve_seconds": secs, "curves_from": source, "dp_seconds": alloc_secs, "fingerprint": fp,
             "predicted_layers": pred, "predicted": float(sum(pred)) if pred else None,
-            "measured": joint_distortion(net, xs, refs, opts["worst_case"]), "sparsity": sparsity(layers)}
+            "measured": joint_distortion(net, xs, refs, opts.worst_case), "sparsity": sparsity(layers)}
 
 
-def _finetune_epochs(dataset: str | None, iterations: int, finetune_epochs: int | None) -> int:
-    """``--finetune-epochs`` resolved (1 when iterative, else 0) and checked against the data."""
-    epochs = (1 if iterations > 1 else 0) if finetune_epochs is None else finetune_epochs
-    check(epochs >= 0, f"--finetune-epochs must be >= 0 (got {epochs})")
-    if epochs > 0 and is_noise(dataset):
-        raise LtError("fine-tuning (--finetune-epochs > 0, or --iterations > 1) needs --dataset DATASET")
-    return epochs
+def prune_model(opts: PruneOptions | str | None = None, ratio: float | str | None = None, /,
+                **values: Any) -> Report:
+    """Prune ``model`` to a fraction ``ratio`` of zero weights over all Conv/Linear layers: ``lt prune``.
 
+    Called as ``prune_model("resnet20", 0.7, method="lamp", dataset="digits")`` (MODEL and ``--ratio``
+    positional, every other option by its flag's name) or ``prune_model(PruneOptions(...))``; the options
+    (:class:`toolkit.prune.options.PruneOptions`: their defaults, ranges and rules) are validated first,
+    so an option that does not apply (``grid=50`` with ``method="lamp"``) raises the LtError the CLI prints.
 
-def prune_model(model: str, ratio: float, method: str = "rd", *, weights: str | None = None,
-                dataset: str | None = None, calib_size: int = 256, batch_size: int = 64,
-                image_size: int | None = None, grid: int = 100, worst_case: bool = False, iterations: int = 1,
-                finetune_epochs: int | None = None, finetune_lr: float = 0.01, buckets: int = 10_000,
-                allow_empty: bool = False, fx_split: bool = True, cache_dir: str | None = DEFAULT_CACHE_DIR,
-                out: str | None = None, force: bool = False, data_root: str | None = None,
-                download: bool = False, device: str = "auto", seed: int = 0) -> Report:
-    """Prune ``model`` to a fraction ``ratio`` of zero weights over all Conv/Linear layers.
-
-    Args:
-        model: torchvision/lt model name (random init unless ``weights``), checkpoint file or run dir.
-        ratio: target sparsity T in (0, 1). method: rd (default) | lamp | global | uniform | uniform-plus | erk.
-        dataset: calibration dataset name, or None/``noise`` for zero-data N(0,1) calibration (default).
-        calib_size: calibration images (default 256: the authors' ImageNet size; 1024 on CIFAR).
-        batch_size: calibration/fine-tuning batch (64, ours). image_size: noise image side (model's default).
-        grid: points per layer minus one, K (100, the authors'). worst_case: max over images, not mean.
-        iterations, finetune_epochs, finetune_lr: iterative schedule (1 = one-shot, the default);
-            finetune_epochs defaults to 1 when iterations > 1, else 0 (ours). buckets: DP budget buckets
-            (10 000, ours). allow_empty: let the DP prune a whole layer (off: the spec's default).
-        fx_split: fx-split curve measurement (same numbers as the plain loop). cache_dir: curves cache.
-        out, force, device, seed: the run dir (default runs/prune-run-<time>) and run control.
-
-    Writes ``config.json`` (every option above under its CLI name, resolved), ``last.pt`` (the pruned
+    Writes ``config.json`` (every option, resolved: ``dataset`` ``noise`` for zero-data calibration,
+    ``image_size`` the noise side used, rd's options None for a baseline method), ``last.pt`` (the pruned
     model, the same config embedded), ``masks.pt``, ``curves.pt``, ``layers.csv``, ``metrics.json``, plots.
     ``lt prune --ratio 0.7 resnet50`` / ``lt prune --ratio 0.5 --dataset digits runs/x``.
     """
-    check_common(ratio, grid)
-    check(iterations >= 1, f"--iterations must be >= 1 (got {iterations})")
-    check(buckets >= 1, f"--buckets must be >= 1 (got {buckets})")
-    check_sizes(calib_size, batch_size)
-    allocator = get_method(method)
-    ft_epochs = _finetune_epochs(dataset, iterations, finetune_epochs)
-    opts = {"grid": grid, "worst_case": worst_case, "cache_dir": cache_dir, "fx_split": fx_split, "buckets": buckets,
-            "allow_empty": allow_empty}
-    run, net, bundle = start(("prune", "run"), model, weights=weights, dataset=dataset, image_size=image_size,
-                             data_root=data_root, download=download, out=out, force=force, device=device, seed=seed,
-                             resolved={"ratio": ratio, "method": method, "calib_size": calib_size,
-                                       "batch_size": batch_size, "iterations": iterations,
-                                       "finetune_epochs": ft_epochs, "finetune_lr": finetune_lr, **opts, "out": out})
-    layers, calib, xs = calibrate(run, net, bundle, calib_size, batch_size)
-    before = top1(net, calib.test_set, run.device, batch_size) if calib.test_set is not None else None
+    if isinstance(opts, str):
+        opts, values = None, {"model": opts, **values}
+    if ratio is not None:
+        values["ratio"] = ratio
+    opts = with_run_data(PruneOptions.of(opts, **values))
+    allocator = get_method(opts.method)
+    run, net, bundle = start(("prune", "run"), opts)
+    layers, calib, xs = calibrate(run, net, bundle, opts.calib_size, opts.batch_size)
+    before = top1(net, calib.test_set, run.device, opts.batch_size) if calib.test_set is not None else None
     train = None
-    if ft_epochs > 0:
+    if opts.finetune_epochs > 0:
         from ..data import get_dataset
 
-        train = get_dataset(run.resolved["dataset"], root=data_root, download=download).train
+        train = get_dataset(opts.dataset, root=opts.data_root, download=opts.download).train
     steps = []
-    for t in range(1, iterations + 1):
-        step = _iteration(net, layers, calib, xs, t, iterations, ratio, method, opts)
-        log(f"iteration {t}/{iterations}: target {step['target']:.4f} sparsity {step['sparsity']:.4f} "
+    for t in range(1, opts.iterations + 1):
+        step = _iteration(net, layers, calib, xs, t, opts)
+        log(f"iteration {t}/{opts.iterations}: target {step['target']:.4f} sparsity {step['sparsity']:.4f} "
             f"measured distortion {step['measured']:.4g}")
-        if ft_epochs > 0:
-            finetune(run, net, step["masks"], train, epochs=ft_epochs, lr=finetune_lr, batch_size=batch_size,
-                     seed=seed + t)
-            step["top1"] = top1(net, calib.test_set, run.device, batch_size)
+        if opts.finetune_epochs > 0:
+            finetune(run, net, step["masks"], train, opts, seed=opts.seed + t)
+            step["top1"] = top1(net, calib.test_set, run.device, opts.batch_size)
         steps.append(step)
-    after = top1(net, calib.test_set, run.device, batch_size) if calib.test_set is not None else None
+    after = top1(net, calib.test_set, run.device, opts.batch_size) if calib.test_set is not None else None
     report = _report(net, layers, steps, run.resolved, before, after, run.out_dir, allocator)
     if run.is_main:
         _write_outputs(net, layers, steps, run, report)
