@@ -210,3 +210,57 @@ def test_torchrun_two_cpu_processes(name, straight, trainer_args, tmp_path):
     assert (out / "metrics.json").is_file() and not list(out.rglob("*.tmp"))
     for where, ck in ((p, load_checkpoint(p)) for p in out.rglob("last.pt")):
         assert ck["config"]["resolved"] == config["resolved"], where
+
+
+# Every engine flag, at a value no trainer uses by default; and what TrainConfig must hold then.
+ENGINE_FLAGS = ["--amp", "off", "--grad-clip", "0.5", "--warmup-epochs", "1", "--optimizer", "sgd", "--momentum", "0.8",
+                "--scheduler", "multistep", "--milestones", "1", "--lr-factors", "0.5", "--workers", "0",
+                "--early-stop", "3", "--compile"]
+ENGINE_VALUES = {"amp": "off", "grad_clip": 0.5, "warmup_epochs": 1, "optimizer": "sgd", "momentum": 0.8,
+                 "scheduler": "multistep", "milestones": (1,), "lr_factors": (0.5,), "workers": 0, "early_stop": 3,
+                 "compile": True}
+# Trainers whose model input is a 4-D image batch (channels_last applies); the others refuse it.
+IMAGE_TRAINERS = ("train ce", "train lcreg", "train mdl", "defend facm", "audio ssbpr train")
+
+
+class _Captured(Exception):
+    pass
+
+
+@pytest.fixture
+def engine_config(monkeypatch):
+    """The TrainConfig the first ``fit`` of a command receives (the run stops right there)."""
+    from toolkit.engine import loop
+
+    seen = []
+
+    def init(self, *args, cfg, **kwargs):
+        seen.append(cfg.validate())
+        raise _Captured
+
+    monkeypatch.setattr(loop.Trainer, "__init__", init)
+    return seen
+
+
+@pytest.mark.parametrize("name", list(TRAINERS))
+def test_every_engine_flag_reaches_the_engine_and_is_recorded(name, trainer_args, invoke, engine_config, tmp_path):
+    args = [*trainer_args(name), *ENGINE_FLAGS, *(["--channels-last"] if name in IMAGE_TRAINERS else [])]
+    printed = invoke(*args, "--print-config")
+    assert printed.exit_code == 0, printed.output
+    resolved = json.loads(printed.stdout)["resolved"]
+    expected = {**ENGINE_VALUES, "channels_last": name in IMAGE_TRAINERS}
+    assert {k: resolved[k] for k in expected} == {k: list(v) if isinstance(v, tuple) else v
+                                                  for k, v in expected.items()}
+    with pytest.raises(_Captured):
+        invoke(*args, "--out", tmp_path / "run", "--quiet")
+    cfg = engine_config[0]
+    assert {k: getattr(cfg, k) for k in expected} == {k: tuple(v) if isinstance(v, tuple) else v
+                                                      for k, v in expected.items()}
+
+
+@pytest.mark.parametrize("name", [n for n in TRAINERS if n not in IMAGE_TRAINERS])
+def test_channels_last_on_inputs_that_are_not_images_is_one_error(name, trainer_args, invoke, tmp_path):
+    from conftest import assert_user_error
+
+    res = invoke(*trainer_args(name), "--channels-last", "--epochs", "1", "--out", tmp_path / "run", "--quiet")
+    assert_user_error(res, "--channels-last needs 4-D image inputs")
