@@ -25,8 +25,9 @@ command(app, "eval", RobustnessOptions, "toolkit.defense.evaluate:evaluate_robus
 Clean and robust accuracy under FGSM, PGD-CE, PGD-DLR, APGD-CE, APGD-T, transfer and Square; worst case; checks.
 
 FACM pipelines are attacked both ways: the paper's protocol (backbone only) and end to end (BPDA for a vote).
-Accuracies are fractions in [0, 1]. --dataset and --data-root default to the run's (its config.json), said
-on stderr.
+
+Accuracies are fractions in [0, 1]. --dataset and --data-root default to the run's (its config.json), said on stderr.
+--apgd-targets applies with APGD (--apgd-steps > 0), --curve-eps with the curve (not with --no-curve).
 
 Example: lt defend eval runs/facm --dataset digits --eps 8/255 --surrogate runs/ce
 """)

@@ -28,14 +28,14 @@ from ..options import (
 ADVERSARIES = ("none", "fgsm", "pgd")
 MASKS = ("label", "random")
 DECISIONS = ("mean", "vote")
-DATASETS = ("Dataset: a registered name (see `lt datasets`): digits (embedded), mnist, fashion-mnist, cifar10, "
+DATASETS = ("Dataset: a registered name (see `lt datasets`). digits (embedded), mnist, fashion-mnist, cifar10, "
             "cifar100, ...")
 DEFAULT_EPS = 8 / 255
 DEFAULT_STEPS = 10
 
 
 def image_size_option():
-    return option(None, "Image side in pixels (images resized to it).", min=1, default_text="the dataset's")
+    return option(None, "Image side in pixels. Images are resized to it.", min=1, default_text="the dataset's")
 
 
 @options
@@ -45,11 +45,12 @@ class AdversaryOptions(Options):
 
     _attack_field = "adversarial"
 
-    eps: float | None = option(None, "L∞ radius of the adversarial examples, e.g. 8/255 or 0.3.", kind="fraction",
-                               gt=0, max=1, default_text="8/255 with fgsm|pgd")
-    alpha: float | None = option(None, "PGD step size, e.g. 2/255 (pgd only; fgsm steps by --eps).", kind="fraction",
-                                 gt=0, default_text="2.5*eps/steps with pgd")
-    steps: int | None = option(None, "PGD steps (pgd only).", min=1, default_text="10 with pgd")
+    eps: float | None = option(None, "L-inf budget in (0, 1]: a number or a fraction such as 8/255. Of the "
+                                     "adversarial training examples (fgsm|pgd).", kind="fraction", gt=0, max=1,
+                               default_text="8/255 with fgsm|pgd")
+    alpha: float | None = option(None, "Attack step size: a number or a fraction such as 1.6/255. PGD only (fgsm "
+                                       "steps by --eps).", kind="fraction", gt=0, default_text="2.5*eps/steps with pgd")
+    steps: int | None = option(None, "Attack iterations. PGD only.", min=1, default_text="10 with pgd")
 
     def _attack(self) -> str:
         return getattr(self, self._attack_field)
@@ -80,7 +81,7 @@ class MDLOptions(AdversaryOptions, DataOptions, TrainOptions, RunOptions):
 
     _attack_field = "adversarial"
 
-    model: str = option("smallcnn", "Architecture name (see `lt models`); dropout goes in front of its classifier "
+    model: str = option("smallcnn", "Architecture name (see `lt models`). Dropout goes in front of its classifier "
                                     "head.")
     lam: float = option(1.0, "Weight of the divergence term (our default).", flag="--lambda", min=0)
     mask: str = option("label", "label: drop the true class; random: also drop wrong classes.", choices=MASKS)
@@ -150,25 +151,27 @@ def default_curve_eps(eps: float) -> list[float]:
 
 
 @options(dataset=Default(None, "the run's (its config.json); else digits",
-                         help="Its test split is attacked: a registered name (see `lt datasets`)."),
+                         help="Dataset: a registered name (see `lt datasets`). Its test split is attacked."),
          batch_size=256)
 class RobustnessOptions(DataOptions, BatchOptions, RunOptions):
     """``lt defend eval``: clean and robust accuracy of any checkpoint (:mod:`toolkit.defense.evaluate`)."""
 
     model: str = option(help="A checkpoint file or run dir (plain model or FACM pipeline).", argument=True,
                         metavar="RUN")
-    eps: float = option(DEFAULT_EPS, "L∞ radius of the attacks, e.g. 8/255 or 0.3.", kind="fraction", gt=0, max=1,
-                        default_text="8/255")
-    steps: int = option(20, "Steps of the PGD attacks (pgd-ce-2x: twice).", min=1)
+    eps: float = option(DEFAULT_EPS, "L-inf budget in (0, 1]: a number or a fraction such as 8/255.",
+                        kind="fraction", gt=0, max=1, default_text="8/255")
+    steps: int = option(20, "Attack iterations. Of the PGD attacks (pgd-ce-2x: twice).", min=1)
     restarts: int = option(2, "PGD random restarts (worst case kept).", min=1)
     apgd_steps: int = option(100, "APGD-CE / APGD-T iterations (0 = skip APGD).", min=0)
     apgd_targets: int | None = option(None, "APGD-T target classes, most likely first (0 = skip APGD-T).", min=0,
                                       default_text="9 (not with --apgd-steps 0)")
-    surrogate: str | None = option(None, "PGD-CE on this model (name, checkpoint or run dir), evaluated on RUN (the "
-                                         "transfer row).", default_text="none")
+    surrogate: str | None = option(None, "Model the adversarial examples are crafted on: a model name, checkpoint "
+                                         "or run dir. Here: PGD-CE on it, evaluated on RUN (the transfer row).",
+                                   default_text="none")
     square_queries: int = option(1000, "Query budget of the Square attack (0 = skip).", min=0)
     eot: int = option(1, "EOT passes per gradient of the adaptive attack.", min=1)
-    limit: int | None = option(1000, "Use only the first N examples of the test split (None: all of it).", min=1)
+    limit: int | None = option(1000, "Use only the first N examples. Of the test split (library: None = all).",
+                               min=1)
     curve: bool = option(True, "Accuracy-vs-eps curve (table and PNG).", flag="--curve/--no-curve")
     curve_eps: tuple[float, ...] = option((), "Comma list of eps for the curve, e.g. 0,4/255,8/255,0.5.",
                                           kind="list", min=0, max=1, default_text="0, eps/2, eps, 2eps, 4eps, 0.5")
