@@ -71,7 +71,7 @@ def _check_report(rep, clean_key="clean_acc"):
 @pytest.mark.slow
 def test_plain_model_report_invariants(trained, tmp_path):
     rep = evaluate_robustness(model=str(trained["ce"]), dataset="digits", eps=8 / 255, steps=5, limit=64,
-                              square_queries=50, apgd_steps=10, apgd_targets=2, curve_points=[0.0, 8 / 255, 0.5],
+                              square_queries=50, apgd_steps=10, apgd_targets=2, curve_eps=[0.0, 8 / 255, 0.5],
                               out=str(tmp_path / "e"), device="cpu")
     rows = _check_report(rep)
     assert not any("@backbone" in k for k in rows) and {"square", "pgd-dlr", "apgd-ce", "apgd-t"} <= set(rows)
@@ -87,7 +87,7 @@ def test_plain_model_report_invariants(trained, tmp_path):
 def test_adaptive_attack_on_facm_is_at_least_as_strong_as_paper_protocol(trained, tmp_path):
     rep = evaluate_robustness(model=str(trained["facm"]), dataset="digits", eps=4 / 255, steps=5, limit=64,
                               square_queries=0, apgd_steps=10, apgd_targets=2, surrogate=str(trained["ce"]),
-                              curve_points=[0.0, 4 / 255], out=str(tmp_path / "e"), device="cpu")
+                              curve_eps=[0.0, 4 / 255], out=str(tmp_path / "e"), device="cpu")
     rows = _check_report(rep)
     assert rep.summary["facm_pipeline"] is True
     for name in ("fgsm", "pgd-ce", "pgd-dlr"):
@@ -186,24 +186,34 @@ def test_cli_eval_writes_the_one_config_and_replays_it(invoke, trained, tmp_path
     assert 0.0 <= first["clean_acc"] <= 1.0 and all(0.0 <= row["robust_acc"] <= 1.0 for row in first["rows"])
 
 
-def test_cli_eval_print_config_and_the_old_limit_spelling(invoke, trained, tmp_path):
-    r = invoke("defend", "eval", trained["ce"], "--n", "7", "--out", tmp_path / "e", "--print-config")
+def test_cli_eval_print_config_resolves_the_defaults(invoke, trained, tmp_path):
+    r = invoke("defend", "eval", trained["ce"], "--limit", "7", "--eps", "4/255", "--out", tmp_path / "e",
+               "--print-config")
     assert r.exit_code == 0, r.output
-    assert r.stderr.count("deprecated") == 1 and "use '--limit'" in r.stderr
-    assert json.loads(r.stdout)["resolved"]["limit"] == 7
+    assert "deprecated" not in r.stderr
+    resolved = json.loads(r.stdout)["resolved"]
+    assert resolved["limit"] == 7 and resolved["apgd_targets"] == 9
+    assert resolved["curve_eps"] == pytest.approx(curve_eps(4 / 255, None))  # the default curve, resolved
     assert not (tmp_path / "e").exists()
+    r = invoke("defend", "eval", trained["ce"], "--apgd-steps", "0", "--no-curve", "--out", tmp_path / "e",
+               "--print-config")
+    resolved = json.loads(r.stdout)["resolved"]
+    assert resolved["apgd_targets"] is None and resolved["curve_eps"] == []  # not used: not recorded
 
 
 @pytest.mark.parametrize("args, frag", [
-    (["--eps", "0"], "--eps must be in (0, 1]"),
+    (["--eps", "0"], "--eps must be > 0"),
     (["--limit", "0"], "--limit must be >= 1"),
     (["--batch-size", "0"], "--batch-size must be >= 1"),
-    (["--eps", "2"], "--eps must be in (0, 1]"),
+    (["--eps", "2"], "--eps must be <= 1"),
     (["--eot", "0"], "--eot must be >= 1"),
     (["--steps", "0"], "--steps must be >= 1"),
     (["--apgd-steps", "-1"], "--apgd-steps must be >= 0"),
     (["--apgd-targets", "-2"], "--apgd-targets must be >= 0"),
-    (["--curve-eps", "0,1.5"], "--curve-eps values must be in [0, 1]"),
+    (["--curve-eps", "0,1.5"], "--curve-eps must be <= 1"),
+    (["--curve-eps", "0,-0.1"], "--curve-eps must be >= 0"),
+    (["--restarts", "0"], "--restarts must be >= 1"),
+    (["--square-queries", "-1"], "--square-queries must be >= 0"),
 ])
 def test_cli_eval_bad_input(invoke, trained, tmp_path, args, frag):
     r = invoke("defend", "eval", trained["ce"], "--dataset", "digits", "--out", tmp_path / "e", *args)
@@ -279,3 +289,20 @@ def test_cli_eval_refuses_a_typed_flag_the_run_would_ignore(invoke, tmp_path, ar
     r = invoke("defend", "eval", tmp_path / "any.pt", *args, "--out", tmp_path / "e")
     assert_user_error(r, frag)
     assert not (tmp_path / "e").exists()
+
+
+@pytest.mark.parametrize("args, values", [
+    (["--no-curve", "--curve-eps", "0,0.5"], {"curve": False, "curve_eps": [0.0, 0.5]}),
+    (["--apgd-steps", "0", "--apgd-targets", "3"], {"apgd_steps": 0, "apgd_targets": 3}),
+    (["--resume"], {"resume": True}),
+])
+def test_library_call_refuses_with_the_cli_message(invoke, tmp_path, args, values):
+    """evaluate_robustness(...) with an option that does not apply raises the LtError the CLI prints."""
+    from toolkit.engine.errors import LtError
+
+    r = invoke("defend", "eval", tmp_path / "any.pt", *args, "--out", tmp_path / "e")
+    assert_user_error(r)
+    with pytest.raises(LtError) as e:
+        evaluate_robustness(model=str(tmp_path / "any.pt"), out=str(tmp_path / "f"), **values)
+    assert r.stderr.strip() == f"Error: {e.value}"
+    assert not (tmp_path / "e").exists() and not (tmp_path / "f").exists()

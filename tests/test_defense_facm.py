@@ -184,17 +184,22 @@ def test_cli_facm_bad_layers_lists_available(invoke, mlp_backbone, tmp_path):
     assert not (tmp_path / "f").exists()
 
 
-def test_cli_facm_old_spellings_and_print_config(invoke, mlp_backbone, tmp_path):
-    r = invoke("defend", "facm", "--backbone", mlp_backbone, "--layers", "body.2", "--latent", "8",
-               "--attack-steps", "3", "--out", tmp_path / "f", "--print-config")
+def test_cli_facm_print_config_resolves_layers_and_adversary(invoke, mlp_backbone, tmp_path):
+    r = invoke("defend", "facm", "--backbone", mlp_backbone, "--feature-layers", "body.2", "--latent-dim", "8",
+               "--steps", "3", "--out", tmp_path / "f", "--print-config")
     assert r.exit_code == 0, r.output
-    assert r.stderr.count("deprecated") == 3
+    assert "deprecated" not in r.stderr
     resolved = json.loads(r.stdout)["resolved"]
     assert resolved["feature_layers"] == ["body.2"] and resolved["latent_dim"] == 8 and resolved["steps"] == 3
     assert resolved["backbone"] == str(mlp_backbone) and resolved["dataset"] == "digits"
+    assert resolved["eps"] == pytest.approx(8 / 255) and resolved["alpha"] == pytest.approx(2.5 * (8 / 255) / 3)
+    assert resolved["optimizer"] == "adam" and resolved["lr"] == 1e-3 and resolved["weight_decay"] == 0.0
     assert not (tmp_path / "f").exists()
     default = invoke("defend", "facm", "--backbone", mlp_backbone, "--out", tmp_path / "g", "--print-config")
     assert json.loads(default.stdout)["resolved"]["feature_layers"] == ["body.2"]  # the family's default, resolved
+    fa = invoke("defend", "facm", "--backbone", mlp_backbone, "--fa-only", "--out", tmp_path / "g", "--print-config")
+    resolved = json.loads(fa.stdout)["resolved"]
+    assert resolved["latent_dim"] is None and resolved["kl_weight"] is None  # no CMPD: not used, not recorded
 
 
 def test_cli_facm_class_count_mismatch(invoke, tmp_path):
@@ -207,10 +212,11 @@ def test_cli_facm_class_count_mismatch(invoke, tmp_path):
     assert_user_error(r, "predicts 5 classes but the data has 10")
 
 
-@pytest.mark.parametrize("eps", ["0", "1.5", "-8/255"])
-def test_cli_facm_eps_outside_range(invoke, mlp_backbone, tmp_path, eps):
+@pytest.mark.parametrize("eps, frag", [("0", "--eps must be > 0"), ("1.5", "--eps must be <= 1"),
+                                       ("-8/255", "--eps must be > 0")])
+def test_cli_facm_eps_outside_range(invoke, mlp_backbone, tmp_path, eps, frag):
     r = invoke("defend", "facm", "--backbone", mlp_backbone, "--eps", eps, "--out", tmp_path / "f")
-    assert_user_error(r, "--eps must be in (0, 1]")
+    assert_user_error(r, frag)
 
 
 def test_cli_facm_refuses_missing_backbone(invoke, tmp_path):
@@ -237,9 +243,40 @@ def test_cli_facm_refuses_a_typed_flag_the_run_would_ignore(invoke, tmp_path, ar
     assert not (tmp_path / "f").exists()
 
 
-@pytest.mark.parametrize("args", [["--fa-hidden", "0"], ["--latent-dim", "0"]])
-def test_cli_facm_refuses_empty_heads(invoke, mlp_backbone, tmp_path, args):
+@pytest.mark.parametrize("args, frag", [(["--fa-hidden", "0"], "--fa-hidden must be >= 1"),
+                                        (["--latent-dim", "0"], "--latent-dim must be >= 1")])
+def test_cli_facm_refuses_empty_heads(invoke, mlp_backbone, tmp_path, args, frag):
     """A zero-width FA head or CMPD latent used to train (a head that outputs its bias only)."""
     r = invoke("defend", "facm", "--backbone", mlp_backbone, *args, "--out", tmp_path / "f")
-    assert_user_error(r, "--fa-hidden and --latent-dim must be >= 1")
+    assert_user_error(r, frag)
     assert not (tmp_path / "f").exists()
+
+
+@pytest.mark.parametrize("args, values", [
+    (["--adv-attack", "none", "--eps", "0.1"], {"adv_attack": "none", "eps": 0.1}),
+    (["--adv-attack", "fgsm", "--alpha", "1/255", "--steps", "3"],
+     {"adv_attack": "fgsm", "alpha": "1/255", "steps": 3}),
+    (["--adv-attack", "none", "--steps", "3"], {"adv_attack": "none", "steps": 3}),
+    (["--fa-only", "--latent-dim", "8", "--kl-weight", "2"], {"fa_only": True, "latent_dim": 8, "kl_weight": 2.0}),
+    (["--fa-only", "--kl-weight", "2"], {"fa_only": True, "kl_weight": 2.0}),
+])
+def test_library_call_refuses_with_the_cli_message(invoke, mlp_backbone, tmp_path, args, values):
+    """train_facm(...) with an option that does not apply raises the LtError the CLI prints (nothing runs)."""
+    from toolkit.defense.facm import train_facm
+
+    r = invoke("defend", "facm", "--backbone", mlp_backbone, *args, "--out", tmp_path / "f")
+    assert_user_error(r)
+    with pytest.raises(LtError) as e:
+        train_facm(backbone=str(mlp_backbone), out=str(tmp_path / "g"), **values)
+    assert r.stderr.strip() == f"Error: {e.value}"
+    assert not (tmp_path / "f").exists() and not (tmp_path / "g").exists()
+
+
+def test_every_engine_option_reaches_the_config(invoke, mlp_backbone, tmp_path):
+    r = invoke("defend", "facm", "--backbone", mlp_backbone, "--optimizer", "sgd", "--momentum", "0.8",
+               "--grad-clip", "2", "--warmup-epochs", "1", "--image-size", "32", "--out", tmp_path / "f",
+               "--print-config")
+    assert r.exit_code == 0, r.output
+    resolved = json.loads(r.stdout)["resolved"]
+    assert resolved["optimizer"] == "sgd" and resolved["momentum"] == 0.8 and resolved["grad_clip"] == 2.0
+    assert resolved["warmup_epochs"] == 1 and resolved["image_size"] == 32 and resolved["epochs"] == 10

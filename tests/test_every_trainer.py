@@ -55,7 +55,8 @@ TRAINERS: dict[str, list[str]] = {
 }
 # Runs some trainers need first: name -> arguments; "{name}" in a TRAINERS entry stands for its run dir.
 PREREQUISITES: dict[str, list[str]] = {
-    "backbone": ["train", "ce", "--dataset", "digits", "--model", "mlp", "--epochs", "1", "--batch-size", "128"],
+    "backbone": ["train", "ce", "--dataset", "digits", "--model", "mlp", "--epochs", "1", "--warmup-epochs", "0",
+                 "--batch-size", "128"],
     "teacher": ["train", "video", "--dataset", "synthetic-dark", "--model", "tiny3d", "--frames", "4",
                 "--test-views", "2", "--epochs", "1", "--batch-size", "16"],
 }

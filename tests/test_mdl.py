@@ -142,10 +142,12 @@ def test_cli_train_mdl_end_to_end(invoke, tmp_path):
 
 @pytest.mark.parametrize("args, frag", [
     (["--lambda", "-1"], "--lambda must be >= 0"),
-    (["--dropout", "1.0"], "--dropout must be in [0, 1)"),
-    (["--dropout", "-0.1"], "--dropout must be in [0, 1)"),
-    (["--adversarial", "pgd", "--eps", "0"], "--eps must be in (0, 1]"),
-    (["--adversarial", "fgsm", "--eps", "1.5"], "--eps must be in (0, 1]"),
+    (["--dropout", "1.0"], "--dropout must be < 1"),
+    (["--dropout", "-0.1"], "--dropout must be >= 0"),
+    (["--adversarial", "pgd", "--eps", "0"], "--eps must be > 0"),
+    (["--adversarial", "fgsm", "--eps", "1.5"], "--eps must be <= 1"),
+    (["--adversarial", "pgd", "--steps", "0"], "--steps must be >= 1"),
+    (["--mask", "random", "--mask-keep", "0"], "--mask-keep must be > 0"),
     (["--dataset", "nope"], "unknown dataset 'nope'"),
 ])
 def test_cli_bad_input(invoke, tmp_path, args, frag):
@@ -153,17 +155,34 @@ def test_cli_bad_input(invoke, tmp_path, args, frag):
     assert_user_error(r, frag)
 
 
-def test_cli_print_config_resolves_alpha_and_takes_the_old_steps_spelling(invoke, tmp_path):
-    r = invoke("train", "mdl", "--adversarial", "pgd", "--eps", "8/255", "--attack-steps", "4", "--out", tmp_path / "x",
+def test_cli_print_config_resolves_alpha_and_mask_keep(invoke, tmp_path):
+    r = invoke("train", "mdl", "--adversarial", "pgd", "--eps", "8/255", "--steps", "4", "--out", tmp_path / "x",
                "--print-config")
     assert r.exit_code == 0, r.output
-    assert r.stderr.count("deprecated") == 1 and "use '--steps'" in r.stderr
+    assert "deprecated" not in r.stderr
     config = json.loads(r.stdout)
     assert config["command"] == ["train", "mdl"]
     resolved = config["resolved"]
-    assert resolved["steps"] == 4 and resolved["lam"] == 1.0 and resolved["mask_keep"] == 0.5
+    assert resolved["steps"] == 4 and resolved["lam"] == 1.0 and resolved["mask_keep"] is None  # --mask label
     assert resolved["alpha"] == pytest.approx(2.5 * (8 / 255) / 4)  # the pgd default, resolved to a number
     assert not (tmp_path / "x").exists()
+    r = invoke("train", "mdl", "--mask", "random", "--adversarial", "fgsm", "--out", tmp_path / "x", "--print-config")
+    assert r.exit_code == 0, r.output
+    resolved = json.loads(r.stdout)["resolved"]
+    assert resolved["mask_keep"] == 0.5 and resolved["eps"] == pytest.approx(8 / 255)  # resolved where they apply
+    assert resolved["alpha"] is None and resolved["steps"] is None  # fgsm: one step of size eps
+    assert not (tmp_path / "x").exists()
+
+
+def test_every_engine_option_is_a_flag_and_reaches_the_config(invoke, tmp_path):
+    r = invoke("train", "mdl", "--optimizer", "adamw", "--scheduler", "multistep", "--milestones", "5",
+               "--warmup-epochs", "1", "--grad-clip", "1", "--amp", "off", "--early-stop", "3", "--workers", "0",
+               "--image-size", "16", "--out", tmp_path / "x", "--print-config")
+    assert r.exit_code == 0, r.output
+    resolved = json.loads(r.stdout)["resolved"]
+    assert resolved["optimizer"] == "adamw" and resolved["momentum"] is None and resolved["milestones"] == [5]
+    assert resolved["grad_clip"] == 1.0 and resolved["early_stop"] == 3 and resolved["image_size"] == 16
+    assert resolved["lr"] == 0.05 and resolved["weight_decay"] == 5e-4 and resolved["epochs"] == 10  # MDL's defaults
 
 
 @pytest.mark.parametrize("args, frag", [
@@ -178,6 +197,26 @@ def test_cli_refuses_a_typed_flag_the_run_would_ignore(invoke, tmp_path, args, f
     r = invoke("train", "mdl", *args, "--out", tmp_path / "x", "--print-config")
     assert_user_error(r, frag)
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("args, values", [
+    (["--eps", "0.1"], {"eps": 0.1}),
+    (["--adversarial", "none", "--alpha", "0.01", "--steps", "3"], {"adversarial": "none", "alpha": 0.01, "steps": 3}),
+    (["--adversarial", "fgsm", "--steps", "3"], {"adversarial": "fgsm", "steps": 3}),
+    (["--adversarial", "fgsm", "--alpha", "1/255"], {"adversarial": "fgsm", "alpha": "1/255"}),
+    (["--mask-keep", "0.3"], {"mask": "label", "mask_keep": 0.3}),
+])
+def test_library_call_refuses_with_the_cli_message(invoke, tmp_path, args, values):
+    """train_mdl(...) with an option that does not apply raises the LtError the CLI prints (nothing runs)."""
+    from toolkit.defense.mdl import train_mdl
+    from toolkit.engine.errors import LtError
+
+    r = invoke("train", "mdl", *args, "--out", tmp_path / "x")
+    assert_user_error(r)
+    with pytest.raises(LtError) as e:
+        train_mdl(out=str(tmp_path / "y"), **values)
+    assert r.stderr.strip() == f"Error: {e.value}"
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
 def test_cli_config_replay_of_a_run_without_adversary_is_not_refused(invoke, tmp_path):

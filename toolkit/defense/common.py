@@ -60,7 +60,7 @@ def check_eps(eps: float, name: str = "--eps") -> None:
     check(0.0 < eps <= 1.0 and math.isfinite(eps), f"{name} must be in (0, 1] (got {eps})")
 
 
-def resolve_alpha(name: str, eps: float, alpha: float | None, steps: int) -> float | None:
+def resolve_alpha(name: str, eps: float, alpha: float | None, steps: int | None) -> float | None:
     """The step size an adversary of ``name`` uses: ``alpha`` when given, else eps (fgsm) or
     2.5·eps/steps (pgd, Madry et al.'s rule); None for ``none``."""
     if name == "none":
@@ -68,7 +68,7 @@ def resolve_alpha(name: str, eps: float, alpha: float | None, steps: int) -> flo
     return alpha if alpha is not None else (eps if name == "fgsm" else 2.5 * eps / steps)
 
 
-def make_adversary(name: str, eps: float, alpha: float | None = None, steps: int = 10,
+def make_adversary(name: str, eps: float, alpha: float | None = None, steps: int | None = 10,
                    random_start: bool = True) -> Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None:
     """``adv(model, x, y) -> x_adv`` from the attack library (None for ``none``).
 
@@ -80,7 +80,8 @@ def make_adversary(name: str, eps: float, alpha: float | None = None, steps: int
         return None
     check(name in ("fgsm", "pgd"), f"unknown adversarial training attack '{name}'; valid: none, fgsm, pgd")
     check_eps(eps)
-    check(steps >= 1, f"--steps must be >= 1 (got {steps})")
+    if name == "pgd":
+        check(steps is not None and steps >= 1, f"--steps must be >= 1 (got {steps})")
     from ..attacks import get_attack
 
     alpha = resolve_alpha(name, eps, alpha, steps)

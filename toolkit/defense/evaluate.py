@@ -41,8 +41,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..engine.errors import LtError, check
-from .common import check_eps
+from ..engine.errors import LtError
+from .options import RobustnessOptions, default_curve_eps
 
 
 @dataclass
@@ -134,11 +134,9 @@ def is_random(model: nn.Module, x: torch.Tensor) -> bool:
 
 
 def curve_eps(eps: float, points: list[float] | None) -> list[float]:
-    if points:
-        for e in points:
-            check(0.0 <= e <= 1.0, f"--curve-eps values must be in [0, 1] (got {e})")
-        return sorted(set(points))
-    return sorted({0.0, eps / 2, eps, min(1.0, 2 * eps), min(1.0, 4 * eps), max(0.5, min(1.0, 4 * eps))})
+    """The robustness curve's eps: ``points`` sorted, else the defaults around ``eps`` (see
+    :func:`~toolkit.defense.options.default_curve_eps`)."""
+    return sorted(set(points)) if points else default_curve_eps(eps)
 
 
 def _attack_rows(specs: list[Spec], n: int) -> list[dict]:
@@ -208,23 +206,6 @@ def plot_curve(path, curve: list[dict], title: str):
     return path
 
 
-def _check_args(eps: float, steps: int, restarts: int, eot: int, square_queries: int, limit: int | None,
-                apgd_steps: int, apgd_targets: int, autoattack: bool, batch_size: int) -> None:
-    check_eps(eps)
-    check(steps >= 1, f"--steps must be >= 1 (got {steps})")
-    check(restarts >= 1, f"--restarts must be >= 1 (got {restarts})")
-    check(eot >= 1, f"--eot must be >= 1 (got {eot})")
-    check(square_queries >= 0, f"--square-queries must be >= 0 (got {square_queries})")
-    check(apgd_steps >= 0, f"--apgd-steps must be >= 0 (got {apgd_steps})")
-    check(apgd_targets >= 0, f"--apgd-targets must be >= 0 (got {apgd_targets})")
-    check(limit is None or limit >= 1, f"--limit must be >= 1 (got {limit})")
-    check(batch_size >= 1, f"--batch-size must be >= 1 (got {batch_size})")
-    if autoattack:
-        from .bpda import require_torchattacks
-
-        require_torchattacks()
-
-
 def _attack_batches(net: nn.Module, loader, dev: torch.device, specs: list, curve_spec, points: list[float],
                     eps: float, seed: int, autoattack_classes: int | None):
     """Run every attack (and every curve point) batch by batch; per-example correctness lists."""
@@ -262,18 +243,17 @@ def _result_rows(specs: list[Spec], n: int, aa_ok: list) -> tuple[list[dict], in
     return rows, int(own.sum())
 
 
-def evaluate_robustness(*, model: str, dataset: str = "digits", eps: float = 8 / 255, steps: int = 20,
-                        restarts: int = 2, surrogate: str | None = None, square_queries: int = 1000, eot: int = 1,
-                        apgd_steps: int = 100, apgd_targets: int = 9, limit: int | None = 1000, curve: bool = True,
-                        curve_points: list[float] | None = None, autoattack: bool = False, batch_size: int = 256,
-                        data_root: str | None = None, download: bool = False, out: str | None = None,
-                        force: bool = False, device: str = "auto", seed: int = 0):
-    """Evaluate ``model`` (checkpoint / run dir) on the first ``limit`` test images; see the module docstring.
+def evaluate_robustness(opts: RobustnessOptions | None = None, **values):
+    """Evaluate ``opts.model`` (checkpoint / run dir) on the first ``limit`` test images: ``lt defend eval RUN``;
+    see the module docstring.
 
-    Args (defaults ours, see the module docstring): ``eps`` 8/255; ``steps`` 20 and ``restarts`` 2 of the
-    PGDs; ``apgd_steps`` 100, ``apgd_targets`` 9; ``square_queries`` 1000; ``eot`` 1; ``surrogate`` (a model
-    name, checkpoint or run dir) adds the transfer row; ``curve_points`` the curve's eps (``--curve-eps``).
-    Accuracies are fractions in [0, 1]. Writes config.json, metrics.json and robustness_curve.png in ``out``.
+    ``opts`` (:class:`~toolkit.defense.options.RobustnessOptions`, or its fields as keywords) is validated
+    first (defaults ours, see the module docstring): ``eps`` 8/255; ``steps`` 20 and ``restarts`` 2 of the
+    PGDs; ``apgd_steps`` 100, ``apgd_targets`` 9 (refused with ``apgd_steps=0``); ``square_queries`` 1000;
+    ``eot`` 1; ``surrogate`` (a model name, checkpoint or run dir) adds the transfer row; ``curve_eps`` the
+    curve's eps (refused with ``curve=False``). ``dataset`` and ``data_root`` left None are the run's (its
+    config.json; said on stderr), else ``digits``. Accuracies are fractions in [0, 1]. Writes config.json,
+    metrics.json and robustness_curve.png in ``out``.
 
         lt defend eval runs/facm --dataset digits --eps 8/255 --surrogate runs/ce
     """
@@ -281,38 +261,40 @@ def evaluate_robustness(*, model: str, dataset: str = "digits", eps: float = 8 /
     from ..engine.lifecycle import start_run
     from ..engine.loop import make_loader
     from ..engine.report import warn
+    from ..engine.runs import opts_from_run
     from ..models import load_model
 
-    _check_args(eps, steps, restarts, eot, square_queries, limit, apgd_steps, apgd_targets, autoattack, batch_size)
-    points = curve_eps(eps, curve_points) if curve else []
-    resolved = {"model": str(model), "dataset": dataset, "eps": eps, "steps": steps, "restarts": restarts,
-                "apgd_steps": apgd_steps, "apgd_targets": apgd_targets,
-                "surrogate": str(surrogate) if surrogate else None, "square_queries": square_queries, "eot": eot,
-                "limit": limit, "curve": curve, "curve_eps": points, "autoattack": autoattack,
-                "batch_size": batch_size, "data_root": data_root, "download": download, "out": out, "device": device}
-    run = start_run(("defend", "eval"), out=out, force=force, device=device, seed=seed, resolved=resolved)
-    bundle = get_dataset(dataset, root=data_root, download=download)
+    opts = RobustnessOptions.of(opts, **values).validate()
+    if opts.autoattack:
+        from .bpda import require_torchattacks
+
+        require_torchattacks()
+    fields = {"dataset": ("dataset", "--dataset"), "data_root": ("data_root", "--data-root")}
+    opts = opts_from_run(opts, "model", fields, defaults={"dataset": "digits"}).validate()
+    points = list(opts.curve_eps) if opts.curve else []
+    run = start_run(("defend", "eval"), opts)
+    bundle = get_dataset(opts.dataset, root=opts.data_root, download=opts.download)
     run.update_info(num_classes=bundle.num_classes)
-    net = load_model(model, num_classes=bundle.num_classes, device=run.device)
-    sur = load_model(surrogate, num_classes=bundle.num_classes, device=run.device) if surrogate else None
+    net = load_model(opts.model, num_classes=bundle.num_classes, device=run.device)
+    sur = load_model(opts.surrogate, num_classes=bundle.num_classes, device=run.device) if opts.surrogate else None
     test = bundle.test
-    if limit is not None and limit < len(test):
-        test = torch.utils.data.Subset(test, range(limit))
-    specs = build_specs(net, eps=eps, steps=steps, restarts=restarts, eot=eot, num_classes=bundle.num_classes,
-                        surrogate=sur, square_queries=square_queries, apgd_steps=apgd_steps,
-                        apgd_targets=apgd_targets)
+    if opts.limit is not None and opts.limit < len(test):
+        test = torch.utils.data.Subset(test, range(opts.limit))
+    specs = build_specs(net, eps=opts.eps, steps=opts.steps, restarts=opts.restarts, eot=opts.eot,
+                        num_classes=bundle.num_classes, surrogate=sur, square_queries=opts.square_queries,
+                        apgd_steps=opts.apgd_steps, apgd_targets=opts.apgd_targets or 0)
     curve_spec = next(s for s in specs if s.name == "pgd-ce")
     run.reseed()
     clean_ok, curve_ok, aa_ok, random_model = _attack_batches(
-        net, make_loader(test, batch_size, train=False), run.device, specs, curve_spec, points, eps, seed,
-        bundle.num_classes if autoattack else None)
-    if random_model and eot == 1:
+        net, make_loader(test, opts.batch_size, train=False), run.device, specs, curve_spec, points, opts.eps,
+        opts.seed, bundle.num_classes if opts.autoattack else None)
+    if random_model and opts.eot == 1:
         warn("the model is random in eval mode: pass --eot N (e.g. 10) for an adaptive EOT attack")
     clean = torch.cat(clean_ok)
     rows, own = _result_rows(specs, clean.numel(), aa_ok)
     curve_rows = [{"eps": e, "eps_255": round(e * 255, 3),
                    "robust_acc": int(torch.cat(curve_ok[e]).sum()) / max(clean.numel(), 1)} for e in points]
-    return _report(run, net, random_model, clean, rows, own if autoattack else None, curve_rows)
+    return _report(run, net, random_model, clean, rows, own if opts.autoattack else None, curve_rows)
 
 
 def _report(run, net: nn.Module, random_model: bool, clean: torch.Tensor, rows: list[dict], own: int | None,

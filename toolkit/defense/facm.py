@@ -32,8 +32,8 @@ from torch import nn
 from ..engine.errors import LtError, check
 from ..engine.loop import Objective
 from ..engine.registry import unknown_name_message
+from .options import DECISIONS, FACMOptions
 
-DECISIONS = ("mean", "vote")
 DEFAULT_LAYERS = {"SmallCNN": ["features.3", "features.7"], "CifarResNet": ["layer1", "layer2"],
                   "ResNet": ["layer2", "layer3"], "MLP": ["body.2"]}
 
@@ -284,69 +284,63 @@ def _backbone_of(backbone: str, feature_layers: list[str] | None) -> tuple[dict,
     return ckpt, net, layers
 
 
-def train_facm(*, backbone: str, dataset: str = "digits", feature_layers: list[str] | None = None,
-               decision: str = "mean", fa_only: bool = False, adv_attack: str = "pgd", eps: float = 8 / 255,
-               alpha: float | None = None, steps: int = 10, freeze: bool = True, fa_hidden: int = 256,
-               latent_dim: int = 32, kl_weight: float = 1.0, epochs: int = 10, batch_size: int = 128,
-               lr: float = 1e-3, optimizer: str = "adam", weight_decay: float = 0.0, data_root: str | None = None,
-               download: bool = False, out: str | None = None, force: bool = False, resume: bool = False,
-               device: str = "auto", seed: int = 0, deterministic: bool = False):
-    """Fine-tune FA heads (+ CMPD unless ``fa_only``) on a saved backbone; save one FACM checkpoint.
+def backbone_layers(backbone: str) -> list[str]:
+    """The family's default taps of the backbone in ``backbone`` (a checkpoint file or run dir)."""
+    return _backbone_of(backbone, None)[2]
 
-    Args: ``backbone`` a checkpoint file or run dir; ``feature_layers`` module paths to tap (default: the
-    family's, see the module docstring); ``latent_dim`` the CMPD latent size (32); ``adv_attack``
-    none|fgsm|pgd with ``eps`` (8/255), ``alpha`` (eps for fgsm, 2.5·eps/steps for pgd) and ``steps``
-    (10). Optimiser defaults (Adam, lr 1e-3, cosine, 10 epochs) are our choice. Reports every member's
-    clean accuracy (a fraction) and its accuracy under ``adv_attack`` made against the backbone (the
-    paper's protocol; ``lt defend eval`` adds the end-to-end adaptive attack). Writes best.pt/last.pt,
-    config.json, metrics.csv, metrics.json under ``out``; ``best.pt`` loads anywhere a model is accepted.
-    Runs under torchrun; ``resume`` continues the run in ``out`` exactly.
+
+def train_facm(opts: FACMOptions | None = None, **values):
+    """Fine-tune FA heads (+ CMPD unless ``fa_only``) on a saved backbone; save one FACM checkpoint:
+    ``lt defend facm``.
+
+    ``opts`` (:class:`~toolkit.defense.options.FACMOptions`, or its fields as keywords) is validated first:
+    ``backbone`` a checkpoint file or run dir; ``feature_layers`` module paths to tap (default: the
+    family's, see the module docstring, resolved and recorded); ``latent_dim`` the CMPD latent size (32;
+    refused with ``fa_only``); ``adv_attack`` none|fgsm|pgd with ``eps`` (8/255), ``alpha`` (2.5·eps/steps,
+    pgd) and ``steps`` (10, pgd). Optimiser defaults (Adam, lr 1e-3, cosine, 10 epochs) are our choice;
+    every engine option (TrainOptions) reaches the loop. Reports every member's clean accuracy (a fraction)
+    and its accuracy under ``adv_attack`` made against the backbone (the paper's protocol; ``lt defend
+    eval`` adds the end-to-end adaptive attack). Writes best.pt/last.pt, config.json, metrics.csv,
+    metrics.json under ``out``; ``best.pt`` loads anywhere a model is accepted. Runs under torchrun;
+    ``resume`` continues the run in ``out`` exactly.
 
         lt defend facm --backbone runs/ce --dataset digits --feature-layers features.3,features.7 --out runs/facm
     """
     from ..data import get_dataset
     from ..engine.lifecycle import start_run
     from ..engine.loop import TrainConfig, fit, load_best_into
-    from .common import make_adversary, resolve_alpha
+    from .common import make_adversary
 
-    check(decision in DECISIONS, f"unknown --decision '{decision}'; valid: {', '.join(DECISIONS)}")
-    check(fa_hidden >= 1 and latent_dim >= 1,
-          f"--fa-hidden and --latent-dim must be >= 1 (got {fa_hidden}, {latent_dim})")
-    adversary = make_adversary(adv_attack, eps, alpha, steps)
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay,
-                      scheduler="cosine", seed=seed, deterministic=deterministic).validate()
-    ckpt, net, layers = _backbone_of(backbone, feature_layers)
-    resolved = {"backbone": str(backbone), "dataset": dataset, "feature_layers": layers, "decision": decision,
-                "fa_only": fa_only, "adv_attack": adv_attack, "eps": eps,
-                "alpha": resolve_alpha(adv_attack, eps, alpha, steps), "steps": steps, "freeze": freeze,
-                "fa_hidden": fa_hidden, "latent_dim": latent_dim, "kl_weight": kl_weight, "epochs": epochs,
-                "batch_size": batch_size, "lr": lr, "optimizer": optimizer, "weight_decay": weight_decay,
-                "data_root": data_root, "download": download, "out": out, "device": device}
-    run = start_run(("defend", "facm"), out=out, force=force, resume=resume, device=device, seed=seed,
-                    deterministic=deterministic, resolved=resolved)
-    bundle = get_dataset(dataset, root=data_root, download=download)
+    opts = FACMOptions.of(opts, **values).validate()
+    adversary = make_adversary(opts.adv_attack, opts.eps, opts.alpha, opts.steps)
+    cfg = TrainConfig.of_options(opts, seed=opts.seed, deterministic=opts.deterministic)
+    ckpt, net, layers = _backbone_of(opts.backbone, opts.feature_layers)
+    run = start_run(("defend", "facm"), opts)
+    bundle = get_dataset(opts.dataset, root=opts.data_root, download=opts.download,
+                         **({"image_size": opts.image_size} if opts.image_size is not None else {}))
     classes = (ckpt.get("model_args") or {}).get("num_classes")
     check(classes is None or classes == bundle.num_classes,
-          f"checkpoint '{backbone}' predicts {classes} classes but the data has {bundle.num_classes}")
+          f"checkpoint '{opts.backbone}' predicts {classes} classes but the data has {bundle.num_classes}")
     run.update_info(num_classes=bundle.num_classes, input_shape=list(bundle.input_shape))
     run.reseed()  # identical FA heads and CMPD on every rank
     model = build_facm(net.to(run.device), layers, bundle.num_classes, bundle.input_shape,
-                       backbone_spec=backbone_spec_of(ckpt), fa_hidden=fa_hidden, cmpd=not fa_only,
-                       latent=latent_dim, decision=decision, freeze=freeze).to(run.device)
+                       backbone_spec=backbone_spec_of(ckpt), fa_hidden=opts.fa_hidden, cmpd=not opts.fa_only,
+                       latent=opts.latent_dim or 32, decision=opts.decision, freeze=opts.freeze).to(run.device)
     eval_set = bundle.val if bundle.val is not None else bundle.test
-    res = fit(model, bundle.train, eval_set, cfg=cfg, device=run.device, objective=FACMObjective(adversary, kl_weight),
+    objective = FACMObjective(adversary, opts.kl_weight if opts.kl_weight is not None else 1.0)
+    res = fit(model, bundle.train, eval_set, cfg=cfg, device=run.device, objective=objective,
               out_dir=run.out_dir, resume=run.resume_from(), run_config=run.config)
     load_best_into(model, run.out_dir)
-    return _facm_report(run, model, bundle, res, adversary)
+    return _facm_report(run, model, bundle, res, adversary, cfg)
 
 
-def _facm_report(run, model: FACM, bundle, res, adversary: Callable | None):
+def _facm_report(run, model: FACM, bundle, res, adversary: Callable | None, cfg):
     """Every member's clean (and attacked-backbone) accuracy; metrics.json; the Report."""
     from ..engine.loop import make_loader
     from ..engine.report import Report
 
     r = run.resolved
-    loader = make_loader(bundle.test, r["batch_size"], train=False)
+    loader = make_loader(bundle.test, cfg.batch_size, train=False, workers=cfg.workers)
     clean = _member_accuracy(model, loader, run.device, None)
     adv = _member_accuracy(model, loader, run.device, adversary) if adversary is not None else {}
     key = f"{r['adv_attack']}_on_backbone_acc"

@@ -33,8 +33,7 @@ from torch import nn
 
 from ..engine.errors import check
 from ..engine.loop import Objective
-
-MASKS = ("label", "random")
+from .options import MASKS, MDLOptions
 
 
 def class_mask(targets: torch.Tensor, num_classes: int, kind: str = "label", keep: float = 0.5,
@@ -139,17 +138,14 @@ def step_time(model: nn.Module, objective: Objective, batch, device: torch.devic
     return (time.perf_counter() - t0) / repeats
 
 
-def train_mdl(*, dataset: str = "digits", model: str = "smallcnn", lam: float = 1.0, mask: str = "label",
-              mask_keep: float = 0.5, dropout: float = 0.5, adversarial: str = "none", eps: float = 8 / 255,
-              alpha: float | None = None, steps: int = 10, epochs: int = 10, batch_size: int = 128, lr: float = 0.05,
-              optimizer: str = "sgd", weight_decay: float = 5e-4, data_root: str | None = None,
-              download: bool = False, out: str | None = None, force: bool = False, resume: bool = False,
-              device: str = "auto", seed: int = 0, deterministic: bool = False):
-    """Train ``model`` with MDL on ``dataset``; return a Report (per-epoch rows; test accuracy as a fraction,
-    pass diversity, run dir).
+def train_mdl(opts: MDLOptions | None = None, **values):
+    """Train ``opts.model`` with MDL on ``opts.dataset``: ``lt train mdl``. Returns a Report (per-epoch rows;
+    test accuracy as a fraction, pass diversity, run dir).
 
-    Args: see the module docstring (``lam`` is ``--lambda``; ``eps``/``alpha``/``steps`` drive
-    ``--adversarial``, alpha defaulting to eps for fgsm and 2.5·eps/steps for pgd). Writes config.json,
+    ``opts`` (:class:`~toolkit.defense.options.MDLOptions`, or its fields as keywords) is validated first:
+    ``lam`` is ``--lambda``; ``eps``/``alpha``/``steps`` drive ``--adversarial`` (resolved: eps 8/255, and
+    for pgd 10 steps of 2.5·eps/steps; refused where the attack does not use them), ``mask_keep`` applies
+    to ``mask="random"`` only. Every engine option (TrainOptions) reaches the loop. Writes config.json,
     metrics.csv, metrics.json, best.pt/last.pt under ``out``; runs under torchrun; ``resume`` continues
     the run in ``out`` exactly.
 
@@ -158,43 +154,38 @@ def train_mdl(*, dataset: str = "digits", model: str = "smallcnn", lam: float = 
     from ..data import get_dataset
     from ..engine.lifecycle import start_run
     from ..engine.loop import TrainConfig, fit, load_best_into
-    from .common import add_head_dropout, build_model, make_adversary, resolve_alpha
+    from .common import add_head_dropout, build_model, make_adversary
 
-    check(lam >= 0, f"--lambda must be >= 0 (got {lam})")
-    check(0.0 <= dropout < 1.0, f"--dropout must be in [0, 1) (got {dropout})")
-    adversary = make_adversary(adversarial, eps, alpha, steps)
-    objective = MDLObjective(lam, mask, mask_keep, adversary)
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay,
-                      seed=seed, deterministic=deterministic).validate()
-    resolved = {"dataset": dataset, "model": model, "lam": lam, "mask": mask, "mask_keep": mask_keep,
-                "dropout": dropout, "adversarial": adversarial, "eps": eps,
-                "alpha": resolve_alpha(adversarial, eps, alpha, steps), "steps": steps, "epochs": epochs,
-                "batch_size": batch_size, "lr": lr, "optimizer": optimizer, "weight_decay": weight_decay,
-                "data_root": data_root, "download": download, "out": out, "device": device}
-    run = start_run(("train", "mdl"), out=out, force=force, resume=resume, device=device, seed=seed,
-                    deterministic=deterministic, resolved=resolved)
-    bundle = get_dataset(dataset, root=data_root, download=download)
+    opts = MDLOptions.of(opts, **values).validate()
+    adversary = make_adversary(opts.adversarial, opts.eps, opts.alpha, opts.steps)
+    objective = MDLObjective(opts.lam, opts.mask, opts.mask_keep if opts.mask_keep is not None else 0.5, adversary)
+    cfg = TrainConfig.of_options(opts, seed=opts.seed, deterministic=opts.deterministic)
+    run = start_run(("train", "mdl"), opts)
+    bundle = get_dataset(opts.dataset, root=opts.data_root, download=opts.download,
+                         **({"image_size": opts.image_size} if opts.image_size is not None else {}))
     run.update_info(num_classes=bundle.num_classes, input_shape=list(bundle.input_shape))
     run.reseed()  # identical initial weights on every rank
-    net = build_model(model, bundle)
-    head = add_head_dropout(net, dropout)
+    net = build_model(opts.model, bundle)
+    head = add_head_dropout(net, opts.dropout)
     eval_set = bundle.val if bundle.val is not None else bundle.test
     res = fit(net, bundle.train, eval_set, cfg=cfg, device=run.device, objective=objective, out_dir=run.out_dir,
               resume=run.resume_from(), run_config=run.config)
     load_best_into(net, run.out_dir)
-    return _mdl_report(run, net, head, bundle, res, batch_size)
+    return _mdl_report(run, net, head, bundle, res, cfg)
 
 
-def _mdl_report(run, net: nn.Module, head: nn.Module, bundle, res, batch_size: int):
+def _mdl_report(run, net: nn.Module, head: nn.Module, bundle, res, cfg):
     """Test accuracy of the best checkpoint and the pass diversity; metrics.json; the Report."""
     from ..engine.loop import evaluate, make_loader
     from ..engine.metrics import classification_metrics
     from ..engine.report import Report
 
     r = run.resolved
-    logits, targets = evaluate(net, make_loader(bundle.test, batch_size, train=False), run.device)
+    logits, targets = evaluate(net, make_loader(bundle.test, cfg.batch_size, train=False, workers=cfg.workers),
+                               run.device, amp=cfg.amp)
     test = classification_metrics(logits, targets)
-    diversity = pass_diversity(net, head, make_loader(bundle.test, batch_size, train=False), run.device)
+    diversity = pass_diversity(net, head, make_loader(bundle.test, cfg.batch_size, train=False, workers=cfg.workers),
+                               run.device)
     summary = {"dataset": r["dataset"], "model": r["model"], "lambda": r["lam"], "mask": r["mask"],
                "dropout": r["dropout"], "adversarial": r["adversarial"], "epochs": r["epochs"],
                "best_epoch": res.best_epoch, "selected_on": "val" if bundle.val is not None else "test",
