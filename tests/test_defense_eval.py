@@ -294,7 +294,6 @@ def test_cli_eval_refuses_a_typed_flag_the_run_would_ignore(invoke, tmp_path, ar
 @pytest.mark.parametrize("args, values", [
     (["--no-curve", "--curve-eps", "0,0.5"], {"curve": False, "curve_eps": [0.0, 0.5]}),
     (["--apgd-steps", "0", "--apgd-targets", "3"], {"apgd_steps": 0, "apgd_targets": 3}),
-    (["--resume"], {"resume": True}),
 ])
 def test_library_call_refuses_with_the_cli_message(invoke, tmp_path, args, values):
     """evaluate_robustness(...) with an option that does not apply raises the LtError the CLI prints."""
@@ -306,3 +305,12 @@ def test_library_call_refuses_with_the_cli_message(invoke, tmp_path, args, value
         evaluate_robustness(model=str(tmp_path / "any.pt"), out=str(tmp_path / "f"), **values)
     assert r.stderr.strip() == f"Error: {e.value}"
     assert not (tmp_path / "e").exists() and not (tmp_path / "f").exists()
+
+
+def test_eval_keeps_no_checkpoints_so_it_has_no_resume(invoke, tmp_path):
+    from toolkit.engine.errors import LtError
+
+    res = invoke("defend", "eval", tmp_path / "any.pt", "--resume")
+    assert res.exit_code == 2 and "No such option: --resume" in res.output
+    with pytest.raises(LtError, match="unknown option.*--resume"):
+        evaluate_robustness(model=str(tmp_path / "any.pt"), resume=True)

@@ -339,7 +339,6 @@ RULES = [({"method": "lamp", "grid": 50}, ["--method", "lamp", "--grid", "50"]),
          ({"iterations": 2}, ["--iterations", "2"]),
          ({"dataset": "noise", "finetune_epochs": 1}, ["--dataset", "noise", "--finetune-epochs", "1"]),
          ({"dataset": "digits", "image_size": 16}, ["--dataset", "digits", "--image-size", "16"]),
-         ({"resume": True}, ["--resume"]),
          ({"grid": 1}, ["--grid", "1"]),
          ({"method": "lampp"}, ["--method", "lampp"])]
 
@@ -396,3 +395,13 @@ def test_the_library_call_matches_the_cli_run(invoke, tmp_path):
         c.pop("out")
     assert configs[0] == configs[1] == configs[2]
     assert a.rows == b.rows
+
+
+def test_prune_keeps_no_checkpoints_so_it_has_no_resume(invoke):
+    from toolkit.engine.errors import LtError
+    from toolkit.prune.run import prune_model
+
+    res = invoke("prune", "run", "smallcnn", "--ratio", "0.5", "--resume")
+    assert res.exit_code == 2 and "No such option: --resume" in res.output
+    with pytest.raises(LtError, match="unknown option.*--resume"):
+        prune_model("smallcnn", 0.5, resume=True)

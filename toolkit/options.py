@@ -283,9 +283,11 @@ def _plain(value: Any) -> Any:
 
 
 def refuse(opts: Options, names: typing.Iterable[str], reason: str) -> None:
-    """:class:`LtError` when any of ``names`` was given (is not None, or a non-empty tuple, or True for a
-    switch) although the run will not use it: ``--mask-keep: not used with --mask label``."""
-    given = [flag(n) for n in names if getattr(opts, n) not in (None, (), False)]
+    """:class:`LtError` when any of ``names`` was given (differs from its field's default: for the usual
+    ``None`` default, any value, ``False`` included) although the run will not use it:
+    ``--mask-keep: not used with --mask label``."""
+    defaults = {f.name: f.default for f in fields(opts)}
+    given = [flag(n) for n in names if getattr(opts, n) != defaults[n]]
     if given:
         raise LtError(f"{', '.join(given)}: not used {reason}")
 
@@ -306,15 +308,21 @@ class DeviceOptions(Options):
 
 
 @options
-class RunOptions(DeviceOptions):
+class OutputOptions(DeviceOptions):
     """Where a run writes and how it starts (every command that writes a run dir)."""
 
     out: str | None = option(None, "Run dir (default runs/<group>-<method>-<time>).")
     force: bool = option(False, "Write into an existing, non-empty --out.", run_control=True)
-    resume: bool = option(False, "Continue the run in --out where its checkpoints left off (the same options; "
-                                 "bit-exact with --deterministic).", run_control=True)
     deterministic: bool = option(False, "Deterministic kernels (slower; bit-exact resume).")
     seed: int = option(0, "Random seed (default: the global --seed, 0).", min=0, max=2**32 - 1)
+
+
+@options
+class RunOptions(OutputOptions):
+    """A run that keeps checkpoints to continue from (every trainer)."""
+
+    resume: bool = option(False, "Continue the run in --out where its checkpoints left off (the same options; "
+                                 "bit-exact with --deterministic).", run_control=True)
 
 
 @options
@@ -375,6 +383,6 @@ class TrainOptions(BatchOptions):
         return {f.name: getattr(self, f.name) for f in fields(TrainOptions)}
 
 
-__all__ = ["BatchOptions", "DataOptions", "Default", "DeviceOptions", "Options", "RunOptions", "TrainOptions",
-           "base_type", "element_type", "flag", "option", "options", "parse_fraction", "parse_list", "refuse",
-           "require"]
+__all__ = ["BatchOptions", "DataOptions", "Default", "DeviceOptions", "Options", "OutputOptions", "RunOptions",
+           "TrainOptions", "base_type", "element_type", "flag", "option", "options", "parse_fraction", "parse_list",
+           "refuse", "require"]

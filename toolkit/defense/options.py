@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 
-from ..engine.errors import LtError
 from ..options import (
     BatchOptions,
     DataOptions,
     Default,
     Options,
+    OutputOptions,
     RunOptions,
     TrainOptions,
     flag,
@@ -153,7 +153,7 @@ def default_curve_eps(eps: float) -> list[float]:
 @options(dataset=Default(None, "the run's (its config.json); else digits",
                          help="Dataset: a registered name (see `lt datasets`). Its test split is attacked."),
          batch_size=256)
-class RobustnessOptions(DataOptions, BatchOptions, RunOptions):
+class RobustnessOptions(DataOptions, BatchOptions, OutputOptions):
     """``lt defend eval``: clean and robust accuracy of any checkpoint (:mod:`toolkit.defense.evaluate`)."""
 
     model: str = option(help="A checkpoint file or run dir (plain model or FACM pipeline).", argument=True,
@@ -192,8 +192,6 @@ class RobustnessOptions(DataOptions, BatchOptions, RunOptions):
             refuse(self, ["curve_eps"], "with --no-curve")
         if self.apgd_steps == 0:
             refuse(self, ["apgd_targets"], "with --apgd-steps 0 (APGD skipped)")
-        if self.resume:
-            raise LtError("--resume: not used by lt defend eval (it keeps no checkpoints; run it again)")
 
 
 __all__ = ["ADVERSARIES", "AdversaryOptions", "DECISIONS", "FACMOptions", "MASKS", "MDLOptions", "RobustnessOptions",

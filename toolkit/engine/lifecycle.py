@@ -242,7 +242,7 @@ def start_run(command: tuple[str, ...] | list[str], opts: Any = None, *, out: st
     ``resolved`` is its :meth:`~toolkit.options.Options.to_dict` (``resolved`` given here adds to it).
     """
     if opts is not None:
-        out, force, resume, device = opts.out, opts.force, opts.resume, opts.device
+        out, force, resume, device = opts.out, opts.force, getattr(opts, "resume", False), opts.device
         seed, deterministic = opts.seed, opts.deterministic
         resolved = {**opts.to_dict(), **dict(resolved or {})}
     from . import distributed as D

@@ -247,7 +247,7 @@ class Trainer:
         self.run_config = run_config or {}
         self.bare = model.to(device)
         if cfg.channels_last:
-            self.bare = self.bare.to(memory_format=torch.channels_last)
+            self.bare = channels_last(self.bare)
         self.model = self.bare
         if D.is_distributed():
             self.model = nn.parallel.DistributedDataParallel(
@@ -394,6 +394,15 @@ class Trainer:
         if not self.history:
             return "no epoch finished, nothing was saved"
         return f"the last good checkpoint is {self.out_dir / LAST} (epoch {self.history[-1]['epoch']})"
+
+
+def channels_last(model: nn.Module) -> nn.Module:
+    """``--channels-last``: the model in channels_last memory format (its 4-D weights: 2-D convolutions)."""
+    shapes = {p.dim() for p in model.parameters()}
+    if 5 in shapes:
+        raise LtError("--channels-last needs 4-D image inputs (N, C, H, W) and 2-D convolutions; this model has "
+                      "3-D convolutions (5-D weights, video clips): drop --channels-last")
+    return model.to(memory_format=torch.channels_last)
 
 
 def compiled(model: nn.Module) -> nn.Module:

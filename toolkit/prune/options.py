@@ -17,10 +17,9 @@ from its ``config.json``, :func:`toolkit.engine.runs.opts_from_run`) and ``noise
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
 
 from ..engine.errors import LtError
-from ..options import BatchOptions, DataOptions, Default, Options, RunOptions, flag, option, options, refuse
+from ..options import BatchOptions, DataOptions, Default, Options, OutputOptions, option, options, refuse
 
 NOISE = "noise"  # --dataset noise: zero-data calibration
 METHOD_NAMES = ("rd", "lamp", "global", "uniform", "uniform-plus", "erk")  # toolkit.prune.METHODS
@@ -40,21 +39,13 @@ def check_image_size(dataset: str | None, image_size: int | None) -> None:
         raise LtError("--image-size applies to noise calibration only; the dataset fixes the image size")
 
 
-def refuse_set(opts: Options, names: Iterable[str], reason: str) -> None:
-    """:func:`toolkit.options.refuse` for fields whose "not given" is None only: an explicit False of a
-    switch (``--no-fx-split``) was typed, so it counts as given."""
-    given = [flag(n) for n in names if getattr(opts, n) is not None]
-    if given:
-        raise LtError(f"{', '.join(given)}: not used {reason}")
-
-
 @options(dataset=Default(None, "a run dir MODEL's own dataset, else noise",
                          help="Dataset: a registered name (see `lt datasets`). Here: the calibration data (a seeded "
                               "subset of its training split, test-time transforms; its test split gives top-1), or "
                               "noise: N(0,1) images, no data."),
          batch_size=Default(64, help="Samples per batch (per process under torchrun). Here: calibration and "
                                      "fine-tuning batch."))
-class CalibOptions(DataOptions, BatchOptions, RunOptions):
+class CalibOptions(DataOptions, BatchOptions, OutputOptions):
     """A model to prune and its calibration set (every ``lt prune`` command)."""
 
     model: str = option(help="Model to prune: an architecture name (see `lt models`; random init unless --weights), "
@@ -78,7 +69,6 @@ class CalibOptions(DataOptions, BatchOptions, RunOptions):
             raise LtError("--weights applies to model names only; a checkpoint or run dir carries its own weights")
         if self.dataset is not None:  # None: a run dir MODEL's, filled in by the entry point
             check_image_size(self.dataset, self.image_size)
-        refuse(self, ["resume"], "with lt prune (a prune run keeps no checkpoints to continue from; run it again)")
 
 
 RD_DEFAULT = " (lt prune run: with --method rd only)"
@@ -135,14 +125,14 @@ class PruneOptions(CurveOptions, CalibOptions):
 
     def _rules(self) -> None:
         if self.method != "rd":
-            refuse_set(self, RD_ONLY, f"with --method {self.method} (they shape rd's curves and DP)")
+            refuse(self, RD_ONLY, f"with --method {self.method} (they shape rd's curves and DP)")
         if self.finetune_epochs == 0:
             refuse(self, ["finetune_lr"], "without fine-tuning (give --finetune-epochs > 0, or --iterations > 1)")
         elif self.dataset is not None and is_noise(self.dataset):
             raise LtError("fine-tuning (--finetune-epochs > 0, or --iterations > 1) needs --dataset DATASET")
 
 
-@options(out=Default(None, cli=False), force=Default(False, cli=False), resume=Default(False, cli=False))
+@options(out=Default(None, cli=False), force=Default(False, cli=False))
 class AdditivityOptions(CalibOptions):
     """``lt prune additivity``: joint / (d_i + d_j) over random layer pairs (writes no files)."""
 
@@ -157,4 +147,4 @@ class AdditivityOptions(CalibOptions):
 
 
 __all__ = ["AdditivityOptions", "CalibOptions", "CurveOptions", "CurvesOptions", "DEFAULT_CACHE_DIR", "METHOD_NAMES",
-           "NOISE", "PruneOptions", "RD_ONLY", "check_image_size", "is_noise", "refuse_set"]
+           "NOISE", "PruneOptions", "RD_ONLY", "check_image_size", "is_noise"]
