@@ -256,24 +256,21 @@ class Options:
                     _check_range(name, v, m)
 
 
-def _bounds(m: Any) -> str:
-    """``">= 0 and < 1"`` for a field's range metadata."""
-    ops = (("min", ">="), ("gt", ">"), ("max", "<="), ("lt", "<"))
-    parts = [f"{op} {m[k]}" for k, op in ops if m.get(k) is not None]
-    return " and ".join(parts)
+_OPS = (("min", ">=", lambda v, b: v >= b), ("gt", ">", lambda v, b: v > b), ("max", "<=", lambda v, b: v <= b),
+        ("lt", "<", lambda v, b: v < b))
 
 
 def _check_range(name: str, v: float, m: Any) -> None:
-    """A number outside the field's range (or, where a range is set, not finite) is an LtError:
-    ``--epochs must be >= 1 (got 0)``, ``--lr must be a finite number > 0 (got nan)``."""
-    bounds = _bounds(m)
+    """A number outside the field's range (or, where a range is set, not finite) is an LtError naming the
+    bound it breaks: ``--epochs must be >= 1 (got 0)``, ``--lr must be a finite number > 0 (got nan)``."""
+    bounds = [(op, m[k], test) for k, op, test in _OPS if m.get(k) is not None]
     if not bounds:
         return
-    tests = {"min": lambda b: v >= b, "gt": lambda b: v > b, "max": lambda b: v <= b, "lt": lambda b: v < b}
-    ok = math.isfinite(v) and all(test(m[k]) for k, test in tests.items() if m.get(k) is not None)
-    if not ok:
-        what = "" if math.isfinite(v) else "a finite number "
-        raise LtError(f"{name} must be {what}{bounds} (got {v})")
+    if not math.isfinite(v):
+        raise LtError(f"{name} must be a finite number {' and '.join(f'{op} {b}' for op, b, _ in bounds)} (got {v})")
+    broken = [f"{op} {b}" for op, b, test in bounds if not test(v, b)]
+    if broken:
+        raise LtError(f"{name} must be {' and '.join(broken)} (got {v})")
 
 
 def _plain(value: Any) -> Any:
