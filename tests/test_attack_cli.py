@@ -281,8 +281,8 @@ def test_bad_input(invoke, tmp_path, nips, ckpts):
     base = ["--surrogate", ckpts["m0"], "--victims", ckpts["m1"], "--dataset", str(nips), "--quiet"]
     r = invoke("attack", "dtaa", *base)
     assert r.exit_code == 2 and "No such command" in r.output
-    assert_user_error(invoke("attack", "ifgsm", *base, "--eps", "0"), "eps must be in (0, 1]")
-    assert_user_error(invoke("attack", "ifgsm", *base, "--eps", "2"), "eps must be in (0, 1]")
+    assert_user_error(invoke("attack", "ifgsm", *base, "--eps", "0"), "--eps must be > 0")
+    assert_user_error(invoke("attack", "ifgsm", *base, "--eps", "2"), "--eps must be <= 1")
     assert_user_error(invoke("attack", "ifgsm", *base, "--eps", "a/b"), "--eps")
     # an option the attack does not take is not a flag of its command (the library refuses it too)
     for name, flag in (("ifgsm", "--decay"), ("mifgsm", "--inner-steps"), ("fgsm", "--steps"), ("ifgsm", "--ti")):
@@ -313,9 +313,9 @@ def test_bad_input(invoke, tmp_path, nips, ckpts):
     r = invoke("attack", "ifgsm", "--surrogate", f"{ckpts['m0']},{ckpts['m2']}", "--victims", ckpts["m1"],
                "--dataset", str(nips), "--quiet")
     assert_user_error(r, "ensemble members predict different numbers of classes", "5")
-    assert_user_error(invoke("attack", "dta", *base, "--len-kernel", "5"), "need(s) ti=True")
+    assert_user_error(invoke("attack", "dta", *base, "--len-kernel", "5"), "--len-kernel: not used without --ti")
     assert_user_error(invoke("attack", "ifgsm", *base, "--steps", "3", "--multistep-alpha", "1,1"),
-                      "one factor per step (3)")
+                      "--multistep-alpha needs one factor per step (3)")
 
 
 def test_bad_data_files(invoke, tmp_path, nips, ckpts):
@@ -377,12 +377,65 @@ def test_help_shows_the_attacks_flags_and_defaults(runner):
     assert "[default: 0.8]" in vdta  # the effective default of --inner-decay for vdta (dta: 0.0)
 
 
-def test_deprecated_data_spelling_still_works(invoke, tmp_path, nips, ckpts):
-    r = invoke("attack", "fgsm", "--surrogate", ckpts["m0"], "--victims", ckpts["m1"], "--data", str(nips),
+def test_data_spelling_is_dataset(invoke, tmp_path, nips, ckpts):
+    """--data was removed in 0.3 (--dataset); --print-config shows the dataset as given."""
+    r = invoke("attack", "fgsm", "--surrogate", ckpts["m0"], "--victims", ckpts["m1"], "--dataset", str(nips),
                "--print-config")
     assert r.exit_code == 0, r.output
-    assert "'--data' is deprecated, use '--dataset'" in r.stderr
     assert json.loads(r.stdout)["resolved"]["dataset"] == str(nips)
+
+
+def test_errors_name_dataset_flag(invoke, tmp_path, ckpts):
+    empty = tmp_path / "EMPTYDIR"
+    empty.mkdir()
+    r = invoke("attack", "fgsm", "--surrogate", ckpts["m0"], "--victims", ckpts["m1"], "--dataset", str(empty))
+    assert_user_error(r, f"--dataset '{empty}'")
+    assert "--data '" not in r.output
+
+
+def test_library_rules_say_what_the_cli_says(invoke, tmp_path, nips, ckpts):
+    """Each rule of the options classes: the library call raises the CLI's one Error: line."""
+    import re
+
+    from toolkit.attacks.transfer import eval_adv_dir, run_attack
+    from toolkit.engine.errors import LtError
+
+    base = {"surrogate": ckpts["m0"], "victims": [ckpts["m1"]], "dataset": str(nips)}
+    cli = ["--surrogate", ckpts["m0"], "--victims", ckpts["m1"], "--dataset", str(nips), "--quiet"]
+    for name, values, flags, text in (
+            ("dta", {"len_kernel": 5}, ["--len-kernel", "5"], "--len-kernel: not used without --ti"),
+            ("ifgsm", {"kappa": 0.5}, ["--kappa", "0.5"], "need --ftm"),
+            ("ifgsm", {"steps": 3, "multistep_alpha": "1,1"}, ["--steps", "3", "--multistep-alpha", "1,1"],
+             "--multistep-alpha needs one factor per step (3)"),
+            ("dta", {"resize_rate": 1.0}, ["--resize-rate", "1"], "--resize-rate must not be 1")):
+        with pytest.raises(LtError, match=re.escape(text)):
+            run_attack(name, **base, **values, out=str(tmp_path / name))
+        assert_user_error(invoke("attack", name, *cli, *flags), text)
+    with pytest.raises(LtError, match="--defense jpeg does not use --bits"):
+        eval_adv_dir(adv_dir=str(tmp_path), victims=[ckpts["m1"]], defense="jpeg", bits=3)
+
+
+def test_losses_below_three_classes_are_one_error():
+    """The transfer attacks and the evaluator share toolkit.attacks.losses: dlr below 3 classes is an LtError."""
+    import re
+
+    from toolkit.attacks import get_attack
+    from toolkit.attacks.losses import attack_loss, example_loss
+    from toolkit.defense.whitebox import PGD
+    from toolkit.engine.errors import LtError
+
+    text = re.escape("the dlr loss needs at least 3 classes (got 2)")
+    z, y = torch.tensor([[2.0, 1.0], [0.0, 3.0]]), torch.tensor([0, 1])
+    for fn in (lambda: attack_loss(z, y, "dlr"), lambda: example_loss(z, y, "dlr")):
+        with pytest.raises(LtError, match=text):
+            fn()
+    assert torch.allclose(example_loss(z, y, "margin"), torch.tensor([-1.0, -3.0]))
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 2))
+    x, y = torch.rand(2, 3, 2, 2), torch.tensor([0, 1])
+    for attack in (lambda: get_attack("pgd", model, loss="dlr", steps=1)(x, y),
+                   lambda: PGD(model, 8 / 255, 1, loss="dlr")(x, y)):
+        with pytest.raises(LtError, match=text):
+            attack()
 
 
 def test_print_config_writes_nothing_and_config_replays(invoke, tmp_path, nips, ckpts):
@@ -438,10 +491,12 @@ def test_library_refuses_an_option_the_attack_does_not_take(tmp_path, nips, ckpt
 
     for name, option in (("fgsm", {"steps": 3}), ("ifgsm", {"decay": 1.0}), ("mifgsm", {"inner_steps": 2})):
         with pytest.raises(LtError, match="does not use option"):
-            run_attack(name, ckpts["m0"], [ckpts["m1"]], str(nips), out=str(tmp_path / name), device="cpu", **option)
+            run_attack(name, surrogate=ckpts["m0"], victims=[ckpts["m1"]], dataset=str(nips), out=str(tmp_path / name),
+                       device="cpu", **option)
         assert not (tmp_path / name).exists()
     with pytest.raises(LtError, match="need --ftm"):
-        run_attack("ifgsm", ckpts["m0"], [ckpts["m1"]], str(nips), kappa=0.5, out=str(tmp_path / "k"))
+        run_attack("ifgsm", surrogate=ckpts["m0"], victims=[ckpts["m1"]], dataset=str(nips), kappa=0.5,
+                   out=str(tmp_path / "k"))
 
 
 @pytest.mark.parametrize("flag", ["--limit", "--image-size", "--num-classes", "--batch-size"])

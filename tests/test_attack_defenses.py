@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from toolkit.attacks.defenses import (
+from toolkit.attacks.input_defenses import (
     DEFENSE_OPTIONS,
     bit_depth,
     check_defense_options,

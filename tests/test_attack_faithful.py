@@ -140,7 +140,7 @@ def test_targeted_needs_targets(net, batch):
         get_attack("mifgsm", net)(x, y, y)
     with pytest.raises(LtError, match="not both"):
         get_attack("mifgsm", net, target_mode="random")(x, y, y)
-    with pytest.raises(LtError, match="target_mode"):
+    with pytest.raises(LtError, match="--target-mode"):
         get_attack("mifgsm", net, target_mode="furthest")
 
 
@@ -314,9 +314,9 @@ def test_transforms_compose_with_dta_and_vdta(net, batch):
     combo = get_attack("vdta", net, steps=2, inner_steps=2, n_samples=2, seed=1, diversity_prob=1.0, ti=True,
                        len_kernel=3, n_scales=2)
     out = combo(x, y)
-    assert not torch.equal(out, plain) and (out - x).abs().max() <= 8 / 255 + 1e-7
+    assert not torch.equal(out, plain) and (out - x).abs().max() <= 16 / 255 + 1e-7  # the default eps
     assert combo.grad_calls == 2 * 2 * 2 * (1 + 2)  # every gradient (inner + neighbours) over 2 SI copies
-    with pytest.raises(LtError, match="need.*ti"):
+    with pytest.raises(LtError, match="--len-kernel: not used without --ti"):
         get_attack("dta", net, len_kernel=5)
     with pytest.raises(LtError, match="does not use"):
         get_attack("mifgsm", net, ti=True)

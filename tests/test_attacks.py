@@ -13,6 +13,7 @@ from toolkit.attacks.ftm import ftm_logits
 from toolkit.attacks.np import np_mask
 from toolkit.engine.errors import LtError
 from toolkit.models import get_model
+from toolkit.options import flag
 
 ALL = ["difgsm", "dta", "fgsm", "ifgsm", "mifgsm", "nifgsm", "pgd", "sifgsm", "sinifgsm", "tifgsm", "vdta", "vmifgsm",
        "vnifgsm"]
@@ -180,7 +181,7 @@ def test_np_hooks_other_architectures(arch):
 def test_unused_and_unknown_options_are_errors(model):
     with pytest.raises(LtError, match="does not use option.*decay"):
         get_attack("ifgsm", model, decay=1.0)
-    with pytest.raises(LtError, match="inner_steps"):
+    with pytest.raises(LtError, match="--inner-steps"):
         get_attack("mifgsm", model, inner_steps=3)
     with pytest.raises(LtError, match="fgsm"):
         get_attack("fgsm", model, steps=5)
@@ -193,9 +194,9 @@ def test_unused_and_unknown_options_are_errors(model):
         get_attack("pgd", model, loss="hinge")
     get_attack("ifgsm", model, decay=None)  # None counts as not given
     assert "random_start" in COMMON_OPTIONS and "loss" in COMMON_OPTIONS
-    with pytest.raises(LtError, match="does not use option.*multistep_alpha"):
+    with pytest.raises(LtError, match="does not use option.*--multistep-alpha"):
         get_attack("fgsm", model, multistep_alpha=[1.0])
-    with pytest.raises(LtError, match="multistep_alpha"):  # the class itself refuses it, too
+    with pytest.raises(LtError, match="--multistep-alpha"):  # the class itself refuses it, too
         from toolkit.attacks.fgsm import FGSM
 
         FGSM(model, multistep_alpha=[1.0])
@@ -225,7 +226,7 @@ def test_torch_free_table_equals_what_the_classes_accept(model):
                 atk = get_attack(name, model, **{option: value, **extra})  # taken ...
                 assert option in atk.resolved_options(), (name, option)
             else:
-                with pytest.raises(LtError, match=f"does not use option.*{option}"):  # ... or refused
+                with pytest.raises(LtError, match=f"does not use option.*{flag(option)}"):  # ... or refused
                     get_attack(name, model, **{option: value, **extra})
 
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from toolkit.defense.attacks import APGD, PGD, Square, apgd_checkpoints, example_loss, margin
+from toolkit.defense.whitebox import APGD, PGD, Square, apgd_checkpoints, example_loss, margin
 from toolkit.models import get_model, load_model
 
 EPS = 16 / 255  # the fixture's model keeps 55-75 % accuracy here under every attack below (none saturates)

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from conftest import assert_user_error
-from toolkit.defense.attacks import PGD, Square
 from toolkit.defense.evaluate import Spec, curve_eps, evaluate_robustness, run_spec, sanity_checks
+from toolkit.defense.whitebox import PGD, Square
 from toolkit.models import get_model, load_model
 
 

@@ -9,17 +9,17 @@
 Every attack takes the common options (``eps alpha steps targeted random_start seed loss kappa
 kappa_wrong tau np_rate fast target_mode multistep_alpha``; FGSM takes no ``alpha``, ``steps`` or
 ``multistep_alpha``) plus its own (``list_attacks(with_options=True)``); an option the chosen attack
-does not take is an ``LtError``. Options set to None count as not given. The same table without
-torch: :mod:`toolkit.attacks.options` (what ``lt attack NAME --help`` lists).
+does not take is an ``LtError``. Options set to None count as not given. ``eps`` defaults to 16/255
+(the DTA paper's) here and on the CLI. Each attack's options are one class of
+:mod:`toolkit.attacks.options` (torch-free; what ``lt attack NAME --help`` lists).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..engine.errors import LtError
 from ..engine.registry import Registry
-from .options import COMMON_OPTIONS
+from .options import COMMON_OPTIONS, AttackListOptions, AttackOptions, attack_options, own_options_of
 
 ATTACKS = Registry("attack")
 for _name, _target in {
@@ -37,32 +37,25 @@ for _name, _target in {
 def list_attacks(with_options: bool = False) -> list[str] | dict[str, tuple[str, ...]]:
     """Attack names (sorted), or ``{name: its own options}``."""
     if with_options:
-        return {n: tuple(ATTACKS.get(n).options) for n in ATTACKS.names()}
+        return {n: own_options_of(n) for n in ATTACKS.names()}
     return ATTACKS.names()
 
 
-def get_attack(name: str, model: Any, eps: float = 8 / 255, alpha: float | None = None,
-               steps: int | None = None, **options: Any):
-    """Build attack ``name`` on ``model``; unknown names and options it does not take are ``LtError``s."""
-    cls = ATTACKS.get(name)
-    options = {k: v for k, v in options.items() if v is not None}
-    taken = cls.accepted_options()
-    given = {"alpha": alpha, "steps": steps, **options}
-    extra = sorted(k for k, v in given.items() if v is not None and k not in taken)
-    if extra:
-        raise LtError(f"attack '{name}' does not use option(s): {', '.join(extra)} "
-                      f"(its options: {', '.join(taken)})")
-    return cls(model, eps=eps, alpha=alpha, steps=steps, **options)
+def get_attack(name: str, model: Any, opts: AttackOptions | None = None, **options: Any):
+    """Build attack ``name`` on ``model`` from its options (``opts`` and/or keywords, None = not given;
+    validated by its options class, :data:`toolkit.attacks.options.ATTACK_OPTIONS`); unknown names and
+    options it does not take are ``LtError``s."""
+    return ATTACKS.get(name)(model, attack_options(name, opts, **options))
 
 
-def attack_table():
-    """A Report listing every attack, its own options and its class docstring's first line."""
+def attack_table(opts: AttackListOptions | None = None):
+    """A Report listing every attack, its own options and its class docstring's first line (``lt attack list``)."""
     from ..engine.report import Report
 
     rows = []
     for name in ATTACKS.names():
         cls = ATTACKS.get(name)
-        rows.append({"attack": name, "options": " ".join(cls.options) or "-",
+        rows.append({"attack": name, "options": " ".join(own_options_of(name)) or "-",
                      "what": ((cls.__doc__ or "").strip().splitlines() or ["-"])[0]})
     common = f"common options: {' '.join(COMMON_OPTIONS)} (fgsm: no alpha, steps, multistep_alpha)"
     return Report("attacks", rows=rows, notes=[common])

@@ -6,7 +6,7 @@ Every attack in :mod:`toolkit.attacks` is this loop plus overrides:
   resize-and-pad, SI: ``x / 2**i`` copies; default ``[x]``);
 * ``logits(x)``  – the surrogate's forward (NP, the surrogate-pruning wrapper, hooks in here);
 * ``loss(z, y)`` – FTM confidence/temperature scaling of the logits, then ``ce`` | ``margin`` |
-  ``dlr``; negated when ``targeted``;
+  ``dlr`` (:mod:`toolkit.attacks.losses`); negated when ``targeted``;
 * ``grad(x, y)`` – the input gradient averaged over the copies, then ``smooth`` (TI);
 * ``update(adv, x0, y, state)`` – one outer iteration (the MI/NI/VT step here; DTA overrides it);
   every step goes through ``step`` (α·sign, times the per-step factor ``multistep_alpha[t]``).
@@ -34,14 +34,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..engine.errors import LtError, check
-from .options import COMMON_OPTIONS
+from ..engine.errors import check
+from .losses import LOSSES, attack_loss
+from .options import TARGET_MODES, AttackOptions, attack_options, options_of, own_options_of
 
-LOSSES = ("ce", "margin", "dlr")
-TARGET_MODES = ("random", "least-likely")
 _TINY = torch.finfo(torch.float32).tiny
 
 
@@ -66,75 +64,58 @@ class Attack:
 
     Args:
         model: an ``nn.Module`` taking [0,1] images (e.g. from ``toolkit.models.load_model``).
-        eps: L∞ budget in [0,1] units, 0 < eps <= 1 (default 8/255; ``16/255`` in the DTA paper).
-        alpha: step size (default eps / steps).
-        steps: outer iterations T (default 10).
-        targeted: aim at ``targets`` (the third argument, or drawn by ``target_mode``); loss negated.
-        target_mode: ``random`` (a uniform class other than the label) or ``least-likely`` (the
-            surrogate's lowest logit other than the label) draws the targets; implies ``targeted``.
-        multistep_alpha: one factor per outer step, α_t = α·factor (the authors' DTA/VDTA
-            ``multistep_alpha``; the inner DTA steps use α_t/K); None = 1 at every step.
-        random_start: start from a uniform point in the ε-ball (PGD's default).
-        seed: seed of a private generator for every random draw (None: the global torch RNG).
-        loss: ``ce`` (default), ``margin`` (CW: max_{j≠y} z_j − z_y) or ``dlr`` (Croce & Hein 2020).
-        kappa, kappa_wrong, tau: FTM (fuzziness-tuned) logit scaling; 1, 1, 1 = off (default).
-        np_rate: γ of NP surrogate pruning; None = off (default); 0.0 runs NP with an all-ones mask.
-        fast: bf16 autocast + channels_last on CUDA (off by default; no effect on CPU).
+        opts: the attack's validated options (:data:`toolkit.attacks.options.ATTACK_OPTIONS`), or
+        **options: the same as keywords (None = not given), validated by the attack's options class:
+            ``eps`` (L∞ budget in [0, 1], default 16/255, the DTA paper's), ``alpha`` (default eps/steps),
+            ``steps`` (T, default 10), ``targeted`` (aim at ``targets``, the third argument, or drawn by
+            ``target_mode``: ``random`` or ``least-likely``; implies ``targeted``), ``multistep_alpha``
+            (one factor per outer step, α_t = α·factor, the authors' DTA/VDTA schedule; the inner DTA
+            steps use α_t/K), ``random_start`` (PGD's default), ``seed`` (a private generator; None: the
+            global torch RNG), ``loss`` (:mod:`toolkit.attacks.losses`: ``ce``, ``margin``, ``dlr``),
+            ``kappa``/``kappa_wrong``/``tau`` (FTM logit scaling; 1, 1, 1 = off), ``np_rate`` (γ of NP
+            pruning; None = off, 0.0 runs NP with an all-ones mask), ``fast`` (bf16 autocast +
+            channels_last on CUDA), and the attack's own (:func:`toolkit.attacks.options.options_of`).
     """
 
     name = "ifgsm"
-    #: the common options this attack takes (every one but FGSM's alpha/steps/multistep_alpha)
-    common_options: tuple[str, ...] = COMMON_OPTIONS
-    #: options beyond the common ones that this attack uses
-    options: tuple[str, ...] = ()
-    default_steps = 10
-    default_random_start = False
     momentum = False  # normalise by mean |g| and accumulate with ``decay``
     nesterov = False  # gradient at the look-ahead x + decay·alpha·g
 
-    def __init__(self, model: nn.Module, eps: float = 8 / 255, alpha: float | None = None,
-                 steps: int | None = None, *, targeted: bool = False, random_start: bool | None = None,
-                 seed: int | None = None, loss: str = "ce", kappa: float = 1.0, kappa_wrong: float = 1.0,
-                 tau: float = 1.0, np_rate: float | None = None, fast: bool = False,
-                 target_mode: str | None = None, multistep_alpha: Any = None, **options: Any):
+    def __init__(self, model: nn.Module, opts: AttackOptions | None = None, **options: Any):
         check(isinstance(model, nn.Module), "model must be a torch nn.Module")
-        check(0 < float(eps) <= 1, f"eps must be in (0, 1] (got {eps}); use fractions like 16/255")
-        self.model, self.eps = model, float(eps)
-        self.steps = int(steps if steps is not None else self.default_steps)
-        check(self.steps >= 1, f"steps must be >= 1 (got {self.steps})")
-        self.alpha = float(alpha) if alpha is not None else self.eps / self.steps
-        check(self.alpha > 0, f"alpha must be > 0 (got {self.alpha})")
-        check(loss in LOSSES, f"unknown loss '{loss}'; valid: {', '.join(LOSSES)}")
-        check(kappa > 0 and kappa_wrong > 0 and tau > 0, "kappa, kappa_wrong and tau must be > 0")
-        check(np_rate is None or 0 <= np_rate < 1, f"np_rate must be in [0, 1) (got {np_rate})")
-        check(target_mode in (None,) + TARGET_MODES,
-              f"unknown target_mode '{target_mode}'; valid: {', '.join(TARGET_MODES)}")
-        self.target_mode = target_mode
-        self.targeted, self.seed, self.loss_name = bool(targeted) or target_mode is not None, seed, loss
-        self.multistep_alpha = _schedule(multistep_alpha, self.steps)
-        self.random_start = self.default_random_start if random_start is None else bool(random_start)
-        self.kappa, self.kappa_wrong, self.tau = float(kappa), float(kappa_wrong), float(tau)
-        self.np_rate, self.fast = np_rate, bool(fast)
+        o = attack_options(self.name, opts, **options)
+        self.opts, self.model, self.eps = o, model, o.eps
+        self.steps = getattr(o, "steps", 1)
+        self.alpha = getattr(o, "alpha", o.eps)
+        self.target_mode = o.target_mode
+        self.targeted, self.seed, self.loss_name = o.targeted or o.target_mode is not None, o.seed, o.loss
+        self.multistep_alpha = tuple(getattr(o, "multistep_alpha", ())) or None
+        self.random_start = o.random_start
+        self.kappa, self.kappa_wrong, self.tau = o.kappa, o.kappa_wrong, o.tau
+        self.np_rate, self.fast = o.np_rate, o.fast
         self.grad_calls = 0
         self._gen: torch.Generator | None = None
         self.true_labels: torch.Tensor | None = None
         self.last_targets: torch.Tensor | None = None
-        self.configure(**options)
+        self.configure(o)
 
-    def configure(self, **options: Any) -> None:
-        """Take the attack's own options (subclasses); unknown ones were refused by ``get_attack``."""
-        check(not options, f"attack '{self.name}' does not use option(s): {', '.join(sorted(options))}")
+    def configure(self, opts: AttackOptions) -> None:
+        """Take the attack's own options from its validated ``opts`` (subclasses)."""
 
     @classmethod
     def accepted_options(cls) -> tuple[str, ...]:
         """Every option this attack takes: its common ones, then its own (``toolkit.attacks.options``)."""
-        return tuple(cls.common_options) + tuple(cls.options)
+        return options_of(cls.name)
+
+    @classmethod
+    def own_options(cls) -> tuple[str, ...]:
+        return own_options_of(cls.name)
 
     def resolved_options(self) -> dict[str, Any]:
         """Every option of this attack (common and own) with the value it runs with (config.json)."""
         out = {}
         for name in self.accepted_options():
-            value = getattr(self, "loss_name" if name == "loss" else name)
+            value = getattr(self.opts, name)
             out[name] = list(value) if isinstance(value, tuple) else value
         return out
 
@@ -315,29 +296,6 @@ class Attack:
                 f"steps={self.steps})")
 
 
-def _schedule(values: Any, steps: int) -> tuple[float, ...] | None:
-    if values is None:
-        return None
-    out = tuple(float(v) for v in values)
-    check(len(out) == steps, f"multistep_alpha needs one factor per step ({steps}); got {len(out)}")
-    check(all(v > 0 for v in out), "multistep_alpha factors must be > 0")
-    return out
-
-
-def attack_loss(z: torch.Tensor, y: torch.Tensor, name: str = "ce") -> torch.Tensor:
-    """``ce`` cross-entropy; ``margin`` max_{j≠y} z_j − z_y; ``dlr`` −(z_y − max_{j≠y} z_j)/(z_π1 − z_π3)."""
-    if name == "ce":
-        return F.cross_entropy(z, y)
-    other = z.masked_fill(F.one_hot(y, z.shape[1]).bool(), float("-inf")).amax(dim=1)
-    zy = z.gather(1, y[:, None]).squeeze(1)
-    if name == "margin":
-        return (other - zy).mean()
-    if z.shape[1] < 3:
-        raise LtError("the dlr loss needs at least 3 classes")
-    top = z.sort(dim=1, descending=True).values
-    return (-(zy - other) / (top[:, 0] - top[:, 2] + 1e-12)).mean()
-
-
 @contextlib.contextmanager
 def frozen(model: nn.Module):
     """Eval mode and no parameter gradients during an attack; both restored afterwards."""
@@ -353,3 +311,6 @@ def frozen(model: nn.Module):
             m.training = training
         for p, flag in flags:
             p.requires_grad_(flag)
+
+
+__all__ = ["LOSSES", "TARGET_MODES", "Attack", "State", "attack_loss", "frozen", "l1_normalize"]

@@ -21,20 +21,18 @@ neighbour) is taken on the transformed copies, then smoothed, then normalised in
 momentum. Targeted mode: the loss aims at the targets, NP's mask uses the true labels.
 
     lt attack dta --surrogate resnet50 --victims vgg16,resnet152,inception_v3,mobilenet_v2 \
-        --data DIR --eps 16/255 --inner-steps 10 --np-rate 0.1 --out adv/
-    lt attack dta --diversity-prob 0.5 --ti --surrogate resnet50,vgg16 --victims inception_v3 --data DIR
+        --dataset DIR --eps 16/255 --inner-steps 10 --np-rate 0.1 --out adv/
+    lt attack dta --diversity-prob 0.5 --ti --surrogate resnet50,vgg16 --victims inception_v3 --dataset DIR
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
-from ..engine.errors import check
 from .base import State, l1_normalize
 from .momentum import MIFGSM
-from .transforms import TRANSFORM_OPTIONS, InputTransforms
+from .options import AttackOptions
+from .transforms import InputTransforms
 from .variance import VarianceTuning
 
 
@@ -42,15 +40,10 @@ class DTA(InputTransforms, MIFGSM):
     """Direction-tuning attack; the base loop with ``update`` overridden (DI/TI/SI hooks optional)."""
 
     name = "dta"
-    options = ("decay", "inner_steps", "inner_decay") + TRANSFORM_OPTIONS
-    default_inner_decay = 0.0
 
-    def configure(self, inner_steps: int | None = None, inner_decay: float | None = None, **options: Any) -> None:
-        self.inner_steps = int(10 if inner_steps is None else inner_steps)
-        self.inner_decay = float(self.default_inner_decay if inner_decay is None else inner_decay)
-        check(self.inner_steps >= 1, f"inner_steps must be >= 1 (got {self.inner_steps})")
-        check(self.inner_decay >= 0, f"inner_decay must be >= 0 (got {self.inner_decay})")
-        super().configure(**options)
+    def configure(self, opts: AttackOptions) -> None:
+        self.inner_steps, self.inner_decay = opts.inner_steps, opts.inner_decay
+        super().configure(opts)
 
     def update(self, adv: torch.Tensor, x0: torch.Tensor, y: torch.Tensor, st: State) -> torch.Tensor:
         k_steps, vt = self.inner_steps, getattr(self, "n_samples", 0)
@@ -73,5 +66,3 @@ class VDTA(VarianceTuning, DTA):
     """DTA with variance tuning inside the inner loop."""
 
     name = "vdta"
-    options = ("decay", "inner_steps", "inner_decay", "n_samples", "beta") + TRANSFORM_OPTIONS
-    default_inner_decay = 0.8

@@ -6,7 +6,7 @@ arXiv 1611.02770, compare logit, probability and loss ensembles). Every member m
 same number of classes; a member that does not is an ``LtError`` naming it. Any attack, DTA and NP
 included, runs on the ensemble unchanged (NP prunes each member's head).
 
-    lt attack dta --surrogate resnet50,vgg16,densenet121 --victims inception_v3 --data DIR --out adv/
+    lt attack dta --surrogate resnet50,vgg16,densenet121 --victims inception_v3 --dataset DIR --out adv/
 """
 
 from __future__ import annotations

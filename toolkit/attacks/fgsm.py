@@ -5,16 +5,13 @@ arXiv 1412.6572 (FGSM); Kurakin et al., "Adversarial Examples in the Physical Wo
 arXiv 1607.02533 (I-FGSM/BIM); Madry et al., "Towards Deep Learning Models Resistant to Adversarial
 Attacks", ICLR 2018, arXiv 1706.06083 (PGD).
 
-    lt attack fgsm --eps 8/255 --surrogate S --victims V --data D
+    lt attack fgsm --eps 8/255 --surrogate S --victims V --dataset D
     lt attack ifgsm --eps 16/255 --steps 10 ...      (alpha default eps/steps)
     lt attack pgd --eps 8/255 --steps 10 --loss margin ...   (random start on; alpha 2.5·eps/steps)
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..engine.errors import check
 from .base import Attack
 
 
@@ -28,25 +25,9 @@ class FGSM(Attack):
     """FGSM: one step x + eps·sign ∇J (alpha, steps and multistep_alpha are not options of FGSM)."""
 
     name = "fgsm"
-    default_steps = 1
-    common_options = tuple(o for o in Attack.common_options if o not in ("alpha", "steps", "multistep_alpha"))
-
-    def __init__(self, model, eps: float = 8 / 255, alpha: float | None = None, steps: int | None = None,
-                 **kwargs: Any):
-        check(alpha is None and steps in (None, 1) and kwargs.get("multistep_alpha") is None,
-              "attack 'fgsm' takes one step of size eps: alpha, steps and multistep_alpha are not options "
-              "of fgsm (use ifgsm or pgd)")
-        super().__init__(model, eps=eps, alpha=eps, steps=1, **kwargs)
 
 
 class PGD(Attack):
-    """PGD: I-FGSM from a uniform random start; alpha default 2.5·eps/steps (our choice)."""
+    """PGD: I-FGSM from a uniform random start; alpha default 2.5·eps/steps (our choice; ``PGDOptions``)."""
 
     name = "pgd"
-    default_random_start = True
-
-    def __init__(self, model, eps: float = 8 / 255, alpha: float | None = None, steps: int | None = None,
-                 **kwargs: Any):
-        t = int(steps if steps is not None else self.default_steps)
-        super().__init__(model, eps=eps, alpha=alpha if alpha is not None else 2.5 * eps / max(t, 1),
-                         steps=steps, **kwargs)

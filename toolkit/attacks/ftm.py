@@ -14,15 +14,17 @@ Gradient identity for correctly classified samples: ∂L/∂z_y = κ(p_y − 1)/
 defaults 1, 1, 1 (off); ``lt attack ... --ftm`` uses the authors' harness values κ = 1.0, κ_w = 0.9,
 τ = 1.5 (TransferAttack uses κ = 0.8, τ = 2).
 
-    lt attack mifgsm --ftm --kappa 1.0 --kappa-wrong 0.9 --tau 1.5 --surrogate S --victims V --data D
+    lt attack mifgsm --ftm --kappa 1.0 --kappa-wrong 0.9 --tau 1.5 --surrogate S --victims V --dataset D
 """
 
 from __future__ import annotations
 
 import torch
 
-#: the authors' harness values, used by ``--ftm`` when --kappa/--kappa-wrong/--tau are not given
-FTM_DEFAULTS = {"kappa": 1.0, "kappa_wrong": 0.9, "tau": 1.5}
+# the authors' harness values, used by ``--ftm`` when --kappa/--kappa-wrong/--tau are not given (one definition)
+from .options import FTM_DEFAULTS
+
+__all__ = ["FTM_DEFAULTS", "ftm_logits"]
 
 
 def ftm_logits(z: torch.Tensor, y: torch.Tensor, kappa: float = 1.0, kappa_wrong: float = 1.0,

@@ -4,30 +4,25 @@ Papers: Dong et al., "Boosting Adversarial Attacks with Momentum", CVPR 2018, ar
 Lin et al., "Nesterov Accelerated Gradient and Scale Invariance for Adversarial Attacks", ICLR 2020,
 arXiv 1908.06281. Defaults (papers'): decay μ = 1.0, T = 10, α = eps/T.
 
-    lt attack mifgsm --eps 16/255 --decay 1.0 --surrogate resnet50 --victims vgg16 --data DIR
+    lt attack mifgsm --eps 16/255 --decay 1.0 --surrogate resnet50 --victims vgg16 --dataset DIR
     lt attack nifgsm --eps 16/255 ...
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..engine.errors import check
 from .base import Attack
+from .options import AttackOptions
 
 
 class MIFGSM(Attack):
     """g ← N(∇J(x)) + μ·g; x ← Π(x + α·sign g). Option: ``decay`` (μ, default 1.0)."""
 
     name = "mifgsm"
-    options = ("decay",)
     momentum = True
-    default_decay = 1.0
 
-    def configure(self, decay: float | None = None, **options: Any) -> None:
-        self.decay = float(self.default_decay if decay is None else decay)
-        check(self.decay >= 0, f"decay must be >= 0 (got {self.decay})")
-        super().configure(**options)
+    def configure(self, opts: AttackOptions) -> None:
+        self.decay = opts.decay
+        super().configure(opts)
 
 
 class NIFGSM(MIFGSM):

@@ -16,7 +16,7 @@ VMI/VDTA neighbour gradients use the unpruned surrogate, as in the paper. γ = 0
 An ensemble surrogate (:class:`toolkit.attacks.ensemble.Ensemble`) is pruned member by member: each
 member's head gets its own mask from its own logits (one extra ``autograd.grad`` per member).
 
-    lt attack dta --np-rate 0.1 --surrogate resnet50 --victims vgg16 --data DIR
+    lt attack dta --np-rate 0.1 --surrogate resnet50 --victims vgg16 --dataset DIR
 """
 
 from __future__ import annotations

@@ -29,12 +29,13 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from ..data.imagesets import ImageSet, indexed, load_image_set
-from ..engine.errors import DataError, LtError, check
+from ..engine.errors import DataError, check
 from ..engine.lifecycle import start_run
 from ..engine.report import Report, log, progress
 from ..engine.runs import read_json, write_csv
 from . import get_attack
-from .defenses import check_defense_options, wrap_defense
+from .input_defenses import wrap_defense
+from .options import COMMAND_OPTIONS, AttackEvalOptions, attack_options
 from .pngs import save_adv_batch, write_labels
 
 
@@ -155,91 +156,65 @@ def _averages(rows: list[dict]) -> dict[str, float]:
     return out
 
 
-def run_attack(attack: str, surrogate: str, victims: Sequence[str], dataset: str, *, eps: float = 16 / 255,
-               ftm: bool = False, score: str = "png", weights: str | None = None, num_classes: int | None = None,
-               image_size: int | None = None, batch_size: int = 16, limit: int | None = None,
-               data_root: str | None = None, out: str | None = None, force: bool = False, device: str = "auto",
-               seed: int = 0, **options: Any) -> Report:
+def run_attack(attack: Any, opts: Any = None, **values: Any) -> Report:
     """Attack ``surrogate`` (one model or ``a,b,c``) on ``dataset``, save rounded PNGs under ``out/images``,
     score them (``score='png'``, default) or the float tensors (``'float'``) on ``victims``.
 
-    ``options`` are the attack's own (``toolkit.attacks.options.options_of(attack)``: ``alpha``, ``steps``,
-    ``decay``, ``inner_steps``, ...; one it does not take is an ``LtError``); ``ftm=True`` turns FTM on
-    with the authors' κ, κ_w, τ = 1.0, 0.9, 1.5 unless given. The run dir gets ``config.json`` (every
-    option as the attack runs with it), ``metrics.json``/``metrics.csv``, ``labels.csv`` and ``images/``.
-    Rates in the report are fractions in [0, 1]. ``lt attack dta --surrogate S --victims V --dataset D``.
+    ``attack`` is the attack's name (then ``opts``/``values`` are the options of ``lt attack NAME``,
+    :data:`toolkit.attacks.options.COMMAND_OPTIONS`) or those options themselves (what the CLI passes).
+    An option the attack does not take is an ``LtError``; ``ftm=True`` turns FTM on with the authors'
+    κ, κ_w, τ = 1.0, 0.9, 1.5 unless given. ``dataset``, ``data_root``, ``image_size`` and ``num_classes``
+    left None are the ``surrogate`` run's (its config.json). The run dir gets ``config.json`` (every option
+    as the attack runs with it), ``metrics.json``/``metrics.csv``, ``labels.csv`` and ``images/``. Rates in
+    the report are fractions in [0, 1]. ``lt attack dta --surrogate S --victims V --dataset D``.
     """
-    _check_counts(batch_size=batch_size, limit=limit, image_size=image_size, num_classes=num_classes)
-    check(score in SCORES, f"unknown score '{score}'; valid: {', '.join(SCORES)}")
-    ftm_values = ftm_options(ftm, *(options.pop(k, None) for k in ("kappa", "kappa_wrong", "tau")))
-    options = {"eps": eps, **options, **ftm_values}
-    resolved = {"surrogate": surrogate, "victims": list(victims), "dataset": dataset, "data_root": data_root,
-                "image_size": image_size, "limit": limit, "weights": weights, "num_classes": num_classes,
-                "batch_size": batch_size, "score": score, "ftm": bool(ftm), **attack_options(attack, **options),
-                "out": out}
-    run = start_run(("attack", attack), out=out, force=force, device=device, seed=seed, resolved=resolved)
-    clean = load_image_set(dataset, image_size=image_size, root=data_root, limit=limit)
-    check(len(clean) > 0, f"--dataset '{dataset}' holds no images")
-    n_cls = num_classes or clean.num_classes
+    from ..engine.runs import opts_from_run
+
+    if not isinstance(attack, str):
+        attack, opts = attack.attack, attack
+    if attack not in COMMAND_OPTIONS:
+        attack_options(attack)  # raises: unknown attack, with the close names
+    cls = COMMAND_OPTIONS[attack]
+    taken = {f.name for f in cls.option_fields()}
+    if any(v is not None for k, v in values.items() if k not in taken):
+        attack_options(attack, **{k: v for k, v in values.items() if k not in taken})  # raises, naming the flags
+    opts = cls.of(opts, **values).validate()
+    fields = {"dataset": ("dataset", "--dataset"), "data_root": ("data_root", "--data-root"),
+              "image_size": ("image_size", "--image-size"), "num_classes": ("num_classes", "--num-classes")}
+    opts = opts_from_run(opts, "surrogate", fields, required="dataset").validate()
+    atk_opts = attack_options(attack, **opts.attack_values())
+    run = start_run(("attack", attack), out=opts.out, force=opts.force, device=opts.device, seed=opts.seed,
+                    resolved=opts.to_dict())
+    clean = load_image_set(opts.dataset, image_size=opts.image_size, root=opts.data_root, limit=opts.limit)
+    check(len(clean) > 0, f"--dataset '{opts.dataset}' holds no images")
+    n_cls = opts.num_classes or clean.num_classes
     dev = run.device
-    sur = load_surrogate(surrogate, n_cls, weights, dev)
-    atk = get_attack(attack, sur, **options)
-    _check_targets(atk, clean, dataset)
-    vics = load_models(list(victims), n_cls, weights, dev)
-    counts = check_label_range(clean, {surrogate: sur, **vics}, dev)
-    run.update_info(num_classes=counts[surrogate], images=len(clean))
+    sur = load_surrogate(opts.surrogate, n_cls, opts.weights, dev)
+    atk = get_attack(attack, sur, atk_opts)
+    _check_targets(atk, clean, opts.dataset)
+    vics = load_models(list(opts.victims), n_cls, opts.weights, dev)
+    counts = check_label_range(clean, {opts.surrogate: sur, **vics}, dev)
+    run.update_info(num_classes=counts[opts.surrogate], images=len(clean))
     out_dir = run.out_dir
-    files, grad_calls, adv_float, targets = _attack_all(atk, clean, out_dir, batch_size, dev, seed)
+    files, grad_calls, adv_float, targets = _attack_all(atk, clean, out_dir, opts.batch_size, dev, opts.seed)
     write_labels(out_dir / "labels.csv", files, clean.labels, targets)
     run.update_info(grad_calls_per_batch=grad_calls)
-    adv = load_image_set(str(out_dir), root=data_root)
-    if score == "float":
+    adv = load_image_set(str(out_dir), root=opts.data_root)
+    if opts.score == "float":
         adv = ImageSet(TensorDataset(adv_float, torch.tensor(clean.labels)), list(clean.names), list(clean.labels),
                        "float", "float tensors", num_classes=clean.num_classes, targets=targets)
-    models = {surrogate: sur, **{k: v for k, v in vics.items() if k != surrogate}}
-    report = _score(models, clean, adv, batch_size, dev, {surrogate: "surrogate"})
+    models = {opts.surrogate: sur, **{k: v for k, v in vics.items() if k != opts.surrogate}}
+    report = _score(models, clean, adv, opts.batch_size, dev, {opts.surrogate: "surrogate"})
     if run.is_main:
         write_csv(out_dir / "metrics.csv", report.rows)
     run.finish({"rows": report.rows, **report.summary})
-    report.title = f"{attack} transfer from {surrogate} (eps {eps_text(eps)}, {len(clean)} images; rates in [0, 1])"
-    report.summary = {"attack": attack, "eps": eps_text(eps), "steps": atk.steps, "score": score,
+    report.title = (f"{attack} transfer from {opts.surrogate} (eps {eps_text(opts.eps)}, {len(clean)} images; "
+                    f"rates in [0, 1])")
+    report.summary = {"attack": attack, "eps": eps_text(opts.eps), "steps": atk.steps, "score": opts.score,
                       **report.summary, "out": str(out_dir)}
-    if score == "float":
+    if opts.score == "float":
         report.notes.append("scored: the float adversarial tensors (authors' harness); the PNGs may score differently")
     return report
-
-
-def ftm_options(ftm: bool, kappa: float | None = None, kappa_wrong: float | None = None,
-                tau: float | None = None) -> dict[str, float]:
-    """FTM's κ, κ_w, τ for ``--ftm`` (those not given: the authors' 1.0, 0.9, 1.5); without ``--ftm`` any
-    of them other than 1 (FTM off) is an error, so a forgotten ``--ftm`` does not pass unnoticed."""
-    from .ftm import FTM_DEFAULTS
-
-    given = {"kappa": kappa, "kappa_wrong": kappa_wrong, "tau": tau}
-    if ftm:
-        return {k: float(FTM_DEFAULTS[k] if v is None else v) for k, v in given.items()}
-    on = [f"--{k.replace('_', '-')} {v:g}" for k, v in given.items() if v is not None and float(v) != 1.0]
-    if on:
-        raise LtError(f"--kappa, --kappa-wrong and --tau need --ftm (got {', '.join(on)}; without --ftm FTM is "
-                      "off: 1, 1, 1)")
-    return {k: float(v) for k, v in given.items() if v is not None}
-
-
-def attack_options(attack: str, **options: Any) -> dict[str, Any]:
-    """Every option of ``attack`` with the value it runs with, under the CLI's parameter names, checked
-    before any data or model is read (an attack built on a stand-in model). ``seed`` is the run's."""
-    probe = get_attack(attack, nn.Identity(), **options)
-    return {k: v for k, v in probe.resolved_options().items() if k != "seed"}
-
-
-SCORES = ("png", "float")
-
-
-def _check_counts(**counts: int | None) -> None:
-    """``--batch-size``, ``--limit``, ``--image-size``, ``--num-classes``: each >= 1 when given (0 would
-    otherwise read as "not given", a negative size fail deep inside torch)."""
-    for name, n in counts.items():
-        check(n is None or n >= 1, f"--{name.replace('_', '-')} must be >= 1 (got {n})")
 
 
 def _check_targets(atk, clean: ImageSet, dataset: str) -> None:
@@ -292,11 +267,7 @@ def _score(models: dict[str, nn.Module], clean: ImageSet | None, adv: ImageSet, 
     return Report("transfer", rows=rows, summary=_averages(rows), notes=notes)
 
 
-def eval_adv_dir(adv_dir: str, victims: Sequence[str], *, dataset: str | None = None, defense: str = "none",
-                 weights: str | None = None, num_classes: int | None = None, batch_size: int = 16,
-                 jpeg_quality: int | None = None, bits: int | None = None, rs_sigma: float | None = None,
-                 rs_samples: int | None = None, rs_alpha: float | None = None,
-                 data_root: str | None = None, device: str = "auto", seed: int = 0) -> Report:
+def eval_adv_dir(opts: AttackEvalOptions | None = None, **values: Any) -> Report:
     """Score saved adversarial images on ``victims`` (optionally behind an input-transform defense).
 
     The clean images (for clean accuracy and ``asr_on_correct``) are ``dataset``, else the data recorded
@@ -304,15 +275,14 @@ def eval_adv_dir(adv_dir: str, victims: Sequence[str], *, dataset: str | None = 
     default; one given for another defense is an error. Rates are fractions in [0, 1].
     ``lt attack eval --adv-dir DIR --victims V --defense jpeg``.
     """
-    _check_counts(batch_size=batch_size, num_classes=num_classes)
-    kw = check_defense_options(defense, jpeg_quality=jpeg_quality, bits=bits, rs_sigma=rs_sigma,
-                               rs_samples=rs_samples, rs_alpha=rs_alpha)
+    o = AttackEvalOptions.of(opts, **values).validate()
+    adv_dir, dataset, defense, data_root = o.adv_dir, o.dataset, o.defense, o.data_root
+    kw = o.defense_values()
     root = Path(adv_dir)
     if not (root / "labels.csv").is_file():
         raise DataError(f"--adv-dir '{adv_dir}' holds no labels.csv (write it with `lt attack <name> --out DIR`)")
     recorded = adv_dir_data(read_json(root / "config.json")) if (root / "config.json").is_file() else {}
-    run = start_run(("attack", "eval"), out=None, device=device, seed=seed, writes=False,
-                    resolved={"adv_dir": adv_dir, "victims": list(victims), "dataset": dataset, "defense": defense})
+    run = start_run(("attack", "eval"), out=None, device=o.device, seed=o.seed, writes=False, resolved=o.to_dict())
     dev = run.device
     adv = load_image_set(str(root))
     clean = None
@@ -320,9 +290,9 @@ def eval_adv_dir(adv_dir: str, victims: Sequence[str], *, dataset: str | None = 
     if spec:
         clean = load_image_set(spec, image_size=recorded.get("image_size"), root=data_root or recorded.get("data_root"),
                                limit=recorded.get("limit") if dataset is None else len(adv))
-    n_cls = num_classes or recorded.get("num_classes")
-    models = load_models(list(victims), n_cls, weights or recorded.get("weights"), dev, defense, seed=seed, **kw)
-    report = _score(models, clean, adv, batch_size, dev, {})
+    n_cls = o.num_classes or recorded.get("num_classes")
+    models = load_models(list(o.victims), n_cls, o.weights or recorded.get("weights"), dev, defense, seed=o.seed, **kw)
+    report = _score(models, clean, adv, o.batch_size, dev, {})
     run.finish()
     report.title = (f"saved adversarial images in {adv_dir}" + (f" behind {defense}" if defense != "none" else "")
                     + "; rates in [0, 1]")
@@ -350,5 +320,5 @@ def _legacy_adv_dir_data(config: dict) -> dict[str, Any]:
     return {"dataset": config.get("data"), **{k: config.get(k) for k in keys}}
 
 
-__all__ = ["adv_dir_data", "attack_options", "eval_adv_dir", "ftm_options", "load_models", "load_surrogate", "predict",
+__all__ = ["adv_dir_data", "eval_adv_dir", "load_models", "load_surrogate", "predict",
            "run_attack", "score_rows"]

@@ -21,15 +21,12 @@ take them as options too (SI copies each go through DI when both are on).
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 
 from ..engine.errors import check
 from .momentum import MIFGSM
-
-KERNELS = ("gaussian", "linear", "uniform")
+from .options import AttackOptions
 
 
 class InputTransforms:
@@ -42,38 +39,17 @@ class InputTransforms:
     off (``difgsm``/``tifgsm``/``sifgsm`` switch their own on by default).
     """
 
-    default_di = default_ti = False
-    default_n_scales = 1
-
-    def configure(self, resize_rate: float | None = None, diversity_prob: float | None = None,
-                  ti: bool | None = None, kernel_name: str | None = None, len_kernel: int | None = None,
-                  nsig: float | None = None, n_scales: int | None = None, **options: Any) -> None:
-        self.di = self.default_di or resize_rate is not None or diversity_prob is not None
-        self.resize_rate = 0.9 if resize_rate is None else float(resize_rate)
-        self.diversity_prob = 0.5 if diversity_prob is None else float(diversity_prob)
-        check(self.resize_rate > 0 and self.resize_rate != 1, "resize_rate must be > 0 and != 1")
-        check(0 <= self.diversity_prob <= 1, "diversity_prob must be in [0, 1]")
-        kernel_given = [n for n, v in (("kernel_name", kernel_name), ("len_kernel", len_kernel), ("nsig", nsig))
-                        if v is not None]
-        self.ti = self.default_ti or bool(ti)
-        check(self.ti or not kernel_given, f"{', '.join(kernel_given)} need(s) ti=True (--ti)")
-        self.kernel_name = kernel_name or "gaussian"
-        self.len_kernel = int(15 if len_kernel is None else len_kernel)
-        self.nsig = float(3 if nsig is None else nsig)
-        check(self.kernel_name in KERNELS, f"unknown kernel_name '{self.kernel_name}'; valid: {', '.join(KERNELS)}")
-        check(self.len_kernel >= 1 and self.len_kernel % 2 == 1, "len_kernel must be a positive odd number")
+    def configure(self, opts: AttackOptions) -> None:
+        # resolved by the options class: a transform's options are None exactly when it is off
+        self.resize_rate = getattr(opts, "resize_rate", None)
+        self.diversity_prob = getattr(opts, "diversity_prob", None)
+        self.di = self.resize_rate is not None
+        self.kernel_name = getattr(opts, "kernel_name", None)
+        self.len_kernel, self.nsig = getattr(opts, "len_kernel", None), getattr(opts, "nsig", None)
+        self.ti = self.kernel_name is not None
         self.kernel = ti_kernel(self.kernel_name, self.len_kernel, self.nsig) if self.ti else None
-        self.n_scales = int(self.default_n_scales if n_scales is None else n_scales)
-        check(self.n_scales >= 1, f"n_scales must be >= 1 (got {self.n_scales})")
-        super().configure(**options)
-
-    def resolved_options(self) -> dict[str, Any]:
-        """As the base, but the options of a transform that is off are None (giving them would turn it on)."""
-        out = super().resolved_options()
-        off = ((() if self.di else ("resize_rate", "diversity_prob"))
-               + (() if self.ti else ("kernel_name", "len_kernel", "nsig")))
-        out.update({k: None for k in off if k in out})
-        return out
+        self.n_scales = getattr(opts, "n_scales", 1)
+        super().configure(opts)
 
     def inputs(self, x: torch.Tensor) -> list[torch.Tensor]:
         copies = [x if i == 0 else x / (2 ** i) for i in range(self.n_scales)]
@@ -100,25 +76,18 @@ class InputTransforms:
         return F.conv2d(g, k, stride=1, padding="same", groups=c)
 
 
-#: the transform options an attack that composes DI/TI/SI (``dta``, ``vdta``) takes
-TRANSFORM_OPTIONS = ("resize_rate", "diversity_prob", "ti", "kernel_name", "len_kernel", "nsig", "n_scales")
 
 
 class DIFGSM(InputTransforms, MIFGSM):
     """Momentum loop whose surrogate sees one random resize-and-pad copy per gradient."""
 
     name = "difgsm"
-    options = ("decay", "resize_rate", "diversity_prob")
-    default_decay = 0.0
-    default_di = True
 
 
 class TIFGSM(DIFGSM):
     """DI loop whose gradient is smoothed by a depth-wise kernel before normalisation."""
 
     name = "tifgsm"
-    options = DIFGSM.options + ("kernel_name", "len_kernel", "nsig")
-    default_ti = True
 
 
 def ti_kernel(name: str = "gaussian", size: int = 15, nsig: float = 3.0) -> torch.Tensor:
@@ -141,8 +110,6 @@ class SIFGSM(InputTransforms, MIFGSM):
     """Momentum loop on the mean gradient of the scale copies x / 2^i, i < ``n_scales`` (default 5)."""
 
     name = "sifgsm"
-    options = ("decay", "n_scales")
-    default_n_scales = 5
 
 
 class SINIFGSM(SIFGSM):

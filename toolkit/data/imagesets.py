@@ -8,7 +8,7 @@
   ``<ImageId>.png`` in ``images/`` beside the CSV or in the CSV's own folder;
 * a TransferAttack directory: ``images/`` + ``labels.csv`` with ``filename,label`` (0-indexed) and
   optionally ``target``; this is also the layout ``lt attack`` writes its adversarial images in;
-* one of those CSV files given directly (``--data DIR/my_list.csv``): the kind is read from its header;
+* one of those CSV files given directly (``--dataset DIR/my_list.csv``): the kind is read from its header;
 * an ImageFolder directory: at least two sub-directories, one per class (sorted names = class indices);
 * a registered dataset name (``digits-lt``, ``cifar10``, ...): its test split.
 
@@ -20,7 +20,7 @@ Rows whose image is missing and unreadable images are errors naming the file. ``
 resizes every image to a square side (bilinear, antialiased); without it all images must share one
 size (batches are stacked).
 
-    lt attack mifgsm --surrogate resnet50 --weights IMAGENET1K_V2 --data nips17/dev_dataset.csv
+    lt attack mifgsm --surrogate resnet50 --weights IMAGENET1K_V2 --dataset nips17/dev_dataset.csv
 """
 
 from __future__ import annotations
@@ -132,8 +132,8 @@ def _label_csv(folder: Path) -> Path | None:
     if not known:
         known = [f for f in csvs if _header_kinds(_header(f))]
     if len(known) > 1:
-        raise DataError(f"--data '{folder}' holds {len(known)} label CSVs ({', '.join(f.name for f in known)}); "
-                        f"which one labels the images is ambiguous: pass the CSV itself, e.g. --data {known[0]}")
+        raise DataError(f"--dataset '{folder}' holds {len(known)} label CSVs ({', '.join(f.name for f in known)}); "
+                        f"which one labels the images is ambiguous: pass the CSV itself, e.g. --dataset {known[0]}")
     if not known and csvs:
         csv_kind(csvs[0])  # raises: neither a known name nor a readable header
     return known[0] if known else None
@@ -252,13 +252,13 @@ def _imagefolder_items(path: Path) -> list[tuple[Path, int, None]]:
     items = [(f, c, None) for c, name in enumerate(classes) for f in sorted((path / name).iterdir())
              if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS]
     if not items:
-        raise DataError(f"--data '{path}' holds no dev_dataset.csv / images.csv (NIPS-2017), no labels.csv "
+        raise DataError(f"--dataset '{path}' holds no dev_dataset.csv / images.csv (NIPS-2017), no labels.csv "
                         f"(TransferAttack) and no class sub-directories with images (ImageFolder)")
     used = sorted({name for name in classes if any(p.parent.name == name for p, _, _ in items)})
     if len(used) < 2:
         hint = (" -- a NIPS-2017 set needs its dev_dataset.csv (or images.csv) beside images/"
                 if used == ["images"] else "")
-        raise DataError(f"--data '{path}' has no label CSV and only one class folder with images ('{used[0]}/'); "
+        raise DataError(f"--dataset '{path}' has no label CSV and only one class folder with images ('{used[0]}/'); "
                         f"read as ImageFolder every label would be 0{hint}")
     return items
 
@@ -274,7 +274,7 @@ def _registered(name: str, root: str | None, transform: Any, limit: int | None) 
     from . import get_dataset, list_datasets
 
     if name not in list_datasets():
-        raise LtError(f"--data '{name}' is neither a directory nor a registered dataset; "
+        raise LtError(f"--dataset '{name}' is neither a directory nor a registered dataset; "
                       f"datasets: {', '.join(list_datasets())}")
     bundle = get_dataset(name, root=root)
     test = bundle.test

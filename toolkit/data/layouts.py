@@ -70,5 +70,5 @@ def dataset_table(pattern: str | None = None) -> Report:
         raise LtError(f"no dataset name matches '{pattern}' (lt datasets lists them all)")
     return Report("datasets", rows=rows,
                   notes=["ROOT is --data-root; nothing downloads unless --download is given (torchvision sets only)",
-                         "lt attack --data also takes a directory: NIPS-2017 images.csv/dev_dataset.csv + images, "
+                         "lt attack --dataset also takes a directory: NIPS-2017 images.csv/dev_dataset.csv + images, "
                          "TransferAttack labels.csv + images, or an ImageFolder"])

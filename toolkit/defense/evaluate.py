@@ -1,7 +1,7 @@
 """``lt defend eval``: robustness of any checkpoint, honestly (several attacks, adaptive, sanity checks).
 
 Threat model: L∞ ball of radius ``eps`` around [0,1] images, untargeted. Attacks (each labelled; all
-from :mod:`toolkit.defense.attacks`, each returning per example the best point it visited):
+from :mod:`toolkit.defense.whitebox`, each returning per example the best point it visited):
 
 - ``fgsm`` (single step), ``pgd-ce`` (``steps``, ``restarts`` random starts), ``pgd-dlr`` (PGD on
   the scale-invariant DLR loss of Croce & Hein 2020, arXiv 2003.01690; the CW margin loss on < 3
@@ -61,7 +61,7 @@ class Spec:
 
 def _gradient_specs(target: nn.Module, protocol: str, eps: float, steps: int, restarts: int, eot: int,
                     dlr: str, apgd: tuple[int, int] = (0, 0), tag: str = "") -> list[Spec]:
-    from .attacks import APGD, PGD, fgsm
+    from .whitebox import APGD, PGD, fgsm
 
     def pgd(loss: str, n: int) -> Callable:
         return lambda m, e, s: PGD(m, e, n, loss=loss, seed=s, eot=eot)
@@ -85,9 +85,9 @@ def build_specs(model: nn.Module, *, eps: float, steps: int, restarts: int, eot:
                 surrogate: nn.Module | None, square_queries: int, apgd_steps: int = 100,
                 apgd_targets: int = 9) -> list[Spec]:
     """Every attack of the evaluation for ``model`` (FACM: both protocols)."""
-    from .attacks import PGD, Square
     from .bpda import attacked_model
     from .facm import FACM
+    from .whitebox import PGD, Square
 
     dlr = "dlr" if num_classes >= 3 else "margin"
     apgd = (apgd_steps, min(apgd_targets, num_classes - 1))

@@ -13,7 +13,7 @@ the head is replaced when the class count differs (an ImageNet file fine-tunes t
 every other tensor must match by name and shape. What was loaded and re-initialised goes to stderr.
 
     lt models weights resnet50          # the names, the cache file each needs, present or not
-    lt attack dta --surrogate resnet50 --weights IMAGENET1K_V2 --victims vgg16 --data DIR
+    lt attack dta --surrogate resnet50 --weights IMAGENET1K_V2 --victims vgg16 --dataset DIR
 """
 
 from __future__ import annotations

@@ -38,13 +38,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..engine.errors import LtError, check
+from ..engine.errors import check
+from .options import DEFENSE_OPTIONS, DEFENSES, check_defense_options
 
-DEFENSE_OPTIONS: dict[str, tuple[str, ...]] = {
-    "none": (), "jpeg": ("jpeg_quality",), "bitdepth": ("bits",), "rp": (), "fd": (),
-    "rs": ("rs_sigma", "rs_samples", "rs_alpha"),
-}
-DEFENSES = tuple(DEFENSE_OPTIONS)
+# DEFENSE_OPTIONS, DEFENSES and check_defense_options: toolkit.attacks.options (torch-free, the CLI's)
 RP_CROPS = (0.1, 0.08, 0.06, 0.04, 0.02)
 
 
@@ -178,19 +175,6 @@ class FeatureDistillation(nn.Module):
         return self.victim(fd_jpeg(x))
 
 
-def check_defense_options(name: str, **options: Any) -> dict[str, Any]:
-    """The options given (not None) for ``name``; one that ``name`` does not use is an ``LtError``."""
-    check(name in DEFENSES, f"unknown defense '{name}'; valid: {', '.join(DEFENSES)}")
-    given = {k: v for k, v in options.items() if v is not None}
-    other = sorted(k for k in given if k not in DEFENSE_OPTIONS[name])
-    if other:
-        owners = {o: d for d, opts in DEFENSE_OPTIONS.items() for o in opts}
-        detail = ", ".join(f"--{o.replace('_', '-')} (--defense {owners.get(o, '?')})" for o in other)
-        own = " ".join(f"--{o.replace('_', '-')}" for o in DEFENSE_OPTIONS[name]) or "none"
-        raise LtError(f"--defense {name} does not use {detail}; its options: {own}")
-    return given
-
-
 def wrap_defense(victim: nn.Module, name: str = "none", *, seed: int = 0, **options: Any) -> nn.Module:
     """``victim`` behind the input-transform defense ``name`` (``none`` returns it unchanged).
 
@@ -210,3 +194,8 @@ def wrap_defense(victim: nn.Module, name: str = "none", *, seed: int = 0, **opti
     if name == "fd":
         return FeatureDistillation(victim).eval()
     return victim
+
+
+__all__ = ["BitDepth", "DEFENSES", "DEFENSE_OPTIONS", "FeatureDistillation", "JPEG", "RandomResizePad",
+           "RandomizedSmoothing", "bit_depth", "check_defense_options", "cohen_predict", "fd_jpeg", "resize_pad",
+           "wrap_defense"]

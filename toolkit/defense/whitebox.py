@@ -16,9 +16,10 @@ the input intersected with [0, 1]; the model is in eval mode with frozen paramet
   checkpoints (p₀ = 0, p₁ = 0.22, p_{j+1} = p_j + max(p_j − p_{j−1} − 0.03, 0.06)) when fewer than
   ρ = 0.75 of the steps since the last checkpoint raised the loss, or when neither the step size nor
   the best loss moved; momentum 0.75; restart from the best-loss point after a halving. Losses
-  ``ce``, ``dlr`` (C >= 3; the CW margin below) and, with ``targets=k`` > 0, the targeted DLR
+  ``ce``, ``dlr`` (C >= 3; an LtError below) and, with ``targets=k`` > 0, the targeted DLR
   −(z_y − z_t)/(z_π1 − (z_π3 + z_π4)/2) against each of the k most likely wrong classes in turn
-  (AutoAttack's APGD-T; z_t − z_y below 4 classes). Paper defaults: 100 steps, 9 targets on
+  (AutoAttack's APGD-T; z_t − z_y below 4 classes); the losses are :mod:`toolkit.attacks.losses`.
+  Paper defaults: 100 steps, 9 targets on
   CIFAR-10. Start: uniform in the ball (our choice; the paper's scales a random sign vector).
 * :class:`Square` (Andriushchenko et al., ECCV 2020, arXiv 1912.00049): gradient-free random search
   over ±eps squares on the margin loss; ``steps`` = queries per example (default 1000; the paper's
@@ -32,37 +33,11 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..attacks.base import frozen
+from ..attacks.losses import LOSSES, example_loss, margin
 from ..engine.errors import check
-
-LOSSES = ("ce", "dlr", "margin")
-
-
-def margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-example z_y - max_{j != y} z_j (negative = misclassified)."""
-    zy = logits.gather(1, y[:, None]).squeeze(1)
-    other = logits.scatter(1, y[:, None], float("-inf")).amax(1)
-    return zy - other
-
-
-def example_loss(z: torch.Tensor, y: torch.Tensor, name: str, target: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-example loss to maximise: ``ce``, ``margin`` (max_{j!=y} z_j - z_y), ``dlr``; targeted DLR if ``target``."""
-    z = z.float()
-    if target is not None:
-        zy, zt = z.gather(1, y[:, None]).squeeze(1), z.gather(1, target[:, None]).squeeze(1)
-        if z.shape[1] < 4:
-            return zt - zy
-        top = z.sort(dim=1, descending=True).values
-        return -(zy - zt) / (top[:, 0] - 0.5 * (top[:, 2] + top[:, 3]) + 1e-12)
-    if name == "ce":
-        return F.cross_entropy(z, y, reduction="none")
-    if name == "margin" or z.shape[1] < 3:
-        return -margin(z, y)
-    top = z.sort(dim=1, descending=True).values
-    return margin(z, y) / -(top[:, 0] - top[:, 2] + 1e-12)
 
 
 class _Iterative:
