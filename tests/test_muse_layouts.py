@@ -11,9 +11,9 @@ import pytest
 
 from tests.conftest import assert_user_error
 from tests.fixtures import muse as fx
+from toolkit.data.muse_loaders import load_muse
+from toolkit.data.muse_sequences import window
 from toolkit.engine.errors import DataError
-from toolkit.muse.dataset import window
-from toolkit.muse.loaders import load_muse
 
 
 def _rows(path: Path) -> list[list[str]]:
