@@ -64,16 +64,20 @@ class MuseOptions(TrainOptions, RunOptions):
     """``lt train muse``: a MuSe 2022 task (humor / reaction / stress) trained per seed, or late-fused runs."""
 
     task: str = option("humor", "MuSe 2022 sub-challenge.", choices=TASKS)
-    dataset: str | None = option(None, "muse (official layout under --data-root) or synthetic-muse (generated into "
-                                       "--data-root or the cache).", choices=DATASETS, default_text="muse")
-    data_root: str | None = option(None, "Folder the dataset is read from (muse: the folder holding c1_muse_humor/, "
-                                         "c2_muse_reaction/, c3_muse_stress_2022/).")
-    features: tuple[str, ...] = option((), "Comma-separated feature folders, fused early.", kind="list",
+    dataset: str | None = option(None, "Dataset: a registered name (see `lt datasets`). muse (official layout under "
+                                       "--data-root) or synthetic-muse (generated into --data-root or the cache).",
+                                 choices=DATASETS, default_text="muse")
+    data_root: str | None = option(None, "Folder the dataset is read from. muse: the folder holding c1_muse_humor/, "
+                                         "c2_muse_reaction/, c3_muse_stress_2022/.")
+    features: tuple[str, ...] = option((), "Features to compute or read. Comma-separated feature folders, fused early.",
+                                       kind="list",
                                        default_text="per task: humor egemaps,vggface2,bert-4-sentence-level; "
                                                     "reaction eGeMAPS,VGGFace2,FAUs; stress egemaps,vggface2,bert-4")
-    model: str | None = option(None, "lstm (official baseline) | gru-sa | temma.", choices=MODELS,
+    model: str | None = option(None, "Architecture name (see `lt models`). lstm (official baseline) | gru-sa | temma.",
+                               choices=MODELS,
                                default_text="gru-sa")
-    loss: str | None = option(None, "humor: bce|focal; reaction: mse; stress: ccc.", default_text="the task's first")
+    loss: str | None = option(None, "Loss function. humor: bce|focal; reaction: mse; stress: ccc.",
+                              default_text="the task's first")
     seeds: int | None = option(None, "Train this many seeds (from --seed); the best on devel is kept.", min=1,
                                default_text="1")
     d_model: int | None = option(None, "Model width.", min=1, default_text="lstm/gru-sa 64, temma 128")
@@ -81,7 +85,8 @@ class MuseOptions(TrainOptions, RunOptions):
                                 default_text="lstm 2, gru-sa 1, temma 4")
     win_length: int | None = option(None, "Stress training window, in label steps (500 ms).", min=1,
                                     default_text="200, the baseline's; stress only")
-    hop_length: int | None = option(None, "Stress training windows: label steps between window starts.", min=1,
+    hop_length: int | None = option(None, "Hop between successive analysis windows. Stress training: label steps "
+                                          "between window starts.", min=1,
                                     default_text="100, the baseline's; stress only")
     targets: str | None = option(None, "Stress only: per-dim (one model per dimension, the baseline's) | joint "
                                        "(one model, arousal and valence outputs).", choices=TARGETS,
