@@ -7,7 +7,8 @@ options. Two modes:
 - training (the default): fields left ``None`` take the task's or the model's defaults in
   :meth:`MuseOptions._resolve` (features, loss, width/depth, stress windows and targets);
 - ``--late-fusion RUN,RUN,...``: fuses the runs' saved predictions and trains nothing, so every training
-  option typed with it is refused and stays ``None`` in ``config.json``'s ``resolved``.
+  option typed with it is refused and stays ``None`` in ``config.json``'s ``resolved`` (``--epochs``, which
+  keeps its plain default 30 for the engine group's rules, is refused when it differs from 30).
 
 Which options go together (windows with stress only, ``--devel-fraction`` with ``--resplit-seed``,
 ``--fusion`` with ``--late-fusion``, ...) is :meth:`MuseOptions._rules`: a library call
