@@ -31,7 +31,7 @@ def run_one(task: str, model: str, root: Path, out: Path, epochs: int, seeds: in
             targets: str | None = None) -> dict:
     from toolkit.muse.train import train_muse
 
-    rep = train_muse(task, dataset="synthetic-muse", data_root=str(root), model=model, epochs=epochs, seeds=seeds,
+    rep = train_muse(task=task, dataset="synthetic-muse", data_root=str(root), model=model, epochs=epochs, seeds=seeds,
                      batch_size=batch_size, d_model=32, out=str(out), device="cpu", targets=targets)
     rows, k = rep.rows, KEY[task]
     dev = np.array([r[f"devel_{k}"] for r in rows])

@@ -12,8 +12,8 @@ import torch
 from typer.testing import CliRunner
 
 from cli.main import app
-from toolkit.muse.layout import REACTION_LABELS
-from toolkit.muse.synthetic import SynthSpec, write_synthetic
+from toolkit.data.muse_layout import REACTION_LABELS
+from toolkit.data.muse_synthetic import SynthSpec, write_synthetic
 
 TINY = SynthSpec(seed=5, coaches=6, videos_per_coach=1, segments_per_video=12, reaction_videos=16,
                  stress_subjects=5, stress_steps=60)
@@ -155,8 +155,10 @@ def _bad(*args) -> str:
 
 
 def test_bad_input_is_one_error_line(root, tmp_path):
-    assert "unknown task 'humour'" in _bad("--task", "humour", "--data-root", root)
-    assert "unknown model 'transformer'" in _bad("--model", "transformer", "--data-root", root)
+    assert "--task must be one of humor, reaction, stress (got 'humour')" in _bad("--task", "humour", "--data-root",
+                                                                                  root)
+    assert "--model must be one of lstm, gru-sa, temma (got 'transformer')" in _bad("--model", "transformer",
+                                                                                    "--data-root", root)
     assert "does not fit task 'stress'" in _bad("--task", "stress", "--loss", "bce", "--data-root", root)
     assert "needs --data-root" in _bad("--task", "humor")
     empty = tmp_path / "empty"
@@ -172,8 +174,9 @@ def test_bad_input_is_one_error_line(root, tmp_path):
     df.drop(columns=df.columns[-1]).to_csv(f, index=False)
     assert f"'{f}' has" in _bad("--task", "humor", "--data-root", broken, "--out", tmp_path / "o1").replace("\n", "")
     assert "--seeds must be >= 1" in _bad("--seeds", "0", "--data-root", root)
-    assert "applies to --task humor only" in _bad("--task", "reaction", "--balanced", "--data-root", root)
-    assert "--time-mask must be in [0, 1)" in _bad("--time-mask", "1.5", "--data-root", root)
+    assert "--balanced: not used with --task reaction" in _bad("--task", "reaction", "--balanced", "--data-root", root)
+    assert "--time-mask must be < 1" in _bad("--time-mask", "1.5", "--data-root", root)
+    assert "--time-mask must be >= 0" in _bad("--time-mask", "-0.1", "--data-root", root)
     assert "--hop-length" in _bad("--task", "stress", "--win-length", "10", "--hop-length", "20", "--data-root", root)
     assert "needs at least two run dirs" in _bad("--late-fusion", str(tmp_path), "--out", tmp_path / "lf")
     assert "--resume applies to training" in _bad("--late-fusion", f"{tmp_path},{tmp_path}", "--resume",
@@ -235,15 +238,19 @@ def test_ddp_two_cpu_processes_keep_prediction_rows_in_order(root, tmp_path):
     assert len(dev) == 2 * 12 and dev.label.isin([0, 1]).all()
 
 
-def test_print_config_resolves_defaults_and_old_window_spellings(tmp_path):
-    r = lt("train", "muse", "--task", "stress", "--dataset", "synthetic-muse", "--model", "lstm", "--win-len", "30",
-           "--hop-len", "15", "--print-config", "--out", tmp_path / "p")
+def test_print_config_resolves_defaults(tmp_path):
+    r = lt("train", "muse", "--task", "stress", "--dataset", "synthetic-muse", "--model", "lstm", "--win-length", "30",
+           "--hop-length", "15", "--print-config", "--out", tmp_path / "p")
     assert r.exit_code == 0, r.output
-    assert "'--win-len' is deprecated, use '--win-length'" in r.stderr and "'--hop-len' is deprecated" in r.stderr
     resolved = json.loads(r.stdout)["resolved"]
     assert (resolved["win_length"], resolved["hop_length"]) == (30, 15)
     assert (resolved["d_model"], resolved["layers"], resolved["loss"], resolved["targets"]) == (64, 2, "ccc", "per-dim")
     assert resolved["features"] == ["egemaps", "vggface2", "bert-4"]
+    # MuSe's engine defaults (every TrainOptions field is a flag of lt train muse)
+    assert {k: resolved[k] for k in ("optimizer", "lr", "epochs", "batch_size", "scheduler", "amp", "weight_decay",
+                                     "momentum", "seeds", "dataset")} == {
+        "optimizer": "adam", "lr": 1e-3, "epochs": 30, "batch_size": 64, "scheduler": "cosine", "amp": "off",
+        "weight_decay": 0.0, "momentum": None, "seeds": 1, "dataset": "synthetic-muse"}
     assert not (tmp_path / "p").exists()
 
 
@@ -260,4 +267,44 @@ def test_a_flag_the_run_would_not_use_is_refused(root, tmp_path):
                                                               "--out", out)
     assert "--model, --epochs: not used with --late-fusion" in _bad("--late-fusion", f"{root},{root}", "--model",
                                                                     "lstm", "--epochs", "3", "--out", out)
+    assert not out.exists()
+
+
+# (CLI flags, the same options as library keywords): each one refused by MuseOptions' rules.
+REFUSED = [
+    (["--task", "humor", "--win-length", "30"], {"task": "humor", "win_length": 30}),
+    (["--task", "reaction", "--hop-length", "15"], {"task": "reaction", "hop_length": 15}),
+    (["--task", "humor", "--targets", "joint"], {"task": "humor", "targets": "joint"}),
+    (["--task", "stress", "--balanced"], {"task": "stress", "balanced": True}),
+    (["--devel-fraction", "0.3"], {"devel_fraction": 0.3}),
+    (["--fusion", "learned"], {"fusion": "learned"}),
+    (["--late-fusion", "a,b", "--model", "lstm", "--epochs", "3"], {"late_fusion": "a,b", "model": "lstm",
+                                                                     "epochs": 3}),
+    (["--late-fusion", "a,b", "--dataset", "synthetic-muse"], {"late_fusion": ("a", "b"), "dataset": "synthetic-muse"}),
+    (["--late-fusion", "a,b", "--amp", "on", "--grad-clip", "1"], {"late_fusion": "a,b", "amp": "on",
+                                                                    "grad_clip": 1.0}),
+    (["--late-fusion", "a,b", "--resume"], {"late_fusion": "a,b", "resume": True}),
+    (["--late-fusion", "a"], {"late_fusion": "a"}),
+    (["--task", "stress", "--win-length", "10", "--hop-length", "20"], {"task": "stress", "win_length": 10,
+                                                                       "hop_length": 20}),
+    (["--task", "stress", "--loss", "bce"], {"task": "stress", "loss": "bce"}),
+    (["--optimizer", "adam", "--momentum", "0.9"], {"optimizer": "adam", "momentum": 0.9}),
+]
+
+
+@pytest.mark.parametrize("args, values", REFUSED, ids=[" ".join(a) for a, _ in REFUSED])
+def test_a_library_call_is_refused_with_the_cli_error_text(root, tmp_path, args, values):
+    """The rules are MuseOptions': train_muse(**values) raises the LtError whose text the CLI prints."""
+    from toolkit.engine.errors import LtError
+    from toolkit.muse.train import train_muse
+
+    out = tmp_path / "o"
+    data = {} if "late_fusion" in values else {"data_root": str(root)}  # a fusion reads no dataset
+    cli = lt("train", "muse", *[a for k, v in data.items() for a in ("--data-root", v)], *args, "--out", out)
+    assert cli.exit_code == 2, cli.output
+    err = cli.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("Error: "), cli.stderr
+    with pytest.raises(LtError) as e:
+        train_muse(out=str(out), **data, **values)
+    assert err[0] == f"Error: {e.value}"
     assert not out.exists()

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from toolkit.data.muse_loaders import Sample, load_muse, resplit
+from toolkit.data.muse_sequences import SeqDataset, collate, window
+from toolkit.data.muse_synthetic import MARKER, SynthSpec, ensure_synthetic, write_synthetic
 from toolkit.engine.errors import DataError, LtError
-from toolkit.muse.dataset import SeqDataset, collate, window
-from toolkit.muse.loaders import Sample, load_muse, resplit
-from toolkit.muse.synthetic import MARKER, SynthSpec, ensure_synthetic, write_synthetic
 
 TINY = SynthSpec(seed=3, coaches=5, videos_per_coach=1, segments_per_video=10, reaction_videos=12,
                  stress_subjects=5, stress_steps=60)

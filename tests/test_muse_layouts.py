@@ -11,9 +11,9 @@ import pytest
 
 from tests.conftest import assert_user_error
 from tests.fixtures import muse as fx
+from toolkit.data.muse_loaders import load_muse
+from toolkit.data.muse_sequences import window
 from toolkit.engine.errors import DataError
-from toolkit.muse.dataset import window
-from toolkit.muse.loaders import load_muse
 
 
 def _rows(path: Path) -> list[list[str]]:
@@ -163,7 +163,7 @@ def test_targets_flag_refused_where_it_cannot_apply(tmp_path, invoke):
     fx.write_humor(tmp_path)
     r = invoke("train", "muse", "--task", "humor", "--data-root", tmp_path, "--targets", "joint",
                "--out", tmp_path / "o")
-    assert_user_error(r, "--targets", "--task stress only")
+    assert_user_error(r, "--targets: not used with --task humor")
     r = invoke("train", "muse", "--task", "stress", "--data-root", tmp_path, "--targets", "both",
                "--out", tmp_path / "o")
     assert_user_error(r, "both", "per-dim", "joint")

@@ -47,3 +47,28 @@ def test_trains_one_step_and_registry_builds_it(name):
 def test_unknown_sequence_model_lists_valid():
     with pytest.raises(LtError, match="unknown sequence model 'gru'.*gru-sa"):
         build_sequence_model("gru", [2], 1, True)
+
+
+def test_muse_options_name_the_tasks_and_models_the_code_has():
+    """``toolkit/muse/options.py`` (torch-free) repeats the task and model names: they must stay equal."""
+    from toolkit.data.muse_layout import DEFAULT_FEATURES, TASKS
+    from toolkit.muse import options as mo
+    from toolkit.muse.losses import LOSSES
+
+    assert mo.TASKS == TASKS == tuple(DEFAULT_FEATURES) == tuple(mo.TASK_LOSSES) == tuple(mo.DEFAULT_LOSS)
+    assert mo.MODELS == SEQUENCE_MODELS
+    assert {n for names in mo.TASK_LOSSES.values() for n in names} == set(LOSSES.names())
+
+
+def test_muse_options_import_no_torch():
+    """The CLI imports the options class at startup: no torch (nor the data layer) behind it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, toolkit.muse.options, cli.train_muse; "
+            "print(sorted(m for m in ('torch', 'toolkit.data', 'toolkit.models') if m in sys.modules))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).parents[1])
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[]"

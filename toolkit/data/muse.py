@@ -2,10 +2,14 @@
 
 ``get_dataset("muse", root=..., task="humor", features=[...])`` returns a :class:`MuseBundle`: a
 :class:`DataBundle` whose splits (train / val = devel / test) yield ``(x (T, D) float32, y)`` (pad
-with :func:`toolkit.muse.dataset.collate`), stress train sequences windowed ``win_length`` 200 /
-``hop_length`` 100, plus ``data``, the loaded partitions (:class:`toolkit.muse.loaders.MuseData`)
+with :func:`toolkit.data.muse_sequences.collate`), stress train sequences windowed ``win_length`` 200 /
+``hop_length`` 100, plus ``data``, the loaded partitions (:class:`toolkit.data.muse_loaders.MuseData`)
 that ``lt train muse`` trains and exports from. ``synthetic-muse`` first writes the seeded official
-layout into ``root`` (or the cache, :func:`toolkit.muse.synthetic.default_cache`).
+layout into ``root`` (or the cache, :func:`toolkit.data.muse_synthetic.default_cache`).
+
+The MuSe format readers live here in the data layer (``muse_layout``: folders, partition and feature
+CSVs; ``muse_loaders``: the three tasks, early fusion; ``muse_synthetic``: the generator;
+``muse_sequences``: windowing, padding collate); ``toolkit.muse`` (training, metrics, export) imports them.
 """
 
 from __future__ import annotations
@@ -32,9 +36,9 @@ class MuseBundle(DataBundle):
 
 def _bundle(name: str, root, task: str, features, win_length: int, hop_length: int, resplit_seed: int | None,
             devel_fraction: float) -> MuseBundle:
-    from ..muse.dataset import SeqDataset, window
-    from ..muse.layout import OUTPUTS
-    from ..muse.loaders import load_muse
+    from .muse_layout import OUTPUTS
+    from .muse_loaders import load_muse
+    from .muse_sequences import SeqDataset, window
 
     window([], win_length, hop_length)  # validates the window sizes before any reading
     data = load_muse(root, task, features, resplit_seed=resplit_seed, devel_fraction=devel_fraction)
@@ -63,7 +67,7 @@ def synthetic_muse(root: str | None = None, download: bool = False, task: str = 
                    win_length: int = 200, hop_length: int = 100, resplit_seed: int | None = None,
                    devel_fraction: float = 0.2) -> MuseBundle:
     """Generated MuSe 2022 layout (seeded), written into ``root`` or the cache first."""
-    from ..muse.synthetic import ensure_synthetic
+    from .muse_synthetic import ensure_synthetic
 
     return _bundle("synthetic-muse", ensure_synthetic(root), task, features, win_length, hop_length, resplit_seed,
                    devel_fraction)

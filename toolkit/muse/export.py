@@ -19,15 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.muse_layout import REACTION_LABELS, STRESS_DIMS, TASKS
+from ..data.muse_loaders import Sample
 from ..engine.checkpoint import atomic_path
 from ..engine.errors import DataError, LtError
 from ..engine.metrics import ccc, mean_pearson, roc_auc
 from ..engine.report import Report
-from .layout import REACTION_LABELS, STRESS_DIMS, TASKS
-from .loaders import Sample
 from .metrics import PROTOCOLS
-
-FUSIONS = ("mean", "learned")
 
 
 def _files(task: str, part: str) -> list[str]:
@@ -148,15 +146,12 @@ def _apply_fusion(task: str, models: list | None, preds: list[np.ndarray]) -> np
     return np.stack(cols, 1)
 
 
-def read_fusion_runs(runs: list[str], fusion: str, task: str | None = None) -> tuple[str, list[tuple[str, dict]]]:
-    """Check a late-fusion call and read its runs' prediction files: ``(task, [(task, frames), ...])``.
+def read_fusion_runs(runs: list[str], task: str | None = None) -> tuple[str, list[tuple[str, dict]]]:
+    """Check a late-fusion call's runs and read their prediction files: ``(task, [(task, frames), ...])``.
 
-    Called before the fused run dir is made, so a refused call leaves nothing behind.
+    Called before the fused run dir is made, so a refused call leaves nothing behind. The run count and
+    the fusion name are the options' rules (:class:`toolkit.muse.options.MuseOptions`).
     """
-    if len(runs) < 2:
-        raise LtError("--late-fusion needs at least two run dirs, comma-separated")
-    if fusion not in FUSIONS:
-        raise LtError(f"unknown fusion '{fusion}'; valid: {', '.join(FUSIONS)}")
     loaded = [_read_run(r, task) for r in runs]
     task = loaded[0][0]
     if any(t != task for t, _ in loaded):

@@ -17,10 +17,11 @@ import torch
 import torch.nn.functional as F
 
 from ..engine.registry import Registry
+from .options import DEFAULT_LOSS, TASK_LOSSES, check_loss
+
+__all__ = ["DEFAULT_LOSS", "LOSSES", "TASK_LOSSES", "bce", "ccc_loss", "focal", "get_loss", "masked_ccc", "mse"]
 
 LOSSES = Registry("muse loss")
-TASK_LOSSES = {"humor": ("bce", "focal"), "reaction": ("mse",), "stress": ("ccc",)}
-DEFAULT_LOSS = {"humor": "bce", "reaction": "mse", "stress": "ccc"}
 
 
 @LOSSES.register("bce")
@@ -69,9 +70,6 @@ def ccc_loss(raw: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> tor
 
 def get_loss(name: str, task: str):
     """The loss ``name`` for ``task`` (an unknown or ill-fitting name is an LtError listing valid ones)."""
-    from ..engine.errors import LtError
-
     fn = LOSSES.get(name)
-    if name not in TASK_LOSSES[task]:
-        raise LtError(f"loss '{name}' does not fit task '{task}'; valid: {', '.join(TASK_LOSSES[task])}")
+    check_loss(name, task)
     return fn

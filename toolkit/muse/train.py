@@ -28,28 +28,26 @@ reported CCC is the challenge script's (ddof 1), the population one beside it (`
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
+from ..data.muse_layout import OUTPUTS, STRESS_KEYS
+from ..data.muse_loaders import MuseData, Sample
+from ..data.muse_sequences import SeqDataset, collate
 from ..engine import distributed as D
 from ..engine.errors import LtError
 from ..engine.lifecycle import Run, start_run
 from ..engine.loop import Objective, TrainConfig, evaluate, fit, load_best_into, make_loader
 from ..engine.report import Report, log
-from ..models.sequence import SEQUENCE_MODELS, build_sequence_model, sequence_defaults
-from .dataset import SeqDataset, collate, window
+from ..models.sequence import build_sequence_model
 from .export import late_fusion, read_fusion_runs, write_predictions
-from .layout import DEFAULT_FEATURES, OUTPUTS, STRESS_KEYS, TASKS
-from .loaders import MuseData, Sample
-from .losses import DEFAULT_LOSS, get_loss
+from .losses import get_loss
 from .metrics import PROTOCOLS, humor_metrics, reaction_metrics, stress_metrics
+from .options import MuseOptions
 
 MONITOR = {"humor": "auc", "reaction": "pearson", "stress": "ccc"}
-DATASETS = ("muse", "synthetic-muse")
-TARGETS = ("per-dim", "joint")
-DEFAULT_TARGETS = "per-dim"  # the baseline's; benchmarks/README.md compares it with joint
 
 
 class MuseObjective(Objective):
@@ -90,65 +88,6 @@ def make_metrics(task: str, label_names: list[str]):
     return metrics
 
 
-@dataclass
-class MuseOptions:
-    """The training options of one run, validated, with the defaults that depend on others resolved."""
-
-    task: str
-    model: str = "gru-sa"
-    loss: str | None = None
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    seeds: int = 1
-    d_model: int | None = None
-    layers: int | None = None
-    win_length: int = 200
-    hop_length: int = 100
-    noise: float = 0.0
-    time_mask: float = 0.0
-    balanced: bool = False
-    targets: str | None = None
-
-    def validate(self) -> "MuseOptions":
-        from ..engine.registry import unknown_name_message
-
-        if self.task not in TASKS:
-            raise LtError(unknown_name_message("task", self.task, TASKS))
-        if self.model not in SEQUENCE_MODELS:
-            raise LtError(unknown_name_message("model", self.model, SEQUENCE_MODELS))
-        self.loss = self.loss or DEFAULT_LOSS[self.task]
-        get_loss(self.loss, self.task)
-        if self.seeds < 1:
-            raise LtError(f"--seeds must be >= 1 (got {self.seeds})")
-        if self.noise < 0:
-            raise LtError(f"--noise must be >= 0 (got {self.noise})")
-        if not 0 <= self.time_mask < 1:
-            raise LtError(f"--time-mask must be in [0, 1) (got {self.time_mask})")
-        if self.balanced and self.task != "humor":
-            raise LtError("--balanced (class-balanced sampling) applies to --task humor only")
-        if self.targets is not None and self.task != "stress":
-            raise LtError("--targets (per-dim | joint) applies to --task stress only")
-        if self.task == "stress":
-            self.targets = self.targets or DEFAULT_TARGETS
-            if self.targets not in TARGETS:
-                raise LtError(unknown_name_message("targets", self.targets, TARGETS))
-        for name, default in sequence_defaults(self.model).items():
-            v = getattr(self, name)
-            if v is not None and v < 1:
-                raise LtError(f"--{name.replace('_', '-')} must be >= 1 (got {v})")
-            setattr(self, name, default if v is None else v)
-        window([], self.win_length, self.hop_length)  # validates the window sizes
-        TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                    weight_decay=self.weight_decay).validate()
-        return self
-
-    @property
-    def per_dim(self) -> bool:
-        return self.task == "stress" and self.targets == "per-dim"
-
-
 def _balanced_sampler(samples, seed: int):
     y = np.array([float(s.y[0]) for s in samples])
     pos = max(1, int((y > 0.5).sum()))
@@ -183,9 +122,8 @@ def _fit_one(run: Run, data: MuseData, o: MuseOptions, seed: int, sub: str, trai
     (model, fit result, seconds). A finished sub-run is re-used on --resume (0 epochs left)."""
     out_dir, resume = run.sub_run(sub, seed - run.seed)  # seed s on every rank: the same initial weights
     model = build_sequence_model(o.model, data.dims, n_out, o.task != "stress", d_model=o.d_model, layers=o.layers)
-    cfg = TrainConfig(epochs=o.epochs, batch_size=o.batch_size, lr=o.lr, optimizer="adam", weight_decay=o.weight_decay,
-                      scheduler="cosine", seed=seed, monitor=MONITOR[o.task], monitor_mode="max", amp="off",
-                      deterministic=run.deterministic)
+    cfg = TrainConfig.of_options(o, seed=seed, monitor=MONITOR[o.task], monitor_mode="max",
+                                 deterministic=run.deterministic)
     sampler = _balanced_sampler(train, seed) if o.balanced else None
     t0 = time.perf_counter()
     res = fit(model, SeqDataset(train, o.noise, o.time_mask), SeqDataset(devel), cfg=cfg, device=run.device,
@@ -226,25 +164,15 @@ def _train_seed(run: Run, data: MuseData, o: MuseOptions, seed: int, train: list
     return {"row": row, "preds": out}
 
 
-def _check_data(dataset: str, data_root: str | None) -> None:
-    """The dataset name and its --data-root, checked before the run dir is made."""
-    from ..data.muse import NEEDS_ROOT
-    from ..engine.registry import unknown_name_message
-
-    if dataset not in DATASETS:
-        raise LtError(unknown_name_message("dataset", dataset, DATASETS))
-    if dataset == "muse" and not data_root:
-        raise LtError(NEEDS_ROOT)
-
-
-def _load(run: Run, dataset: str, data_root: str | None, o: MuseOptions, features: list[str],
-          resplit_seed: int | None, devel_fraction: float):
+def _load(run: Run, o: MuseOptions):
     """The task's data through the dataset registry (rank 0 first: it may write synthetic-muse)."""
     from ..data import get_dataset
 
+    windows = {"win_length": o.win_length, "hop_length": o.hop_length} if o.task == "stress" else {}
+    fraction = {"devel_fraction": o.devel_fraction} if o.resplit_seed is not None else {}
     with D.main_first():
-        bundle = get_dataset(dataset, root=data_root, task=o.task, features=features, win_length=o.win_length,
-                             hop_length=o.hop_length, resplit_seed=resplit_seed, devel_fraction=devel_fraction)
+        bundle = get_dataset(o.dataset, root=o.data_root, task=o.task, features=list(o.features),
+                             resplit_seed=o.resplit_seed, **windows, **fraction)
     data, root = bundle.data, bundle.info["root"]
     run.update_info(outputs=bundle.num_classes, label_names=data.label_names, features=data.features, dims=data.dims,
                     root=root, train_sequences=len(bundle.train), devel_sequences=len(bundle.val),
@@ -298,81 +226,58 @@ def _notes(data: MuseData, o: MuseOptions, best_seed: int, files: list[str]) -> 
     return notes
 
 
-def _fuse(task: str, late_fusion_runs: list[str], fusion: str, resolved: dict, run_args: dict) -> Report:
+def _fuse(o: MuseOptions) -> Report:
     """``--late-fusion``: read and check the runs, then start the fused run and write its files."""
-    if run_args["resume"]:
-        raise LtError("--resume applies to training; --late-fusion takes seconds: run it again (with --force)")
-    if task not in TASKS:
-        from ..engine.registry import unknown_name_message
-
-        raise LtError(unknown_name_message("task", task, TASKS))
-    task, loaded = read_fusion_runs(late_fusion_runs, fusion, task)
-    run = start_run(("train", "muse"), **run_args, resolved=resolved)
-    report, metrics = late_fusion(late_fusion_runs, loaded, fusion, task, run.out_dir, write=run.is_main)
+    runs = list(o.late_fusion)
+    task, loaded = read_fusion_runs(runs, o.task)
+    run = start_run(("train", "muse"), o)
+    report, metrics = late_fusion(runs, loaded, o.fusion, task, run.out_dir, write=run.is_main)
     run.finish(metrics)
     return report
 
 
-def train_muse(task: str, *, dataset: str = "muse", data_root: str | None = None, features: list[str] | None = None,
-               model: str = "gru-sa", loss: str | None = None, epochs: int = 30, batch_size: int = 64, lr: float = 1e-3,
-               weight_decay: float = 0.0, seeds: int = 1, seed: int = 0, d_model: int | None = None,
-               layers: int | None = None, win_length: int = 200, hop_length: int = 100, noise: float = 0.0,
-               time_mask: float = 0.0, balanced: bool = False, resplit_seed: int | None = None,
-               devel_fraction: float = 0.2, predict: bool = False, late_fusion: list[str] | None = None,
-               fusion: str = "mean",
-               targets: str | None = None, out: str | None = None, force: bool = False, resume: bool = False,
-               device: str = "auto", deterministic: bool = False) -> Report:
+def train_muse(opts: MuseOptions | None = None, **values: Any) -> Report:
     """Train ``seeds`` seeds (best on devel) and report the challenge metric; or late-fuse runs.
 
-    Args:
-        task: ``humor`` | ``reaction`` | ``stress``.
-        dataset: ``muse`` (official layout under ``data_root``) or ``synthetic-muse`` (generated into
-            ``data_root`` or the cache first); read through :func:`toolkit.data.get_dataset`.
-        features: feature folders fused early (default per task, see ``layout.DEFAULT_FEATURES``).
-        model: ``lstm`` (baseline) | ``gru-sa`` | ``temma``; ``d_model``/``layers`` override widths/depths
-            (default lstm 64/2, gru-sa 64/1, temma 128/4).
-        loss: default ``bce`` / ``mse`` / ``ccc``; ``focal`` for humor (α 0.25, γ 2, the team's).
-        epochs, batch_size, lr, weight_decay: Adam + cosine schedule (defaults 30, 64, 1e-3, 0: ours).
-        seeds: number of seeds from ``seed``; the best on devel gives the reported run.
-        win_length, hop_length: stress training windows in steps (200 / 100, the baseline's).
-        noise, time_mask, balanced: train-time augmentation (off by default).
-        resplit_seed, devel_fraction: redraw train/devel by subject (default: official partition).
-        targets: stress only: ``per-dim`` (default, the baseline's: one model per dimension) or ``joint``.
-        predict: also write test predictions in the submission CSV shape.
-        late_fusion, fusion: fuse these run dirs' predictions (``mean`` | ``learned``) instead of training.
-        out, force, resume, device, deterministic: the run (see :func:`toolkit.engine.lifecycle.start_run`);
-            ``resume`` continues the interrupted seed/dimension and re-uses the finished ones.
+    ``opts`` (or its fields as keywords, :class:`toolkit.muse.options.MuseOptions`) is validated first:
+    fields left None take the task's or the model's defaults; an option the run would not use (a
+    window flag with humor, a training flag with ``late_fusion``) is an :class:`LtError` naming its flag.
 
-    ``lt train muse --task humor --dataset synthetic-muse --model gru-sa --seeds 3``
+    - ``task``: ``humor`` | ``reaction`` | ``stress``; ``dataset``: ``muse`` (official layout under
+      ``data_root``) or ``synthetic-muse`` (generated into ``data_root`` or the cache first), read through
+      :func:`toolkit.data.get_dataset`; ``features``: feature folders fused early (default per task).
+    - ``model``: ``lstm`` (baseline) | ``gru-sa`` | ``temma``; ``d_model``/``layers`` override widths/depths
+      (default lstm 64/2, gru-sa 64/1, temma 128/4). ``loss``: default ``bce`` / ``mse`` / ``ccc``;
+      ``focal`` for humor (α 0.25, γ 2, the team's).
+    - every engine option (:class:`toolkit.options.TrainOptions`; defaults Adam, cosine, 30 epochs, batch 64,
+      lr 1e-3, no weight decay, AMP off: ours); ``seeds`` from ``seed``, the best on devel is reported.
+    - ``win_length``, ``hop_length``: stress training windows in steps (200 / 100, the baseline's);
+      ``targets``: stress only, ``per-dim`` (default, the baseline's) or ``joint``.
+    - ``noise``, ``time_mask``, ``balanced``: train-time augmentation (off by default);
+      ``resplit_seed``, ``devel_fraction``: redraw train/devel by subject (default: official partition);
+      ``predict``: also write test predictions in the submission CSV shape.
+    - ``late_fusion``, ``fusion``: fuse these run dirs' predictions (``mean`` | ``learned``) instead of training.
+    - ``out``, ``force``, ``resume``, ``device``, ``seed``, ``deterministic``: the run
+      (:func:`toolkit.engine.lifecycle.start_run`); ``resume`` continues the interrupted seed/dimension and
+      re-uses the finished ones.
+
+    ``train_muse(task="humor", dataset="synthetic-muse", model="gru-sa", seeds=3)``
     """
-    run_args = {"out": out, "force": force, "resume": resume, "device": device, "seed": seed,
-                "deterministic": deterministic}
-    given = {"task": task, "dataset": dataset, "data_root": data_root, "features": features, "model": model,
-             "loss": loss, "epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
-             "seeds": seeds, "d_model": d_model, "layers": layers, "win_length": win_length, "hop_length": hop_length,
-             "targets": targets, "noise": noise, "time_mask": time_mask, "balanced": balanced,
-             "resplit_seed": resplit_seed, "devel_fraction": devel_fraction, "predict": predict,
-             "late_fusion": late_fusion, "fusion": fusion, "out": out}
-    if late_fusion:
-        return _fuse(task, late_fusion, fusion, given, run_args)
-    o = MuseOptions(task, model, loss, epochs, batch_size, lr, weight_decay, seeds, d_model, layers, win_length,
-                    hop_length, noise, time_mask, balanced, targets).validate()
-    _check_data(dataset, data_root)
-    features = list(features or DEFAULT_FEATURES[task])
-    resolved = {**given, "features": features, "loss": o.loss, "d_model": o.d_model, "layers": o.layers,
-                "targets": o.targets}
-    run = start_run(("train", "muse"), **run_args, resolved=resolved)
-    if balanced and D.is_distributed():
+    o = MuseOptions.of(opts, **values).validate()
+    if o.late_fusion:
+        return _fuse(o)
+    run = start_run(("train", "muse"), o)
+    if o.balanced and D.is_distributed():
         raise LtError("--balanced is not supported under torchrun (its sampler is not sharded); drop it")
-    data, train, root = _load(run, dataset, data_root, o, features, resplit_seed, devel_fraction)
+    data, train, root = _load(run, o)
     results = []
-    for s in range(seed, seed + seeds):
-        log(f"seed {s}: training {model} on {task} ({len(train)} train sequences)")
+    for s in range(o.seed, o.seed + o.seeds):
+        log(f"seed {s}: training {o.model} on {o.task} ({len(train)} train sequences)")
         results.append(_train_seed(run, data, o, s, train))
     rows = [r["row"] for r in results]
-    best = int(np.nanargmax([r[f"devel_{MONITOR[task]}"] for r in rows]))
+    best = int(np.nanargmax([r[f"devel_{MONITOR[o.task]}"] for r in rows]))
     summary = _summary(data, o, rows, best, root, len(train))
-    files = _write_predictions(run, data, results[best]["preds"], predict)
+    files = _write_predictions(run, data, results[best]["preds"], o.predict)
     run.finish({**summary, "seeds": rows})
-    return Report(f"MuSe 2022 {task} · {model}", rows, {**summary, "out": str(run.out_dir)},
+    return Report(f"MuSe 2022 {o.task} · {o.model}", rows, {**summary, "out": str(run.out_dir)},
                   notes=_notes(data, o, rows[best]["seed"], files))

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..engine.errors import LtError
-from .loaders import Sample
+from .muse_layout import check_windows
+from .muse_loaders import Sample
 
 
 def window(samples: list[Sample], win_length: int = 200, hop_length: int = 100) -> list[Sample]:
@@ -19,8 +19,7 @@ def window(samples: list[Sample], win_length: int = 200, hop_length: int = 100) 
 
     The last window ends at the sequence end (it may be shorter), as the baseline's segmentation does.
     """
-    if win_length < 1 or hop_length < 1 or hop_length > win_length:
-        raise LtError(f"windows need 1 <= --hop-length <= --win-length (got win {win_length}, hop {hop_length})")
+    check_windows(win_length, hop_length)
     out = []
     for s in samples:
         n = len(s.x)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.errors import DataError
+from ..engine.errors import DataError, LtError
 
 TASK_DIRS = {"humor": "c1_muse_humor", "reaction": "c2_muse_reaction", "stress": "c3_muse_stress_2022"}
 TASKS = tuple(TASK_DIRS)
@@ -47,6 +47,12 @@ STRESS_KEYS = ("arousal", "valence")
 OUTPUTS = {"humor": 1, "reaction": 7, "stress": 2}  # model outputs per task
 PARTITIONS = ("train", "devel", "test")
 FEATURE_IDX = 2  # feature CSVs: timestamp, segment_id, then the features
+
+
+def check_windows(win_length: int, hop_length: int) -> None:
+    """Stress training windows need 1 <= hop <= win (``lt train muse``'s rule and the data layer's)."""
+    if win_length < 1 or hop_length < 1 or hop_length > win_length:
+        raise LtError(f"windows need 1 <= --hop-length <= --win-length (got win {win_length}, hop {hop_length})")
 
 
 def _listing(path: Path) -> str:

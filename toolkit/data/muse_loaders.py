@@ -14,7 +14,7 @@ for are zeros, as the official baseline imputes, and are counted per feature.
 
 A feature file whose rows do not align with the labels is a DataError naming the file and its first
 bad row: a stress row off the label time line, a humor file none of whose rows falls into a
-labelled window, a reaction row whose ``File_ID`` is another video's (see :mod:`.layout`).
+labelled window, a reaction row whose ``File_ID`` is another video's (see :mod:`.muse_layout`).
 
 Entry point :func:`load_muse`; ``lt train muse`` calls it.
 """
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..engine.errors import DataError, LtError
-from .layout import (
+from .muse_layout import (
     DEFAULT_FEATURES,
     STRESS_DIMS,
     STRESS_KEYS,
@@ -313,7 +313,7 @@ _LOADERS = {"humor": _load_humor, "reaction": _load_reaction, "stress": _load_st
 
 def load_muse(root: str | Path, task: str, features: list[str] | None = None, *, resplit_seed: int | None = None,
               devel_fraction: float = 0.2) -> MuseData:
-    """Read one task of the official layout under ``root`` (see :mod:`toolkit.muse.layout`).
+    """Read one task of the official layout under ``root`` (see :mod:`toolkit.data.muse_layout`).
 
     Args:
         features: feature folder names (default per task, :data:`DEFAULT_FEATURES`), fused early.

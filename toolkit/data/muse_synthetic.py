@@ -33,7 +33,7 @@ import numpy as np
 
 from ..engine.cache import cache_dir, marker_matches
 from ..engine.errors import DataError
-from .layout import REACTION_LABELS, STRESS_DIMS
+from .muse_layout import REACTION_LABELS, STRESS_DIMS
 
 MARKER = "SYNTHETIC_MUSE.json"
 VERSION = 2  # 2: humor label column, reaction File_ID column, stress features on the label time line
