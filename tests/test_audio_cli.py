@@ -12,7 +12,7 @@ import torch
 from typer.testing import CliRunner
 
 from cli.main import app
-from toolkit.audio import synth
+from toolkit.data import snore_synthetic as synth
 
 SR = "8000"
 TINY = ["--sample-rate", SR, "--duration", "1"]
@@ -126,7 +126,7 @@ def test_train_final_then_eval_and_predict(data, cache, tmp_path, model):
 
 
 def synth_names() -> tuple[str, ...]:
-    from toolkit.audio.io import CLASS_NAMES
+    from toolkit.data.ssbpr_layout import CLASS_NAMES
 
     return CLASS_NAMES
 

@@ -27,7 +27,7 @@ def test_root_and_kinds(root, monkeypatch):
 
 
 def test_defaults_point_into_the_cache(root):
-    from toolkit.audio.features import DEFAULT_CACHE
+    from toolkit.data.audio_features import DEFAULT_CACHE
     from toolkit.muse.synthetic import default_cache
     from toolkit.prune.cache import DEFAULT_CACHE_DIR, cache_file
 

@@ -4,7 +4,7 @@ Writes into the run dir (``--out``, started by :func:`toolkit.engine.lifecycle.s
 ``config.json`` replays with ``--config``) either one ``.npy`` per file plus ``index.csv``
 (``file,feature,shape``), or one ``features.npz`` (arrays ``f00000``, ``f00001``, ... plus ``files``,
 their paths) with ``--npz``. Bad files are listed (warning + ``skipped.csv``), not fatal. Defaults:
-see :mod:`toolkit.audio.features`.
+see :mod:`toolkit.data.audio_features`.
 
     lt audio features DIR --features logmel --workers 2 --out runs/feats
 """
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.audio_features import DEFAULT_CACHE, FeatureParams, check_workers, compute_many
+from ..data.ssbpr_layout import AUDIO_EXTENSIONS
 from ..engine.errors import DataError
 from ..engine.report import Report, warn
-from .features import DEFAULT_CACHE, FeatureParams, check_workers, compute_many
-from .io import AUDIO_EXTENSIONS
 
 
 def audio_files(path: str | Path) -> list[Path]:
@@ -65,7 +65,7 @@ def extract_features(*, path: str, features: str = "logmel", sample_rate: int = 
                      force: bool = False) -> Report:
     """Compute ``features`` (logmel | mfcc | stats) for every file under ``path`` into a run dir.
 
-    Clip and feature parameters as :class:`toolkit.audio.features.FeatureParams` (``fmax`` None:
+    Clip and feature parameters as :class:`toolkit.data.audio_features.FeatureParams` (``fmax`` None:
     min(8000, sample_rate/2)); ``workers`` processes; ``cache_dir`` None: no cache; ``npz``: one file.
 
     ``lt audio features DIR --features mfcc --workers 2 --out runs/feats``

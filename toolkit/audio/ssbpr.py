@@ -25,13 +25,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..data.audio_features import DEFAULT_CACHE, FeatureParams, check_workers
+from ..data.audio_splits import SPLITS
+from ..data.ssbpr_prepare import AudioData, check_source, parse_drop
 from ..engine.errors import CheckpointError, LtError, check
 from ..engine.report import Report, log
-from .data import AudioData, check_source, parse_drop
-from .features import DEFAULT_CACHE, FeatureParams, check_workers
 from .metrics import audio_metrics, confusion_rows, plot_confusion
 from .models import SpectrogramSet, fit_torch, get_audio_model, stack_stats, torch_probs
-from .splits import SPLITS
 
 
 def _fit_predict(run: Any, spec: Any, data: AudioData, tr: np.ndarray, te: np.ndarray | None, *, cfg: Any,
@@ -137,10 +137,10 @@ def train_ssbpr(*, dataset: str = "ssbpr", data_root: str | None = None, model: 
 
     ``lt audio ssbpr train --dataset synthetic-snore --model cnn --cv subject --folds 5``
     """
+    from ..data.snore_synthetic import DEFAULTS as SYNTH
     from ..engine import distributed as D
     from ..engine.lifecycle import start_run
     from ..engine.loop import TrainConfig
-    from .synth import DEFAULTS as SYNTH
 
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer="adamw", weight_decay=1e-4,
                       scheduler="cosine", seed=seed, deterministic=deterministic)
@@ -284,8 +284,8 @@ def predict_ssbpr(*, files: Sequence[str], checkpoint: str, workers: int = 1,
 
     ``lt audio ssbpr predict a.wav b.wav --checkpoint runs/ssbpr``
     """
+    from ..data.audio_features import compute_many
     from ..engine.device import resolve_device
-    from .features import compute_many
 
     if not files:
         raise LtError("give at least one audio file to predict")

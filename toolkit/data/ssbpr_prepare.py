@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import torch
+from torch.utils.data import Dataset
 
 from ..engine.cache import cache_root, resolve_path
 from ..engine.errors import DataError, LtError, check
 from ..engine.report import log, warn
-from .features import DEFAULT_CACHE, FeatureParams, compute_many
-from .io import CLASS_NAMES, Item, find_items
+from .audio_features import DEFAULT_CACHE, FeatureParams, compute_many
+from .ssbpr_layout import CLASS_NAMES, Item, find_items
 
 DATASETS = ("ssbpr", "synthetic-snore")
 
@@ -60,7 +62,7 @@ def resolve_root(dataset: str, data_root: str | None, cache_dir: str | Path | No
     check_source(dataset, data_root, subjects, clips)
     if dataset == "ssbpr":
         return Path(data_root)
-    from .synth import ensure_generated, synthetic_root
+    from .snore_synthetic import ensure_generated, synthetic_root
 
     opts = {"subjects": subjects, "clips": clips, "seed": seed}  # written at 16 kHz, resampled on reading
     if data_root is not None:  # write the synthetic set into --data-root (once)
@@ -117,3 +119,26 @@ def prepare(root: str | Path, params: FeatureParams, *, drop_classes: Sequence[i
                             f"pass --drop-classes {c} to leave it out")
     return AudioData(items=[items[i] for i in good], feats=[feats[i] for i in good], labels=labels, class_ids=kept,
                      class_names=[CLASS_NAMES[c] for c in kept], layout=layout, root=str(root), skipped=skipped)
+
+
+def to_unit(logmel_db: np.ndarray) -> np.ndarray:
+    """dB in [-80, 0] (ref = clip maximum) -> [0, 1], the models' input range."""
+    return np.clip(logmel_db / 80.0 + 1.0, 0.0, 1.0).astype(np.float32)
+
+
+class SpectrogramSet(Dataset):
+    """(1, n_mels, frames) tensors in [0, 1] with integer labels."""
+
+    def __init__(self, feats: Sequence[np.ndarray], labels: Sequence[int]):
+        self.x = torch.from_numpy(np.stack([to_unit(f) for f in feats])).unsqueeze(1)
+        self.y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int):
+        return self.x[i], self.y[i]
+
+    @property
+    def targets(self) -> list[int]:
+        return self.y.tolist()
