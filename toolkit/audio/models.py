@@ -18,6 +18,7 @@ import torch
 from ..data.ssbpr_prepare import SpectrogramSet, to_unit  # noqa: F401 (the models' input set)
 from ..engine.loop import Objective
 from ..engine.registry import Registry
+from .options import AUDIO_MODEL_SPECS
 
 AUDIO_MODELS = Registry("audio model")
 
@@ -29,10 +30,8 @@ class ModelSpec:
     torch: bool
 
 
-for _name, _spec in {"cnn": ModelSpec("audio-cnn", "logmel", True), "crnn": ModelSpec("audio-crnn", "logmel", True),
-                     "resnet18": ModelSpec("audio-resnet18", "logmel", True),
-                     "svm": ModelSpec("svm", "stats", False), "logreg": ModelSpec("logreg", "stats", False)}.items():
-    AUDIO_MODELS.register(_name, _spec)
+for _name, (_arch, _feature, _torch) in AUDIO_MODEL_SPECS.items():
+    AUDIO_MODELS.register(_name, ModelSpec(_arch, _feature, _torch))
 
 
 def list_audio_models() -> list[str]:
