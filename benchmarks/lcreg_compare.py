@@ -50,13 +50,13 @@ ASSIGN_KEYS = ("assign_entropy", "assign_top", "usage_perplexity", "latents_used
 def run_one(method: str, seed: int, epochs: int | None, imbalance: float, model: str, out: Path) -> dict:
     """Train one method on one seed; return the test row plus the last epoch's assignment figures."""
     from toolkit.longtail.lcreg import train_lcreg
-    from toolkit.longtail.train import LongtailRun, train_longtail
+    from toolkit.longtail.train import train_ce
 
     kind, opts = METHODS[method]
     run_dir = out / f"{method}-s{seed}"
-    spec = LongtailRun(dataset="digits-lt", imbalance=imbalance, overrides={"model": model, "epochs": epochs},
-                       seed=seed, out=str(run_dir), force=True, loss="balanced-softmax" if kind == "lcreg" else kind)
-    report = train_lcreg(spec, **opts) if kind == "lcreg" else train_longtail(spec)
+    common = {"dataset": "digits-lt", "imbalance": imbalance, "model": model, "epochs": epochs, "seed": seed,
+              "out": str(run_dir), "force": True}
+    report = train_lcreg(**common, **opts) if kind == "lcreg" else train_ce(**common, loss=kind)
     row = {k: 100 * report.rows[0][k] for k in ("top1", "many", "medium", "few")}
     with open(run_dir / "metrics.csv") as f:
         history = list(csv.DictReader(f))

@@ -55,16 +55,16 @@ def _data_args(work: Path, quick: bool) -> dict:
 
 def child(args: argparse.Namespace) -> None:
     """One measured run: print {"peak_mib", "seconds"} as JSON."""
-    from toolkit.distill.ukd import distill
+    from toolkit.distill.ukd import distill_ukd
     from toolkit.engine.report import set_quiet
 
     set_quiet(True)
     work = Path(args.work)
     teachers = json.loads((work / "teachers.json").read_text())[: args.k]
     t0 = time.perf_counter()
-    report = distill(teachers=teachers, student="tiny3d", mode=args.mode, views=2, test_views=1, epochs=1,
-                     batch_size=8, cache_dir=str(work / f"cache-{args.mode}-{args.k}"), device=args.device,
-                     out=str(work / f"run-{args.mode}-{args.k}"), force=True, **_data_args(work, args.quick))
+    report = distill_ukd(teachers=teachers, student="tiny3d", mode=args.mode, views=2, test_views=1, epochs=1,
+                         batch_size=8, cache_dir=str(work / f"cache-{args.mode}-{args.k}"), device=args.device,
+                         out=str(work / f"run-{args.mode}-{args.k}"), force=True, **_data_args(work, args.quick))
     print(json.dumps({"peak_mib": report.summary["peak_mem_mib"], "seconds": round(time.perf_counter() - t0, 1)}))
 
 
@@ -95,7 +95,8 @@ def step_time(work: Path, device: str, quick: bool, rounds: int) -> dict:
     set_quiet(True)
     dev = resolve_device(device)
     d = _data_args(work, quick)
-    bundle = video_data(d["dataset"], d["data_root"], frames=d["frames"], test_views=1, options=d["data_options"])
+    bundle = video_data(d["dataset"], d["data_root"], frames=d["frames"], test_views=1,
+                        data_options=d["data_options"])
     teachers = read_teachers(json.loads((work / "teachers.json").read_text())[:8], None, bundle.num_classes)
     table, _ = teacher_tables(teachers, bundle.train, 2, {"dataset": d["dataset"]}, work / "cache-ukd-8", dev, 8, 0,
                               "train")

@@ -97,7 +97,7 @@ def test_eval_formats(invoke, trained, fmt):
 @pytest.mark.parametrize("args,fragments", [
     (["--dataset", "imagenet-lx"], ["unknown dataset 'imagenet-lx'", "imagenet-lt"]),
     (["--model", "resnet3"], ["unknown model 'resnet3'", "resnet32"]),
-    (["--loss", "focal"], ["unknown loss 'focal'", "balanced-softmax"]),
+    (["--loss", "focal"], ["--loss must be one of", "balanced-softmax", "'focal'"]),
     (["--epochs", "0"], ["--epochs must be >= 1"]),
     (["--lr", "-0.1"], ["--lr must be > 0"]),
     (["--imbalance", "0.5"], ["--imbalance must be >= 1"]),

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from toolkit.data import get_dataset
-from toolkit.data.video import generate_synthetic_dark
+from toolkit.data.video_synthetic import generate_synthetic_dark
 from toolkit.distill.cache import cache_key, cache_teacher_logits, fill_cache, fingerprint_state, teacher_fingerprint
 from toolkit.distill.ukd import CachedViews, read_teachers, teacher_tables, teacher_view
 from toolkit.engine.checkpoint import save_checkpoint

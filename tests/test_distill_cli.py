@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import assert_user_error
-from toolkit.data.video import generate_synthetic_dark
+from toolkit.data.video_synthetic import generate_synthetic_dark
 from toolkit.engine.checkpoint import load_checkpoint, save_checkpoint
 from toolkit.models import get_model
 
@@ -153,19 +153,29 @@ def test_out_dir_is_never_overwritten_without_force(invoke, tree, teachers):
     assert torch.load(teachers[0] / "best.pt", weights_only=True)["arch"] == "tiny3d"
 
 
-@pytest.mark.parametrize("command, old, new, key, value", [
-    (["train", "video"], ["--size", "24"], "--image-size", "image_size", 24),
-    (["train", "video"], ["--split", "2"], "--official-split", "official_split", 2),
-    (["train", "video"], ["--views", "5"], "--test-views", "test_views", 5),
-    (["distill", "kd", "--teacher", "t", "--student", "tiny3d"], ["--alpha", "0.3"], "--ce-weight", "ce_weight", 0.3),
-    (["distill", "ukd", "--teachers", "t", "--student", "tiny3d"], ["--split", "3"], "--official-split",
-     "official_split", 3),
-])
-def test_old_spellings_still_work_with_one_warning(invoke, tmp_path, command, old, new, key, value):
-    r = invoke(*command, *old, "--print-config", "--out", tmp_path / "o")
-    assert r.exit_code == 0, r.output
-    assert r.stderr.count("deprecated") == 1 and f"use '{new}'" in r.stderr
-    assert json.loads(r.stdout)["resolved"][key] == value and not (tmp_path / "o").exists()
+def _still_rewritten(command: list[str], old: str) -> bool:
+    """The old spelling is still in cli.common.DEPRECATED for this command (the lead drops those rows)."""
+    from cli.common import DEPRECATED
+
+    return old in {**DEPRECATED["*"], **DEPRECATED.get(" ".join(command[:2]), {})}
+
+
+_OLD = [(["train", "video"], "--size", "24"), (["train", "video"], "--split", "2"),
+        (["train", "video"], "--views", "5"),
+        (["distill", "kd", "--teacher", "t", "--student", "tiny3d"], "--alpha", "0.3"),
+        (["distill", "kd", "--teacher", "t", "--student", "tiny3d"], "--split", "3"),
+        (["distill", "ukd", "--teachers", "t", "--student", "tiny3d"], "--split", "3")]
+
+
+@pytest.mark.parametrize("command, old, value", [
+    pytest.param(c, o, v, marks=pytest.mark.xfail(_still_rewritten(c, o), strict=True,
+                                                   reason="cli.common.DEPRECATED still rewrites it"))
+    for c, o, v in _OLD])
+def test_old_spellings_are_removed(invoke, tmp_path, command, old, value):
+    """--size, --split, --views (train video) and kd's --alpha are gone in 0.3: click's own error."""
+    r = invoke(*command, old, value, "--print-config", "--out", tmp_path / "o")
+    assert r.exit_code == 2 and "No such option" in r.output and old in r.output, r.output
+    assert not (tmp_path / "o").exists()
 
 
 def test_print_config_resolves_clip_defaults_per_dataset(invoke, tmp_path):
@@ -243,3 +253,49 @@ def test_gamma_typed_for_another_stream_is_refused_by_train_video(invoke, tmp_pa
     assert not (tmp_path / "o").exists()
     r = invoke("train", "video", "--stream", "gamma", "--gamma", "2.2", "--print-config")
     assert r.exit_code == 0 and json.loads(r.stdout)["resolved"]["gamma"] == 2.2
+
+
+@pytest.mark.parametrize("args, entry, values", [
+    (["train", "video", "--stream", "rgb", "--gamma", "2.2"], "train_video", {"stream": "rgb", "gamma": 2.2}),
+    (["distill", "kd", "--teacher", "t", "--student", "tiny3d", "--stream", "flow", "--gamma", "2"], "distill_kd",
+     {"teacher": "t", "student": "tiny3d", "stream": "flow", "gamma": 2.0}),
+    (["distill", "ukd", "--teachers", "a", "--student", "tiny3d", "--gamma", "2"], "distill_ukd",
+     {"teachers": ["a"], "student": "tiny3d", "gamma": 2.0}),
+    (["distill", "ukd", "--teachers", "a", "--student", "tiny3d", "--teacher-streams", "rgb,gamma"], "distill_ukd",
+     {"teachers": ["a"], "student": "tiny3d", "teacher_streams": ["rgb", "gamma"]}),
+    (["distill", "ukd", "--teachers", "a,b", "--student", "tiny3d", "--teacher-streams", "rgb,dusk"], "distill_ukd",
+     {"teachers": "a,b", "student": "tiny3d", "teacher_streams": "rgb,dusk"}),
+    (["train", "video", "--scheduler", "cosine", "--milestones", "3"], "train_video",
+     {"scheduler": "cosine", "milestones": (3,)}),
+])
+def test_a_library_call_raises_the_cli_error(invoke, tmp_path, args, entry, values):
+    """Each rule of the video options: the library's LtError is the CLI's one Error: line; no run dir."""
+    from toolkit.distill import ukd, video_train
+    from toolkit.engine.errors import LtError
+
+    fn = getattr(video_train if entry == "train_video" else ukd, entry)
+    with pytest.raises(LtError) as e:
+        fn(out=str(tmp_path / "lib"), **values)
+    r = invoke(*args, "--out", str(tmp_path / "cli"))
+    assert_user_error(r, str(e.value))
+    assert r.stderr.strip() == f"Error: {e.value}"
+    assert not (tmp_path / "lib").exists() and not (tmp_path / "cli").exists()
+
+
+def test_the_recipe_defaults_reach_the_engine():
+    """Every trainer of the family takes all engine options, with the ARID recipe's defaults."""
+    from toolkit.distill.options import KDOptions, UKDOptions, VideoTrainOptions
+    from toolkit.engine.loop import TrainConfig
+
+    for cls, extra in ((VideoTrainOptions, {}), (KDOptions, {"teacher": "t", "student": "tiny3d"}),
+                       (UKDOptions, {"teachers": ("t",), "student": "tiny3d"})):
+        opts = cls(**extra).validate()
+        cfg = TrainConfig.of_options(opts)
+        assert (cfg.epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.scheduler, cfg.momentum) == \
+            (50, 16, 0.01, 5e-4, "multistep", 0.9)
+        assert cfg.milestones == (30, 40) and opts.gamma is None and (opts.frames, opts.interval) == (8, 2)
+        cfg = TrainConfig.of_options(cls(**extra, epochs=4, amp="off", grad_clip=1.0, warmup_epochs=1,
+                                         optimizer="adamw", early_stop=2, workers=1).validate())
+        assert (cfg.amp, cfg.grad_clip, cfg.warmup_epochs, cfg.optimizer, cfg.early_stop, cfg.workers) == \
+            ("off", 1.0, 1, "adamw", 2, 1) and cfg.milestones == (2, 3) and cfg.momentum is None
+    assert VideoTrainOptions(stream="gamma").validate().gamma == 1.8

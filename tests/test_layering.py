@@ -125,3 +125,12 @@ def test_lcreg_checkpoint_loads_in_a_fresh_interpreter(tmp_path):
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["False", "LCRegNet", "lcreg"]
     torch.testing.assert_close(torch.load(tmp_path / "y.pt"), expect)
+
+
+def test_video_reader_does_not_import_the_synthetic_generator():
+    """No import circle in the video data: ``video_synthetic`` imports ``video`` (the ARID reader), never
+    the other way round (at any depth of the file)."""
+    tree = ast.parse((TOOLKIT / "data" / "video.py").read_text())
+    names = {a.name for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+    modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert "video_synthetic" not in names and not any(m.endswith("video_synthetic") for m in modules)

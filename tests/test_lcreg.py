@@ -77,7 +77,7 @@ def test_model_parts_and_head_split():
     assert torch.equal(model(x), parts["logits"])
     f = model.base(x)
     torch.testing.assert_close(parts["h"], f + parts["assign"] @ model.bank)
-    cat = build_lcreg_model("smallcnn", 5, latent_k=4, combine="concat", assign_metric="dot")
+    cat = build_lcreg_model("smallcnn", 5, latent_k=4, head_input="concat", assign_metric="dot")
     p = cat(x, parts=True)
     assert p["h"].shape == (4, 2 * 128) and cat.fc.in_features == 256
 
@@ -159,7 +159,7 @@ def test_bad_options_are_user_errors():
         with pytest.raises(Exception, match="--lambda0 must be a finite number >= 0"):
             LCRegObjective(COUNTS, 3, 8, lambda0=bad)
     with pytest.raises(Exception, match="concat needs"):
-        build_lcreg_model("mlp", 5, latent_k=0, combine="concat")
+        build_lcreg_model("mlp", 5, latent_k=0, head_input="concat")
     with pytest.raises(Exception, match="valid: latent, class"):
         LCRegObjective(COUNTS, 3, 8, cov_groups="sample")
 
@@ -175,7 +175,7 @@ def test_help_states_statistics_memory(invoke):
 
 @pytest.mark.parametrize("args,fragments", [
     (["--latent-k", "-1"], ["--latent-k must be >= 0"]),
-    (["--lambda0", "-0.5"], ["--lambda0 must be a finite number >= 0", "-0.5"]),
+    (["--lambda0", "-0.5"], ["--lambda0 must be >= 0", "-0.5"]),
     (["--lambda0", "nan"], ["--lambda0 must be a finite number >= 0", "nan"]),
     (["--lambda0", "inf"], ["--lambda0 must be a finite number >= 0", "inf"]),
     (["--recipe", "cifar-ltt"], ["unknown recipe 'cifar-ltt'", "cifar-lt", "imagenet-lt"]),
@@ -213,12 +213,10 @@ def test_end_to_end_digits_lt_beats_chance_and_evaluates(invoke, tmp_path):
 def test_resume_continues_exactly_with_statistics(tmp_path, monkeypatch):
     from toolkit.engine.errors import LtError
     from toolkit.longtail import lcreg
-    from toolkit.longtail.train import LongtailRun
 
     def go(out, resume=False):
-        run = LongtailRun(dataset="digits-lt", overrides={"model": "mlp", "epochs": 2, "batch_size": 128},
-                          out=str(out), resume=resume, device="cpu")
-        return lcreg.train_lcreg(run, latent_k=4)
+        return lcreg.train_lcreg(dataset="digits-lt", model="mlp", epochs=2, batch_size=128, out=str(out),
+                                 resume=resume, device="cpu", latent_k=4)
 
     straight = go(tmp_path / "a")
 

@@ -17,7 +17,6 @@ from conftest import assert_user_error
 from toolkit.engine.loop import NonFiniteLoss, Objective, TrainConfig, fit
 from toolkit.longtail.bank import assignment_stats, kmeanspp_rows, sharpness_loss
 from toolkit.longtail.lcreg import LCRegNet, LCRegObjective, train_lcreg
-from toolkit.longtail.train import LongtailRun
 
 COUNTS = [40, 20, 10, 5, 2]
 
@@ -104,18 +103,17 @@ def test_latent_covariance_is_within_class():
 
 
 def _digits_run(tmp_path, name, epochs, seed=0, **opts):
-    run = LongtailRun(dataset="digits-lt", imbalance=30.0, overrides={"model": "mlp", "epochs": epochs},
-                      seed=seed, out=str(tmp_path / name))
-    report = train_lcreg(run, **opts)
+    report = train_lcreg(dataset="digits-lt", imbalance=30.0, model="mlp", epochs=epochs, seed=seed,
+                         out=str(tmp_path / name), **opts)
     with open(tmp_path / name / "metrics.csv") as f:
         return report, list(csv.DictReader(f))
 
 
-@pytest.mark.parametrize("combine", ["add", "concat"])
-def test_no_nan_at_isda_setting_on_seed_1(tmp_path, combine):
+@pytest.mark.parametrize("head_input", ["add", "concat"])
+def test_no_nan_at_isda_setting_on_seed_1(tmp_path, head_input):
     """Item 11: λ₀ 0.5 with raw Σ on seed 1 (NaN at epoch 8 before the within-class Σ), and concat."""
-    report, rows = _digits_run(tmp_path, combine, 15, seed=1, latent_k=16, lambda0=0.5, lambda_norm="none",
-                               combine=combine)
+    report, rows = _digits_run(tmp_path, head_input, 15, seed=1, latent_k=16, lambda0=0.5, lambda_norm="none",
+                               head_input=head_input)
     assert len(rows) == 15 and all(math.isfinite(float(r["train_loss"])) for r in rows)
     assert max(float(r["train_loss"]) for r in rows) < 5
     assert report.rows[0]["top1"] > 0.7
@@ -186,7 +184,7 @@ def test_cli_non_finite_loss_is_one_error_line(invoke, tmp_path):
 
 @pytest.mark.parametrize("args,fragment", [
     (["--sharpness-weight", "-1"], "--sharpness-weight must be >= 0"),
-    (["--balance-weight", "nan"], "--balance-weight must be >= 0"),
+    (["--balance-weight", "nan"], "--balance-weight must be a finite number >= 0"),
     (["--lambda0", "-inf"], "--lambda0 must be a finite number >= 0"),
 ])
 def test_cli_bank_options_bad_input(invoke, tmp_path, args, fragment):

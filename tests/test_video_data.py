@@ -182,3 +182,11 @@ def test_a_teacher_sees_the_gamma_stream_at_its_own_gamma(arid_root):
     clips = at_18.render(0, 0, ["gamma", "gamma@2.5"])
     torch.testing.assert_close(clips["gamma@2.5"], at_25.render(0, 0, ["gamma"])["gamma"])
     assert not torch.equal(clips["gamma"], clips["gamma@2.5"])
+
+
+def test_the_stream_choices_of_the_options_are_the_data_layers():
+    """``--stream`` / ``--teacher-streams`` choices (torch-free ``toolkit.distill.options``) equal ``STREAMS``."""
+    from toolkit.data.video import STREAMS
+    from toolkit.distill.options import STREAMS as OPTION_STREAMS
+
+    assert OPTION_STREAMS == STREAMS

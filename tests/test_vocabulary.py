@@ -1,24 +1,28 @@
-"""One vocabulary: a flag name has one type and one meaning across the whole ``lt`` tree.
+"""One vocabulary inside and out: a flag name has one type and one meaning across the whole ``lt`` tree,
+its toolkit name is the flag's name, and no toolkit string names a flag users can no longer type.
 
-Walks every command of the Typer tree. Flags in ``cli.common.VOCAB`` must state its meaning first
-and have its type; any other flag that several commands take must be declared identically in all
-of them. Old spellings (``cli.common.DEPRECATED``) keep working with one line on stderr.
+Every command's flags are generated from the toolkit's option groups (toolkit/options.py), so a flag
+shared by several commands is one field; this walks the Typer tree to prove it.
 """
 
 from __future__ import annotations
 
 import enum
-import json
+import re
 import typing
 from collections import defaultdict
+from pathlib import Path
 
-import pytest
 import typer
 
-from cli.common import DEPRECATED, VOCAB, deprecated_rewrite
 from cli.main import app
 
+ROOT = Path(__file__).parents[1]
 _CLICK_TYPES = {"text": str, "integer": int, "float": float, "boolean": bool, "choice": str}
+# Spellings removed in 0.3 (the 0.2 aliases): a toolkit message or docstring must not name them.
+REMOVED = ("--data", "--combine", "--attack-steps", "--calib-data", "--hop-len", "--win-len", "--input-size",
+           "--size", "--n", "--latent", "--kind")
+_REMOVED_RE = re.compile(r"""[`"' (](%s)(?=[`"' =),.:;]|$)""" % "|".join(re.escape(f) for f in REMOVED), re.M)
 
 
 def _value_type(param) -> type:
@@ -47,79 +51,63 @@ def _walk(command, path=()):
 OPTIONS = list(_walk(typer.main.get_command(app)))
 
 
-def _vocab_type(flag: str) -> type:
-    kind = VOCAB[flag][0]
-    return str if issubclass(kind, enum.Enum) else kind
+def _meaning(help_text: str) -> str:
+    """The first sentence of a help text: the flag's meaning (what follows is the command's detail)."""
+    return re.split(r"(?<=[.:])\s", (help_text or "").strip(), maxsplit=1)[0]
 
 
 def test_the_tree_is_walked():
     commands = {c for c, _ in OPTIONS}
-    assert {"train ce", "train lcreg", "prune run", "attack dta", "defend eval", "distill ukd",
-            "audio ssbpr train"} <= commands
-
-
-def test_vocabulary_flags_state_their_meaning_and_type():
-    bad = []
-    for command, p in OPTIONS:
-        flag = p.opts[0]
-        if flag in VOCAB:
-            meaning = VOCAB[flag][1]
-            if not (p.help or "").startswith(meaning):
-                bad.append(f"{command} {flag}: help does not start with its meaning {meaning!r}")
-            if _value_type(p) is not _vocab_type(flag):
-                bad.append(f"{command} {flag}: type {_value_type(p).__name__}, vocabulary {_vocab_type(flag).__name__}")
-    assert not bad, "\n".join(bad)
+    assert {"train ce", "train lcreg", "train mdl", "prune run", "attack dta", "defend eval", "distill ukd",
+            "audio ssbpr train", "train muse", "train video"} <= commands
 
 
 def test_one_type_and_one_meaning_per_flag_name():
     uses = defaultdict(list)
     for command, p in OPTIONS:
-        for flag in (*p.opts, *getattr(p, "secondary_opts", ())):
-            uses[flag].append((command, _value_type(p), p.help or ""))
+        for f in (*p.opts, *getattr(p, "secondary_opts", ())):
+            uses[f].append((command, _value_type(p), _meaning(p.help)))
     bad = []
-    for flag, where in sorted(uses.items()):
+    for f, where in sorted(uses.items()):
         types = {t for _, t, _ in where}
         if len(types) > 1:
-            bad.append(f"{flag}: {len(types)} types: " + "; ".join(f"{c} {t.__name__}" for c, t, _ in where))
-        helps = {h for _, _, h in where}
-        if flag not in VOCAB and len(helps) > 1:
-            bad.append(f"{flag}: {len(helps)} meanings (declare it once in cli.common.VOCAB or share one "
-                       "declaration): " + "; ".join(sorted({f'{c}: {h[:60]}' for c, _, h in where})))
+            bad.append(f"{f}: {len(types)} types: " + "; ".join(f"{c} {t.__name__}" for c, t, _ in where))
+        meanings = {m for _, _, m in where}
+        if len(meanings) > 1:
+            bad.append(f"{f}: {len(meanings)} meanings: " + "; ".join(sorted({f"{c}: {m}" for c, _, m in where})))
     assert not bad, "\n".join(bad)
 
 
-def test_model_is_an_architecture_everywhere():
-    for command, p in OPTIONS:
-        if "--model" in p.opts:
-            assert (p.help or "").startswith(VOCAB["--model"][1]), command
+def test_toolkit_names_equal_flag_names():
+    """Every generated flag is its option field's name with dashes (or the field's declared flag)."""
+    from toolkit.options import Options
+
+    def groups(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from groups(sub)
+
+    bad = []
+    for cls in set(groups(Options)):
+        for name, f in cls.__dataclass_fields__.items():
+            declared = f.metadata.get("flag")
+            if declared is None and "__" in name:
+                bad.append(f"{cls.__qualname__}.{name}")
+            if declared and declared.split("/")[0].lstrip("-").replace("-", "_") not in (name, "lambda"):
+                bad.append(f"{cls.__qualname__}.{name} is declared as {declared}")
+    assert not bad, bad
 
 
-def test_every_deprecated_spelling_points_at_a_live_flag():
-    flags = defaultdict(set)
-    for command, p in OPTIONS:
-        flags[command].update((*p.opts, *getattr(p, "secondary_opts", ())))
-    for scope, table in DEPRECATED.items():
-        commands = list(flags) if scope == "*" else [scope]
-        assert scope == "*" or scope in flags, f"DEPRECATED names an unknown command '{scope}'"
-        for old, new in table.items():
-            live = [c for c in commands if new in flags[c] and old not in flags[c]]
-            assert live, f"{scope}: {old} -> {new} applies to no command"
+def test_no_toolkit_string_names_a_removed_spelling():
+    hits = []
+    for path in sorted((ROOT / "toolkit").rglob("*.py")):
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if _REMOVED_RE.search(line):
+                hits.append(f"{path.relative_to(ROOT)}:{i}: {line.strip()}")
+    assert not hits, "\n".join(hits)
 
 
-def test_rewrite_keeps_values_and_positionals():
-    args, warnings = deprecated_rewrite("train mdl", ["--attack-steps", "3", "--eps=8/255", "--", "--n"],
-                                        {"--steps", "--eps"})
-    assert args == ["--steps", "3", "--eps=8/255", "--", "--n"]
-    assert len(warnings) == 1 and "'--attack-steps' is deprecated, use '--steps'" in warnings[0]
-    assert deprecated_rewrite("x", ["--data=a"], {"--data", "--dataset"})[0] == ["--data=a"]  # still its own flag
-
-
-@pytest.mark.parametrize("old, new, key, value", [
-    ("--data", "--dataset", "dataset", "digits"),
-])
-def test_deprecated_spelling_runs_with_one_warning(runner, tmp_path, old, new, key, value):
-    res = runner.invoke(app, ["train", "ce", "--model", "mlp", old, value, "--print-config",
-                              "--out", str(tmp_path / "o")])
-    assert res.exit_code == 0, res.output
-    assert res.stderr.count("deprecated") == 1 and f"use '{new}'" in res.stderr
-    assert json.loads(res.stdout)["resolved"][key] == value
+def test_the_removed_spellings_are_gone(runner):
+    res = runner.invoke(app, ["train", "ce", "--data", "digits-lt", "--print-config"])
+    assert res.exit_code == 2 and "No such option" in res.output
+    assert "deprecated" not in res.output

@@ -256,17 +256,24 @@ class Options:
                     _check_range(name, v, m)
 
 
+def _bounds(m: Any) -> str:
+    """``">= 0 and < 1"`` for a field's range metadata."""
+    ops = (("min", ">="), ("gt", ">"), ("max", "<="), ("lt", "<"))
+    parts = [f"{op} {m[k]}" for k, op in ops if m.get(k) is not None]
+    return " and ".join(parts)
+
+
 def _check_range(name: str, v: float, m: Any) -> None:
-    if isinstance(v, float) and not math.isfinite(v) and any(m.get(k) is not None for k in ("min", "max", "gt", "lt")):
-        raise LtError(f"{name} must be a finite number (got {v})")
-    if m.get("min") is not None and v < m["min"]:
-        raise LtError(f"{name} must be >= {m['min']} (got {v})")
-    if m.get("max") is not None and v > m["max"]:
-        raise LtError(f"{name} must be <= {m['max']} (got {v})")
-    if m.get("gt") is not None and v <= m["gt"]:
-        raise LtError(f"{name} must be > {m['gt']} (got {v})")
-    if m.get("lt") is not None and v >= m["lt"]:
-        raise LtError(f"{name} must be < {m['lt']} (got {v})")
+    """A number outside the field's range (or, where a range is set, not finite) is an LtError:
+    ``--epochs must be >= 1 (got 0)``, ``--lr must be a finite number > 0 (got nan)``."""
+    bounds = _bounds(m)
+    if not bounds:
+        return
+    tests = {"min": lambda b: v >= b, "gt": lambda b: v > b, "max": lambda b: v <= b, "lt": lambda b: v < b}
+    ok = math.isfinite(v) and all(test(m[k]) for k, test in tests.items() if m.get(k) is not None)
+    if not ok:
+        what = "" if math.isfinite(v) else "a finite number "
+        raise LtError(f"{name} must be {what}{bounds} (got {v})")
 
 
 def _plain(value: Any) -> Any:
@@ -362,8 +369,6 @@ class TrainOptions(BatchOptions):
         if self.lr_factors and len(self.lr_factors) != len(self.milestones):
             raise LtError(f"--lr-factors gives {len(self.lr_factors)} factor(s) for {len(self.milestones)} "
                           f"--milestones; give one per milestone")
-        if self.warmup_epochs >= self.epochs and self.warmup_epochs > 0:
-            raise LtError(f"--warmup-epochs ({self.warmup_epochs}) must be below --epochs ({self.epochs})")
 
     def train_fields(self) -> dict[str, Any]:
         """This group's values (what ``toolkit.engine.loop.TrainConfig`` inherits)."""

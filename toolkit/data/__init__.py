@@ -10,12 +10,11 @@ Nothing downloads unless ``download=True`` is passed explicitly.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from typing import Any, Callable
 
 from ..engine.errors import LtError
-from ..engine.registry import Registry
+from ..engine.registry import Registry, load_plugins
 from .bundle import DataBundle
 
 DATASETS = Registry("dataset")
@@ -34,17 +33,19 @@ def _load_plugins() -> None:
     if _loaded:
         return
     _loaded = True
-    for mod in _PLUGINS:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name != mod:
-                raise
+    load_plugins(_PLUGINS, "dataset")
 
 
 def list_datasets() -> list[str]:
     _load_plugins()
     return DATASETS.names()
+
+
+def check_dataset(name: str) -> None:
+    """An unknown dataset name is an LtError listing the registered ones (close matches first)."""
+    _load_plugins()
+    if name not in DATASETS.names():
+        DATASETS.get(name)  # raises the registry's message
 
 
 EMBEDDED = ("digits", "digits-lt")  # bundled with scikit-learn: nothing on disk to point at
@@ -65,17 +66,44 @@ def check_source_flags(name: str, root: str | None, download: bool) -> None:
 
 
 def get_dataset(name: str, root: str | None = None, download: bool = False, **options: Any) -> DataBundle:
-    """Build a dataset bundle. Options the builder does not take are an error (never ignored)."""
+    """Build a dataset bundle. Options the builder does not take are an error (never ignored).
+
+    ``image_size=N`` on an image set whose builder does not size its images itself (digits, CIFAR,
+    MNIST, image folders) resizes every split's images to N x N (bilinear, antialiased), after the
+    builder's own transforms; a builder that takes ``image_size`` (ImageNet-LT, iNat) uses it directly.
+    """
     _load_plugins()
     builder = DATASETS.get(name)
     check_source_flags(name, root, download)
     params = inspect.signature(builder).parameters
+    size = options.get("image_size")
+    resize = size is not None and "image_size" not in params
+    if resize:
+        options = {k: v for k, v in options.items() if k != "image_size"}
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         extra = sorted(k for k, v in options.items() if k not in params and v is not None)
         if extra:
             raise LtError(f"dataset '{name}' does not take option(s): {', '.join(extra)}")
         options = {k: v for k, v in options.items() if k in params}
-    return builder(root=root, download=download, **options)
+    bundle = builder(root=root, download=download, **options)
+    return resized(bundle, size) if resize else bundle
 
 
-__all__ = ["DATASETS", "DataBundle", "get_dataset", "list_datasets", "register_dataset"]
+def resized(bundle: DataBundle, size: int) -> DataBundle:
+    """``bundle`` with every split's images resized to ``size`` x ``size`` (``--image-size``)."""
+    from dataclasses import replace
+
+    from .bundle import Resized
+
+    if len(bundle.input_shape) != 3:
+        raise LtError(f"--image-size applies to image datasets; '{bundle.name}' holds inputs of shape "
+                      f"{tuple(bundle.input_shape)}")
+    if size < 1:
+        raise LtError(f"--image-size must be >= 1 (got {size})")
+    splits = {k: (Resized(getattr(bundle, k), size) if getattr(bundle, k) is not None else None)
+              for k in ("train", "val", "test")}
+    return replace(bundle, **splits, input_shape=(bundle.input_shape[0], size, size),
+                   info={**bundle.info, "image_size": size})
+
+
+__all__ = ["DATASETS", "DataBundle", "check_dataset", "get_dataset", "list_datasets", "register_dataset"]

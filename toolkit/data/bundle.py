@@ -50,5 +50,28 @@ class TensorImageDataset(Dataset):
         return self.labels.tolist()
 
 
+class Resized(Dataset):
+    """A dataset of ``(image, label)`` whose images are resized to ``size`` x ``size`` (``--image-size``)."""
+
+    def __init__(self, base: Dataset, size: int):
+        self.base, self.size = base, int(size)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int):
+        import torch.nn.functional as F
+
+        x, *rest = self.base[i]
+        if x.shape[-2:] != (self.size, self.size):
+            x = F.interpolate(x.unsqueeze(0), size=(self.size, self.size), mode="bilinear", align_corners=False,
+                              antialias=True).squeeze(0).clamp_(0, 1)
+        return (x, *rest)
+
+    @property
+    def targets(self) -> list[int]:
+        return list(self.base.targets)
+
+
 def class_counts(labels: Sequence[int], num_classes: int) -> list[int]:
     return torch.bincount(torch.as_tensor(list(labels), dtype=torch.long), minlength=num_classes).tolist()

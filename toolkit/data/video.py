@@ -16,8 +16,8 @@ the native size). Streams: ``rgb``; ``gamma``: LUT out = 255*(in/255)^(1/gamma) 
 DarkLight); ``flow``: precomputed x/y flow JPEGs stacked as (x, y, magnitude) -- our choice, so every
 RGB video model takes it unchanged. Items are float tensors (C, T, H, W) in [0, 1].
 
-``synthetic-dark`` lives in :mod:`toolkit.data.video_synthetic` (a registry plugin of its own; its
-generator functions are also reachable here, lazily, so neither module imports the other at load).
+``synthetic-dark`` lives in :mod:`toolkit.data.video_synthetic` (a registry plugin of its own, with its
+generator functions); it imports this module, never the other way round.
 
     lt train video --dataset arid --data-root ARID --official-split 1 --stream gamma --model r3d_18
 """
@@ -304,17 +304,5 @@ def arid(root=None, download=False, split: int = 1, frames: int = 16, interval: 
     return load_arid_layout(Path(root), split, ClipSpec(frames, interval, size, stream, gamma, views), skip_bad)
 
 
-_SYNTHETIC = ("generate_synthetic_dark", "synth_video", "write_avi")
-
-
-def __getattr__(name: str):
-    """The synthetic-dark generator's functions, imported on first use (no import cycle)."""
-    if name in _SYNTHETIC:
-        from . import video_synthetic
-
-        return getattr(video_synthetic, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = ["ARID_CLASSES", "STREAMS", "ClipSpec", "VideoClipDataset", "gamma_lut", "decode_video", "read_split",
-           "read_mapping", "read_challenge_csv", "read_flow", "load_arid_layout", *_SYNTHETIC]
+           "read_mapping", "read_challenge_csv", "read_flow", "load_arid_layout"]

@@ -29,6 +29,7 @@ from ..engine.report import log
 from . import register_dataset
 from .arid_layouts import ARID_CLASSES
 from .bundle import DataBundle
+from .video import ClipSpec, load_arid_layout
 
 MARKER = "raw/list_cvt/mapping_table.txt"  # present once the tree is complete (renamed into place whole)
 
@@ -136,8 +137,6 @@ def synthetic_dark(root=None, download=False, split: int = 1, frames: int = 8, i
     """
     check(videos_per_class >= 2, f"videos_per_class must be >= 2 (got {videos_per_class})")
     check(video_frames >= 1 and video_size >= 8, "video_frames must be >= 1 and video_size >= 8")
-    from .video import ClipSpec, load_arid_layout
-
     params = {"v": 2, "videos_per_class": videos_per_class, "video_frames": video_frames,
               "video_size": video_size, "seed": seed}
     key = params_key(params, 12)

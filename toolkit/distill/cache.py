@@ -93,7 +93,7 @@ def _missing(state: dict | None, rows: int) -> list[int]:
 
 
 def cache_teacher_logits(model: nn.Module, views: Dataset, path: Path, meta: dict[str, Any], *,
-                         device: torch.device, batch_size: int = 16, num_workers: int = 0,
+                         device: torch.device, batch_size: int = 16, workers: int = 0,
                          flush_every: int = 20, description: str = "teacher") -> tuple[torch.Tensor, str]:
     """Run ``model`` (eval, no grad) over every item of ``views``; return (logits (N, C), status).
 
@@ -107,12 +107,12 @@ def cache_teacher_logits(model: nn.Module, views: Dataset, path: Path, meta: dic
     if state is not None and bool(state["done"].all()):
         return state["logits"], "reused"
     return _compute(model, views, path, meta_json, state, device=device, batch_size=batch_size,
-                    num_workers=num_workers, flush_every=flush_every, description=description)
+                    workers=workers, flush_every=flush_every, description=description)
 
 
 @torch.no_grad()
 def _compute(model: nn.Module, views: Dataset, path: Path, meta_json: str, state: dict | None, *,
-             device: torch.device, batch_size: int, num_workers: int, flush_every: int,
+             device: torch.device, batch_size: int, workers: int, flush_every: int,
              description: str) -> tuple[torch.Tensor, str]:
     """The missing rows of ``state`` (None: no file yet) computed and saved to ``path``; (logits, status)."""
     status = "resumed" if state is not None else "computed"
@@ -120,7 +120,7 @@ def _compute(model: nn.Module, views: Dataset, path: Path, meta_json: str, state
     was_training = model.training
     model.eval()
     subset = Subset(views, todo)
-    loader = make_loader(subset, batch_size, train=False, workers=num_workers, sampler=SequentialSampler(subset))
+    loader = make_loader(subset, batch_size, train=False, workers=workers, sampler=SequentialSampler(subset))
     pos, batches = 0, 0
     try:
         for x, _ in progress(loader, description=description):
@@ -149,7 +149,7 @@ def _shard_path(path: Path, rows: list[int]) -> Path:
 
 
 def fill_cache(load_model: Callable[[], nn.Module], views: Dataset, path: Path, meta: dict[str, Any], *,
-               device: torch.device, batch_size: int = 16, num_workers: int = 0, flush_every: int = 20,
+               device: torch.device, batch_size: int = 16, workers: int = 0, flush_every: int = 20,
                description: str = "teacher") -> tuple[torch.Tensor, str]:
     """The complete cache at ``path`` (logits (N, C), status); ``load_model()`` is called only when this
     process has rows to compute. One process: as :func:`cache_teacher_logits`. Under torchrun: the missing
@@ -161,14 +161,14 @@ def fill_cache(load_model: Callable[[], nn.Module], views: Dataset, path: Path, 
         return state["logits"], "reused"
     if not D.is_distributed():  # the file just read is continued (not read again)
         return _compute(load_model(), views, path, meta_json, state, device=device, batch_size=batch_size,
-                        num_workers=num_workers, flush_every=flush_every, description=description)
+                        workers=workers, flush_every=flush_every, description=description)
     todo = _missing(state, len(views))
     shards = [todo[r::D.world_size()] for r in range(D.world_size())]
     mine = shards[D.rank()]
     if mine:
         cache_teacher_logits(load_model(), Subset(views, mine), _shard_path(path, mine),
                              {**meta, "rows": _rows_key(mine)}, device=device, batch_size=batch_size,
-                             num_workers=num_workers, flush_every=flush_every, description=description)
+                             workers=workers, flush_every=flush_every, description=description)
     D.barrier()
     if D.is_main():
         _merge_shards(path, state, meta_json, len(views), [rows for rows in shards if rows])

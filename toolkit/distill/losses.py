@@ -24,7 +24,6 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ..engine.errors import check
 from ..engine.registry import Registry
 
 COMBINES = Registry("combine rule")
@@ -80,25 +79,19 @@ def list_combines() -> list[str]:
     return COMBINES.names()
 
 
-def check_kd_args(alpha: float, tau: float, combine: str = "mean-kl") -> None:
-    """One-line errors for a bad ``--ce-weight`` (alpha), ``--tau`` or ``--combine``."""
-    check(0.0 <= alpha <= 1.0, f"--ce-weight must be in [0, 1] (got {alpha})")
-    check(tau > 0, f"--tau must be > 0 (got {tau})")
-    get_combine(combine)
-
-
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.Tensor,
-            alpha: float = 0.5, tau: float = 4.0, combine: str = "mean-kl") -> torch.Tensor:
-    """``alpha * CE + (1 - alpha) * combine(...)``; ``teacher_logits`` is (B, C) or (B, K, C).
+            ce_weight: float = 0.5, tau: float = 4.0, combine: str = "mean-kl") -> torch.Tensor:
+    """``ce_weight * CE + (1 - ce_weight) * combine(...)`` (``alpha`` of the formula above is ``--ce-weight``);
+    ``teacher_logits`` is (B, C) or (B, K, C).
 
-    Defaults alpha 0.5 and tau 4 are our choice (common KD settings; the UKD abstract gives none).
+    Defaults ce_weight 0.5 and tau 4 are our choice (common KD settings; the UKD abstract gives none).
     """
     if teacher_logits.dim() == 2:
         teacher_logits = teacher_logits[:, None]
     ce = F.cross_entropy(_f(student_logits), targets)
-    if alpha == 1.0:
+    if ce_weight == 1.0:
         return ce
-    return alpha * ce + (1 - alpha) * get_combine(combine)(student_logits, teacher_logits, targets, tau)
+    return ce_weight * ce + (1 - ce_weight) * get_combine(combine)(student_logits, teacher_logits, targets, tau)
 
 
-__all__ = ["COMBINES", "kd_loss", "check_kd_args", "kl_to_target", "get_combine", "list_combines"]
+__all__ = ["COMBINES", "kd_loss", "kl_to_target", "get_combine", "list_combines"]

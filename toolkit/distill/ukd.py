@@ -40,23 +40,22 @@ from ..engine.cache import resolve_path
 from ..engine.checkpoint import load_checkpoint, resolve_checkpoint_path
 from ..engine.errors import LtError, check
 from ..engine.lifecycle import Run, start_run
-from ..engine.loop import Objective, fit, load_best_into
+from ..engine.loop import Objective, TrainConfig, fit, load_best_into
 from ..engine.metrics import classification_metrics
 from ..engine.report import Report, log
 from ..models import build_from_checkpoint
 from ..models.video import build_video_model
 from .cache import cache_key, fill_cache, items_fingerprint, teacher_fingerprint
-from .losses import check_kd_args, kd_loss
+from .losses import kd_loss
+from .options import DistillOptions, KDOptions, UKDOptions, check_teachers
 from .video_train import (
+    bundle_of,
     check_model_name,
-    clip_options,
     data_config,
     evaluate_multiview,
     multiview_forward,
     peak_memory_mib,
     score_rows,
-    video_data,
-    video_train_config,
 )
 
 
@@ -83,18 +82,9 @@ def teacher_view(config: Any) -> tuple[str | None, float | None]:
     return block.get("stream"), block.get("gamma")
 
 
-def check_teacher_options(paths: list[str], streams: list[str] | None) -> None:
-    """The teacher list and its stream overrides (checked before the run starts)."""
-    check(len(paths) >= 1, "give at least one teacher checkpoint")
-    check(not streams or len(streams) == len(paths),
-          f"--teacher-streams gives {len(streams or [])} stream(s) for {len(paths)} teacher(s)")
-    for s in streams or []:
-        check(s in STREAMS, f"unknown teacher stream '{s}'; valid: {', '.join(STREAMS)}")
-
-
 def read_teachers(paths: list[str], streams: list[str] | None, num_classes: int) -> list[Teacher]:
     """Fingerprint each teacher checkpoint (one at a time) and check its class count and stream."""
-    check_teacher_options(paths, streams)
+    check_teachers(paths, streams)
     out = []
     for k, p in enumerate(paths):
         ckpt = load_checkpoint(p)
@@ -142,7 +132,7 @@ def teacher_tables(teachers: list[Teacher], base: VideoClipDataset, views: int, 
         path = cache_dir / f"{cache_key(t.fingerprint, view_meta)}.pt"
         logits, status = fill_cache(lambda t=t: _load_teacher(t, device), ds, path,
                                     {"teacher": t.fingerprint, **view_meta}, device=device, batch_size=batch_size,
-                                    num_workers=workers,
+                                    workers=workers,
                                     description=f"teacher {k + 1}/{len(teachers)} {t.arch}/{t.stream} {part}")
         _release(device)
         log(f"teacher {k + 1}/{len(teachers)} ({t.arch}, {t.stream}) {part} logits {status}: {path}")
@@ -186,20 +176,20 @@ class MultiStream(Dataset):
 class CachedKD(Objective):
     """KD against cached teacher logits carried in the batch."""
 
-    def __init__(self, alpha: float, tau: float, combine: str):
-        self.alpha, self.tau, self.combine = alpha, tau, combine
+    def __init__(self, ce_weight: float, tau: float, combine: str):
+        self.ce_weight, self.tau, self.combine = ce_weight, tau, combine
 
     def loss(self, model, batch, epoch):
         x, y, t = batch
         z = model(x)
-        return kd_loss(z, t, y, self.alpha, self.tau, self.combine), z, y
+        return kd_loss(z, t, y, self.ce_weight, self.tau, self.combine), z, y
 
 
 class LiveKD(CachedKD):
     """KD with every teacher resident, run on each batch (the naive multi-teacher baseline, and plain KD)."""
 
-    def __init__(self, teachers: list[tuple[torch.nn.Module, str]], alpha: float, tau: float, combine: str):
-        super().__init__(alpha, tau, combine)
+    def __init__(self, teachers: list[tuple[torch.nn.Module, str]], ce_weight: float, tau: float, combine: str):
+        super().__init__(ce_weight, tau, combine)
         self.teachers = teachers
 
     def to(self, device):
@@ -211,7 +201,7 @@ class LiveKD(CachedKD):
         with torch.no_grad():
             t = torch.stack([m(clips[s]).float() for m, s in self.teachers], 1)
         z = model(x)
-        return kd_loss(z, t, y, self.alpha, self.tau, self.combine), z, y
+        return kd_loss(z, t, y, self.ce_weight, self.tau, self.combine), z, y
 
 
 def _teacher_test_rows(teachers: list[Teacher], test_table: torch.Tensor, targets: torch.Tensor,
@@ -227,17 +217,6 @@ def _teacher_test_rows(teachers: list[Teacher], test_table: torch.Tensor, target
     m = classification_metrics(probs.mean(1).clamp_min(1e-12).log(), targets)
     rows.append(score_rows(f"teacher ensemble (mean prob, K={len(teachers)})", m, class_names)[0])
     return rows
-
-
-def distill_options(mode: str, teachers: list[str], teacher_streams: list[str] | None,
-                    options: dict[str, Any]) -> tuple[tuple[str, str], dict[str, Any]]:
-    """The command (``distill kd`` for mode kd, else ``distill ukd``) and its options under the CLI names."""
-    if mode == "kd":
-        check(len(teachers) == 1, f"lt distill kd takes one --teacher (got {len(teachers)}; lt distill ukd takes many)")
-        check(not teacher_streams or len(teacher_streams) == 1, "lt distill kd takes one --teacher-stream")
-        own = {k: v for k, v in options.items() if k not in ("views", "combine", "cache_dir")}
-        return ("distill", "kd"), {"teacher": teachers[0], "teacher_stream": (teacher_streams or [None])[0], **own}
-    return ("distill", "ukd"), {"teachers": list(teachers), "teacher_streams": teacher_streams, "mode": mode, **options}
 
 
 def _student_data(run: Run, specs: list[Teacher], bundle, mode: str, views: int, test_views: int, cache_dir: str | None,
@@ -257,54 +236,60 @@ def _student_data(run: Run, specs: list[Teacher], bundle, mode: str, views: int,
     return train_set, LiveKD(live, ce_weight, tau, combine), test_table, ["live"] * len(specs)
 
 
-def distill(*, teachers: list[str], student: str, mode: str = "ukd", dataset: str = "synthetic-dark",
-            data_root: str | None = None, official_split: int = 1, stream: str = "rgb", gamma: float = 1.8,
-            frames: int | None = None, interval: int | None = None, image_size: int | None = None, views: int = 4,
-            test_views: int = 3, teacher_streams: list[str] | None = None, combine: str = "mean-kl",
-            ce_weight: float = 0.5, tau: float = 4.0, cache_dir: str | None = None, skip_bad: bool = False,
-            epochs: int = 50, batch_size: int = 16, lr: float = 0.01, weight_decay: float = 5e-4,
-            scheduler: str = "multistep", workers: int = 0, device: str = "auto", seed: int = 0,
-            deterministic: bool = False, out: str | None = None, force: bool = False, resume: bool = False,
-            data_options: dict | None = None) -> Report:
-    """Distil K teachers into ``student``. ``mode``: ``ukd`` (cached, one teacher at a time), ``live``
-    (all teachers resident, fixed views) or ``kd`` (one live teacher, random augmented clips: the plain
-    KD recipe, ``lt distill kd``). ``data_options`` (library callers) go to the dataset builder."""
-    check(mode in ("ukd", "live", "kd"), f"--mode must be ukd or live (got {mode})")
-    check(views >= 1, f"--views must be >= 1 (got {views})")
-    check(test_views >= 1, f"--test-views must be >= 1 (got {test_views})")
-    check_kd_args(ce_weight, tau, combine)
-    check_teacher_options(teachers, teacher_streams)
-    cfg = video_train_config(epochs, batch_size, lr, weight_decay, scheduler, seed, workers, deterministic)
-    clip = clip_options(dataset, frames, interval, image_size)
-    check_model_name(student)
-    command, resolved = distill_options(mode, teachers, teacher_streams, {
-        "student": student, "dataset": dataset, "data_root": data_root, "official_split": official_split,
-        "stream": stream, "gamma": gamma, **clip, "views": views, "test_views": test_views, "combine": combine,
-        "ce_weight": ce_weight, "tau": tau, "cache_dir": cache_dir, "skip_bad": skip_bad, "epochs": epochs,
-        "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "scheduler": scheduler, "out": out})
-    run = start_run(command, out=out, force=force, resume=resume, device=device, seed=seed,
-                    deterministic=deterministic, resolved=resolved)
+def distill_kd(opts: KDOptions | None = None, *, data_options: dict | None = None, **values: Any) -> Report:
+    """Plain KD from one live teacher on random training clips: ``lt distill kd``.
+
+    ``opts`` (or its fields as keywords) is validated first; ``data_options`` (library callers) go to the
+    dataset builder.
+
+        lt distill kd --teacher runs/t-gamma --student tiny3d --dataset synthetic-dark
+    """
+    opts = KDOptions.of(opts, **values).validate()
+    streams = [opts.teacher_stream] if opts.teacher_stream else None
+    return _distill(opts, ("distill", "kd"), "kd", [opts.teacher], streams, views=1, combine="mean-kl",
+                    cache_dir=None, data_options=data_options)
+
+
+def distill_ukd(opts: UKDOptions | None = None, *, data_options: dict | None = None, **values: Any) -> Report:
+    """Distil K teachers into the student: ``lt distill ukd``. ``--mode ukd``: their logits cached, one teacher
+    at a time; ``live``: all teachers resident, on fixed views (the baseline).
+
+        lt distill ukd --teachers runs/t-rgb,runs/t-gamma --student tiny3d --dataset synthetic-dark --views 4
+    """
+    opts = UKDOptions.of(opts, **values).validate()
+    return _distill(opts, ("distill", "ukd"), opts.mode, list(opts.teachers), list(opts.teacher_streams) or None,
+                    views=opts.views, combine=opts.combine, cache_dir=opts.cache_dir, data_options=data_options)
+
+
+def _distill(opts: DistillOptions, command: tuple[str, str], mode: str, teachers: list[str],
+             teacher_streams: list[str] | None, *, views: int, combine: str, cache_dir: str | None,
+             data_options: dict | None) -> Report:
+    """Distil ``teachers`` into ``opts.student``. ``mode``: ``ukd`` (cached, one teacher at a time), ``live``
+    (all teachers resident, fixed views) or ``kd`` (one live teacher, random augmented clips)."""
+    cfg = TrainConfig.of_options(opts, seed=opts.seed, deterministic=opts.deterministic)
+    check_model_name(opts.student)
+    run = start_run(command, opts)
     for p in teachers:  # a wrong path is an error before any video is read or generated
         resolve_checkpoint_path(p)
-    bundle = video_data(dataset, data_root, official_split=official_split, stream=stream, gamma=gamma,
-                        test_views=test_views, skip_bad=skip_bad, options=data_options,
-                        **{k: clip[k] for k in ("frames", "interval", "image_size")})
+    bundle = bundle_of(opts, data_options)
     specs = read_teachers(teachers, teacher_streams, bundle.num_classes)
-    train_set, objective, test_table, statuses = _student_data(run, specs, bundle, mode, views, test_views, cache_dir,
-                                                               batch_size, workers, ce_weight, tau, combine)
-    run.update_info(num_classes=bundle.num_classes, data=data_config(bundle, dataset, data_root),
+    train_set, objective, test_table, statuses = _student_data(
+        run, specs, bundle, mode, views, opts.test_views, cache_dir, opts.batch_size, opts.workers, opts.ce_weight,
+        opts.tau, combine)
+    run.update_info(num_classes=bundle.num_classes, data=data_config(bundle, opts.dataset, opts.data_root),
                     teachers=[dataclasses.asdict(t) for t in specs], teacher_cache=statuses)
     run.reseed()  # after the teachers: the same initial student weights whether or not the cache was reused
+    student, stream = opts.student, opts.stream
     net = build_video_model(student, bundle.num_classes, stream)
     result = fit(net, train_set, bundle.test, cfg=cfg, device=run.device, objective=objective, out_dir=run.out_dir,
                  resume=run.resume_from(), eval_forward=multiview_forward, run_config=run.config)
     load_best_into(net, run.out_dir)
-    metrics = classification_metrics(*evaluate_multiview(net, bundle, run.device, batch_size, workers))
+    metrics = classification_metrics(*evaluate_multiview(net, bundle, run.device, opts.batch_size, opts.workers))
     rows = _teacher_test_rows(specs, test_table, torch.tensor(bundle.test.targets), bundle.class_names)
     row, per_class = score_rows(f"student {student} ({stream})", metrics, bundle.class_names)
     rows.append(row)
     run.finish({"test": metrics, "teachers": rows, "best_epoch": result.best_epoch})
-    return Report(title=f"lt distill {mode}: {len(specs)} teacher(s) -> {student} on {dataset}", rows=rows,
+    return Report(title=f"lt distill {mode}: {len(specs)} teacher(s) -> {student} on {opts.dataset}", rows=rows,
                   summary={"student_top1": metrics["top1"], "student_top5": metrics["top5"],
                            "best_epoch": result.best_epoch, "teachers": len(specs), "combine": combine,
                            "peak_mem_mib": round(peak_memory_mib(run.device), 1), "out": str(run.out_dir)},
@@ -312,5 +297,5 @@ def distill(*, teachers: list[str], student: str, mode: str = "ukd", dataset: st
                   notes=["teacher rows: test logits from the cache (multi-view mean); model selection on test"])
 
 
-__all__ = ["distill", "distill_options", "check_teacher_options", "read_teachers", "teacher_view", "teacher_tables",
+__all__ = ["distill_kd", "distill_ukd", "read_teachers", "teacher_view", "teacher_tables",
            "CachedViews", "MultiStream", "CachedKD", "LiveKD"]

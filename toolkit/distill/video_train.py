@@ -8,7 +8,8 @@ softmax over ``test_views`` fixed clips per video), giving top-1, top-5 and per-
 Defaults follow the official ARID training recipe (Xu et al., arXiv 2006.03876, repo
 xuyu0010/ARID_v1): 16-frame clips at interval 2, batch 16, SGD lr 0.01 with step decay, 50 epochs.
 Our choices where it is silent: decay x0.1 at 60% and 80% of the epochs, momentum 0.9, weight decay
-5e-4, 3 test views.
+5e-4, 3 test views. The options are :class:`toolkit.distill.options.VideoTrainOptions` (every engine
+option included).
 
 The run goes through the one run lifecycle (:func:`toolkit.engine.lifecycle.start_run`): its
 ``config.json`` (and every checkpoint's embedded ``config``) records the options under their CLI
@@ -29,12 +30,13 @@ import torch.nn.functional as F
 
 from ..data import DATASETS, get_dataset, list_datasets
 from ..data.bundle import DataBundle
-from ..engine.errors import LtError, check
+from ..engine.errors import LtError
 from ..engine.lifecycle import start_run
 from ..engine.loop import TrainConfig, evaluate, fit, load_best_into, make_loader
 from ..engine.registry import unknown_name_message
 from ..engine.report import Report
 from ..models.video import build_video_model
+from .options import VideoOptions, VideoTrainOptions
 
 
 def multiview_forward(model: torch.nn.Module, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -85,14 +87,22 @@ def check_model_name(name: str) -> None:
 
 
 def video_data(dataset: str, data_root: str | None, *, official_split: int = 1, stream: str = "rgb",
-               gamma: float = 1.8, frames: int | None = None, interval: int | None = None,
-               image_size: int | None = None, test_views: int = 3, skip_bad: bool = False,
-               options: dict | None = None) -> DataBundle:
+               gamma: float | None = None, frames: int | None = None, interval: int | None = None,
+               image_size: int | None = None, test_views: int = 3, skip_bad: bool = False, download: bool = False,
+               data_options: dict | None = None) -> DataBundle:
     """Build a video bundle; unset (None) clip options keep the dataset's defaults."""
-    check(test_views >= 1, f"--test-views must be >= 1 (got {test_views})")
     opts = {"split": official_split, "stream": stream, "gamma": gamma, "views": test_views, "skip_bad": skip_bad,
-            "frames": frames, "interval": interval, "size": image_size, **(options or {})}
-    return get_dataset(dataset, root=data_root, **{k: v for k, v in opts.items() if v is not None})
+            "frames": frames, "interval": interval, "size": image_size, **(data_options or {})}
+    return get_dataset(dataset, root=data_root, download=download,
+                       **{k: v for k, v in opts.items() if v is not None})
+
+
+def bundle_of(opts: VideoOptions, data_options: dict | None = None) -> DataBundle:
+    """The bundle of validated video options (``data_options``: the dataset builder's own, library only)."""
+    return video_data(opts.dataset, opts.data_root, official_split=opts.official_split, stream=opts.stream,
+                      gamma=opts.gamma, frames=opts.frames, interval=opts.interval, image_size=opts.image_size,
+                      test_views=opts.test_views, skip_bad=opts.skip_bad, download=opts.download,
+                      data_options=data_options)
 
 
 def data_config(bundle: DataBundle, dataset: str, data_root: str | None) -> dict:
@@ -101,14 +111,6 @@ def data_config(bundle: DataBundle, dataset: str, data_root: str | None) -> dict
     return {"dataset": dataset, "data_root": data_root, "official_split": bundle.info.get("split"),
             **dataclasses.asdict(spec), "input_shape": list(bundle.input_shape),
             "options": bundle.info.get("generator")}
-
-
-def video_train_config(epochs: int, batch_size: int, lr: float, weight_decay: float, scheduler: str,
-                       seed: int, num_workers: int, deterministic: bool = False) -> TrainConfig:
-    milestones = sorted({m for m in (int(epochs * 0.6), int(epochs * 0.8)) if 0 < m < epochs})
-    return TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, scheduler=scheduler,
-                       milestones=milestones if scheduler == "multistep" else (), seed=seed,
-                       workers=num_workers, deterministic=deterministic).validate()
 
 
 def peak_memory_mib(device: torch.device) -> float:
@@ -133,15 +135,10 @@ def evaluate_multiview(model: torch.nn.Module, bundle: DataBundle, device: torch
     return evaluate(model, loader, device, forward=multiview_forward)
 
 
-def train_video(*, dataset: str = "synthetic-dark", model: str = "tiny3d", stream: str = "rgb",
-                data_root: str | None = None, official_split: int = 1, gamma: float = 1.8,
-                frames: int | None = None, interval: int | None = None, image_size: int | None = None,
-                test_views: int = 3, skip_bad: bool = False, epochs: int = 50, batch_size: int = 16,
-                lr: float = 0.01, weight_decay: float = 5e-4, scheduler: str = "multistep", workers: int = 0,
-                device: str = "auto", seed: int = 0, deterministic: bool = False, out: str | None = None,
-                force: bool = False, resume: bool = False, data_options: dict | None = None) -> Report:
-    """Train ``model`` on one stream of a video dataset; write a run dir; report test top-1/top-5/per-class.
+def train_video(opts: VideoTrainOptions | None = None, *, data_options: dict | None = None, **values: Any) -> Report:
+    """Train ``opts.model`` on one stream of a video dataset; write a run dir; report test top-1/top-5/per-class.
 
+    ``opts`` (or its fields as keywords) is validated first: clip options left None take the dataset's.
     ``data_options`` (library callers only) go to the dataset builder (e.g. synthetic-dark's
     ``videos_per_class``) and are recorded in ``info.data``.
 
@@ -149,28 +146,21 @@ def train_video(*, dataset: str = "synthetic-dark", model: str = "tiny3d", strea
     """
     from ..engine.metrics import classification_metrics
 
-    check(test_views >= 1, f"--test-views must be >= 1 (got {test_views})")
-    cfg = video_train_config(epochs, batch_size, lr, weight_decay, scheduler, seed, workers, deterministic)
-    clip = clip_options(dataset, frames, interval, image_size)
-    check_model_name(model)
-    resolved = {"dataset": dataset, "data_root": data_root, "official_split": official_split, "model": model,
-                "stream": stream, "gamma": gamma, **clip, "test_views": test_views, "skip_bad": skip_bad,
-                "epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
-                "scheduler": scheduler, "out": out}
-    run = start_run(("train", "video"), out=out, force=force, resume=resume, device=device, seed=seed,
-                    deterministic=deterministic, resolved=resolved)
-    bundle = video_data(dataset, data_root, official_split=official_split, stream=stream, gamma=gamma,
-                        test_views=test_views, skip_bad=skip_bad, options=data_options,
-                        **{k: clip[k] for k in ("frames", "interval", "image_size")})
-    run.update_info(num_classes=bundle.num_classes, data=data_config(bundle, dataset, data_root),
+    opts = VideoTrainOptions.of(opts, **values).validate()
+    cfg = TrainConfig.of_options(opts, seed=opts.seed, deterministic=opts.deterministic)
+    check_model_name(opts.model)
+    run = start_run(("train", "video"), opts)
+    bundle = bundle_of(opts, data_options)
+    run.update_info(num_classes=bundle.num_classes, data=data_config(bundle, opts.dataset, opts.data_root),
                     train_videos=len(bundle.train), test_videos=len(bundle.test))
     run.reseed()  # the same initial weights on every rank
-    net = build_video_model(model, bundle.num_classes, stream)
+    net = build_video_model(opts.model, bundle.num_classes, opts.stream)
     result = fit(net, bundle.train, bundle.test, cfg=cfg, device=run.device, out_dir=run.out_dir,
                  resume=run.resume_from(), eval_forward=multiview_forward, run_config=run.config)
     load_best_into(net, run.out_dir)
-    metrics = classification_metrics(*evaluate_multiview(net, bundle, run.device, batch_size, workers))
+    metrics = classification_metrics(*evaluate_multiview(net, bundle, run.device, opts.batch_size, opts.workers))
     run.finish({"test": metrics, "best_epoch": result.best_epoch})
+    model, stream, dataset = opts.model, opts.stream, opts.dataset
     row, per_class = score_rows(f"{model} ({stream})", metrics, bundle.class_names)
     return Report(title=f"lt train video: {model} on {dataset} ({stream})", rows=[row],
                   summary={"top1": metrics["top1"], "top5": metrics["top5"], "best_epoch": result.best_epoch,
@@ -180,5 +170,5 @@ def train_video(*, dataset: str = "synthetic-dark", model: str = "tiny3d", strea
                   notes=["model selection on the test split (ARID has no validation split)"])
 
 
-__all__ = ["train_video", "multiview_forward", "video_data", "data_config", "video_train_config", "peak_memory_mib",
+__all__ = ["train_video", "multiview_forward", "video_data", "bundle_of", "data_config", "peak_memory_mib",
            "clip_options", "video_models", "check_model_name", "evaluate_multiview", "score_rows"]

@@ -59,6 +59,11 @@ class TrainConfig(TrainOptions):
                                choices=("max", "min"))
     drop_last: bool = option(False, "Drop the last incomplete training batch.", cli=False)
 
+    def _rules(self) -> None:
+        if self.compile and getattr(torch, "compile", None) is None:
+            raise LtError(f"--compile needs torch.compile (torch >= 2.0; this is torch {torch.__version__}): "
+                          f"drop --compile")
+
     @classmethod
     def of_options(cls, opts: TrainOptions, **method: Any) -> "TrainConfig":
         """The loop's config: every engine option of ``opts`` plus the method's own settings."""
@@ -392,15 +397,11 @@ class Trainer:
 
 
 def compiled(model: nn.Module) -> nn.Module:
-    """``--compile``: ``torch.compile(model)``; a torch without it (or whose compiler cannot start) is an LtError."""
-    fn = getattr(torch, "compile", None)
-    if fn is None:
-        raise LtError(f"--compile needs torch.compile (torch >= 2.0; this is torch {torch.__version__}): "
-                      f"drop --compile")
+    """``--compile``: ``torch.compile(model)`` (its availability is checked by :class:`TrainConfig`)."""
     try:
-        return fn(model)
+        return torch.compile(model)
     except (RuntimeError, ImportError) as e:
-        raise LtError(f"--compile: torch.compile is not available here ({e}): drop --compile") from None
+        raise LtError(f"--compile: torch.compile could not start here ({e}): drop --compile") from None
 
 
 def fit(model: nn.Module, train_set: Dataset, eval_set: Dataset | None = None, *, cfg: TrainConfig,

@@ -28,6 +28,17 @@ def matches(name: str, pattern: str | None) -> bool:
     return pattern in name
 
 
+def load_plugins(modules: Iterable[str], kind: str) -> None:
+    """Import each module that registers ``kind`` entries; one that fails to import is an LtError naming it
+    (never a silently missing set of names)."""
+    for mod in modules:
+        try:
+            importlib.import_module(mod)
+        except Exception as e:  # noqa: BLE001 - any import failure: name the module and the cause
+            raise LtError(f"the {kind} plugin module '{mod}' failed to import ({type(e).__name__}: {e}); "
+                          f"reinstall lt-toolkit or fix that module") from e
+
+
 class Registry:
     """A table ``name -> builder``.
 

@@ -77,6 +77,9 @@ class LongtailOptions(LongtailDataOptions, TrainOptions, ShotOptions, RunOptions
     def _resolve(self):
         name = self.recipe or DATASET_RECIPE.get(self.dataset)
         if name is None:
+            from ..data import check_dataset  # a typo is named as such before the recipe is asked for
+
+            check_dataset(self.dataset)
             raise LtError(f"dataset '{self.dataset}' has no training recipe: pass --recipe "
                           f"({', '.join(RECIPES)}); any training flag then overrides it")
         recipe = get_recipe(name, self.dataset)

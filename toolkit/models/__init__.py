@@ -9,7 +9,6 @@ Every model returned by :func:`get_model` is wrapped in :class:`Normalized`, so 
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -18,11 +17,11 @@ import torch
 from torch import nn
 
 from ..engine.errors import LtError
-from ..engine.registry import Registry, unknown_name_message
+from ..engine.registry import Registry, load_plugins, unknown_name_message
 from .wrapper import IMAGENET_MEAN, IMAGENET_STD, Normalized, NormedLinear, find_head, replace_head
 
 MODELS = Registry("model")
-# Modules of this package that register models on import (a module absent in a slim checkout is skipped).
+# Modules of this package that register models on import (one that fails to import is an error naming it).
 _PLUGINS = ("toolkit.models.cifar_resnet", "toolkit.models.small", "toolkit.models.video",
             "toolkit.models.audio", "toolkit.models.sequence")
 
@@ -48,12 +47,7 @@ def _load_plugins() -> None:
     if _loaded:
         return
     _loaded = True
-    for mod in _PLUGINS:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name != mod:
-                raise
+    load_plugins(_PLUGINS, "model")
 
 
 def _torchvision_names() -> dict[str, Any]:
