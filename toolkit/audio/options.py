@@ -134,6 +134,9 @@ class SSBPRTrainOptions(TrainOptions, ClipOptions, CacheOptions, RunOptions):
         values: dict[str, Any] = {"drop_classes": tuple(sorted(set(self.drop_classes)))}
         if self.neural:
             values.update({k: v for k, v in NEURAL_DEFAULTS.items() if getattr(self, k) is None})
+        else:  # the rule for svm/logreg, here so that it comes before the engine's own rules (--optimizer None ...)
+            refuse(self, ENGINE_FIELDS, f"with --model {self.model} (fitted in one call on MFCC statistics; they "
+                                        "train the spectrogram models)")
         if self.dataset == "synthetic-snore":
             from ..data.snore_synthetic import DEFAULTS
 
@@ -149,23 +152,6 @@ class SSBPRTrainOptions(TrainOptions, ClipOptions, CacheOptions, RunOptions):
         check_source(self.dataset, self.data_root, self.subjects, self.clips)
         parse_drop(self.drop_classes)
         _check_clip(self, kind=AUDIO_MODEL_SPECS[self.model][1])
-
-    def _refuse_engine(self) -> None:
-        """svm/logreg take no engine option (the one rule for them; see :meth:`validate`)."""
-        refuse(self, ENGINE_FIELDS, f"with --model {self.model} (fitted in one call on MFCC statistics; they "
-                                    "train the spectrogram models)")
-
-    def validate(self):
-        """As :meth:`Options.validate`; for svm/logreg the engine options are refused first and stay None.
-
-        (``TrainOptions._rules`` compares ``--warmup-epochs`` with ``--epochs``, which are None here: it
-        checks the engine defaults instead, and the result keeps them None: not used.)
-        """
-        if self.neural:
-            return super().validate()
-        self._refuse_engine()
-        checked = super(SSBPRTrainOptions, self.replace(epochs=1, warmup_epochs=0)).validate()
-        return checked.replace(epochs=None, warmup_epochs=None)
 
 
 CHECKPOINT_HELP = "A run dir of `lt audio ssbpr train` (its final model, last.pt) or a checkpoint file."
