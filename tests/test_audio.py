@@ -11,10 +11,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toolkit.audio import classical, features, io, metrics, splits, synth
-from toolkit.audio.data import prepare
-from toolkit.audio.features import FeatureParams
+from toolkit.audio import classical, metrics
 from toolkit.audio.models import SpecAugment, get_audio_model, list_audio_models
+from toolkit.data import audio_features as features
+from toolkit.data import audio_splits as splits
+from toolkit.data import snore_synthetic as synth
+from toolkit.data import ssbpr_layout as io
+from toolkit.data.audio_features import FeatureParams
+from toolkit.data.ssbpr_prepare import prepare
 from toolkit.engine.errors import DataError, LtError
 
 SR, DUR = 8000, 1.0

@@ -12,7 +12,7 @@ import torch
 from typer.testing import CliRunner
 
 from cli.main import app
-from toolkit.audio import synth
+from toolkit.data import snore_synthetic as synth
 
 SR = "8000"
 TINY = ["--sample-rate", SR, "--duration", "1"]
@@ -126,7 +126,7 @@ def test_train_final_then_eval_and_predict(data, cache, tmp_path, model):
 
 
 def synth_names() -> tuple[str, ...]:
-    from toolkit.audio.io import CLASS_NAMES
+    from toolkit.data.ssbpr_layout import CLASS_NAMES
 
     return CLASS_NAMES
 
@@ -209,18 +209,33 @@ def test_eval_predict_bad_input(data, tmp_path, cache):
     user_error(lt("audio", "features", data, "--fmax", "9000", "--out", tmp_path / "g"), "sample_rate/2")
 
 
-def test_deprecated_spellings_still_work(data, tmp_path):
-    r = lt("audio", "features", data, "--kind", "stats", *TINY, "--print-config", "--out", tmp_path / "f")
-    assert r.exit_code == 0, r.output
-    assert "'--kind' is deprecated, use '--features'" in r.stderr and not (tmp_path / "f").exists()
-    assert json.loads(r.stdout)["resolved"]["features"] == "stats"
-    r = lt("audio", "ssbpr", "train", "--data-root", data, "--split", "random", "--print-config",
-           "--out", tmp_path / "t")
-    assert r.exit_code == 0, r.output
-    assert "'--split' is deprecated, use '--cv'" in r.stderr and json.loads(r.stdout)["resolved"]["cv"] == "random"
-    r = lt("audio", "ssbpr", "predict", next(data.rglob("*.wav")), "--model", tmp_path / "none.pt")
-    user_error(r, "does not exist")
-    assert "'--model' is deprecated, use '--checkpoint'" in r.stderr
+def _deprecated_audio_entries() -> bool:
+    from cli.common import DEPRECATED
+
+    return any(k.startswith("audio ") for k in DEPRECATED)
+
+
+@pytest.mark.xfail(_deprecated_audio_entries(), strict=True,
+                   reason="cli/common.py's DEPRECATED still rewrites the audio spellings (the lead removes them)")
+def test_old_spellings_are_removed(data, tmp_path):
+    """--kind (features), --split (ssbpr train) and --model (predict) were removed in 0.3: no alias."""
+    for args in (["features", data, "--kind", "stats", "--print-config", "--out", tmp_path / "f"],
+                 ["ssbpr", "train", "--data-root", data, "--split", "random", "--print-config",
+                  "--out", tmp_path / "t"],
+                 ["ssbpr", "predict", next(data.rglob("*.wav")), "--model", tmp_path / "none.pt"]):
+        r = lt("audio", *args)
+        assert r.exit_code == 2 and "No such option" in r.output, r.output
+    assert not (tmp_path / "f").exists() and not (tmp_path / "t").exists()
+
+
+def test_old_names_are_not_library_options():
+    from toolkit.audio.options import FeaturesOptions, SSBPRPredictOptions, SSBPRTrainOptions
+    from toolkit.engine.errors import LtError
+
+    for cls, old in ((FeaturesOptions, "kind"), (SSBPRTrainOptions, "split"), (SSBPRPredictOptions, "model"),
+                     (SSBPRTrainOptions, "num_workers")):
+        with pytest.raises(LtError, match=f"unknown option\\(s\\) --{old.replace('_', '-')}"):
+            cls.of(**{old: "x"})
 
 
 def test_model_and_dataset_are_checked_names(data, tmp_path):
@@ -275,4 +290,83 @@ def test_spectrogram_training_flags_are_refused_for_the_classical_models(data, t
     for model in ("svm", "logreg"):
         user_error(lt("audio", "ssbpr", "train", "--data-root", data, "--model", model, "--epochs", "5", "--lr",
                       "0.1", "--out", tmp_path / "o"), f"--epochs, --lr: not used with --model {model}")
+    assert not (tmp_path / "o").exists()
+
+
+def _library_error(fn, **kwargs) -> str:
+    from toolkit.engine.errors import LtError
+
+    with pytest.raises(LtError) as e:
+        fn(**kwargs)
+    return f"Error: {e.value}"
+
+
+def test_library_calls_raise_the_cli_error_line(data, tmp_path):
+    """Every rule of the options classes: a library call with an option that does not apply raises the
+    LtError whose text is the CLI's one ``Error:`` line (and nothing is written)."""
+    from toolkit.audio.extract import extract_features
+    from toolkit.audio.ssbpr import eval_ssbpr, predict_ssbpr, train_ssbpr
+
+    wav = next(data.rglob("*.wav"))
+    cases = [  # (library call, kwargs, CLI args, expected fragment)
+        (extract_features, {"path": str(data), "cache_dir": str(tmp_path / "c"), "cache": False},
+         ["features", data, "--cache-dir", tmp_path / "c", "--no-cache"], "--cache-dir: not used with --no-cache"),
+        (train_ssbpr, {"data_root": str(data), "cache_dir": str(tmp_path / "c"), "cache": False},
+         ["ssbpr", "train", "--data-root", data, "--cache-dir", tmp_path / "c", "--no-cache"],
+         "--cache-dir: not used with --no-cache"),
+        (eval_ssbpr, {"checkpoint": str(tmp_path / "run"), "data_root": str(data), "cache_dir": "c", "cache": False},
+         ["ssbpr", "eval", tmp_path / "run", "--data-root", data, "--cache-dir", "c", "--no-cache"],
+         "--cache-dir: not used with --no-cache"),
+        (predict_ssbpr, {"files": [str(wav)], "checkpoint": "r", "cache_dir": "c", "cache": False},
+         ["ssbpr", "predict", wav, "--checkpoint", "r", "--cache-dir", "c", "--no-cache"],
+         "--cache-dir: not used with --no-cache"),
+        (train_ssbpr, {"data_root": str(data), "model": "svm", "epochs": 5, "lr": 0.1},
+         ["ssbpr", "train", "--data-root", data, "--model", "svm", "--epochs", "5", "--lr", "0.1"],
+         "--epochs, --lr: not used with --model svm"),
+        (train_ssbpr, {"data_root": str(data), "model": "logreg", "optimizer": "sgd", "amp": "off", "grad_clip": 1.0,
+                       "warmup_epochs": 1, "compile": True},
+         ["ssbpr", "train", "--data-root", data, "--model", "logreg", "--optimizer", "sgd", "--amp", "off",
+          "--grad-clip", "1", "--warmup-epochs", "1", "--compile"],
+         "not used with --model logreg"),
+        (train_ssbpr, {"data_root": str(data), "model": "cnnn"}, ["ssbpr", "train", "--data-root", data, "--model",
+                                                                   "cnnn"], "unknown audio model 'cnnn'"),
+        (train_ssbpr, {"data_root": str(data), "subjects": 3}, ["ssbpr", "train", "--data-root", data, "--subjects",
+                                                                 "3"], "--subjects/--clips only apply"),
+        (train_ssbpr, {"data_root": str(data), "drop_classes": (0, 1, 2, 3, 4)},
+         ["ssbpr", "train", "--data-root", data, "--drop-classes", "0,1,2,3,4"], "at least two classes"),
+        (train_ssbpr, {"data_root": str(data), "scheduler": "none", "milestones": (3,)},
+         ["ssbpr", "train", "--data-root", data, "--scheduler", "none", "--milestones", "3"],
+         "--milestones: not used with --scheduler none"),
+        (predict_ssbpr, {"files": (), "checkpoint": "r"}, None, "give at least one audio file to predict"),
+    ]
+    for fn, kwargs, argv, fragment in cases:
+        line = _library_error(fn, out=str(tmp_path / "o"), **kwargs) if fn in (extract_features, train_ssbpr) \
+            else _library_error(fn, **kwargs)
+        assert fragment in line, (fragment, line)
+        if argv is not None:
+            out = ["--out", tmp_path / "o"] if argv[0] in ("features", "train") or argv[1] == "train" else []
+            assert user_error(lt("audio", *argv, *out), fragment) == line
+    assert not any((tmp_path / d).exists() for d in ("o", "c"))
+
+
+def test_engine_options_resolve_for_spectrogram_models_and_stay_none_for_classical(data, tmp_path):
+    """cnn gets its defaults (AdamW, 1e-3, 1e-4, 32, 30, cosine) and any engine flag; svm records them as None."""
+    from toolkit.audio.options import SSBPRTrainOptions
+
+    cnn = SSBPRTrainOptions(data_root=str(data)).validate()
+    assert (cnn.optimizer, cnn.lr, cnn.weight_decay, cnn.batch_size, cnn.epochs, cnn.scheduler, cnn.momentum) == \
+        ("adamw", 1e-3, 1e-4, 32, 30, "cosine", None)
+    sgd = SSBPRTrainOptions(data_root=str(data), optimizer="sgd", warmup_epochs=2, amp="off").validate()
+    assert (sgd.optimizer, sgd.momentum, sgd.warmup_epochs, sgd.amp) == ("sgd", 0.9, 2, "off")
+    svm = SSBPRTrainOptions(data_root=str(data), model="svm").validate()
+    assert all(getattr(svm, k) is None for k in ("epochs", "batch_size", "lr", "optimizer", "scheduler", "amp"))
+    r = lt("audio", "ssbpr", "train", "--data-root", data, "--model", "crnn", "--optimizer", "sgd", "--grad-clip",
+           "2", "--print-config", "--out", tmp_path / "o")
+    assert r.exit_code == 0, r.output
+    resolved = json.loads(r.stdout)["resolved"]
+    assert (resolved["optimizer"], resolved["momentum"], resolved["grad_clip"], resolved["lr"]) == ("sgd", 0.9, 2.0,
+                                                                                                     1e-3)
+    r = lt("audio", "ssbpr", "train", "--data-root", data, "--model", "svm", "--print-config", "--out", tmp_path / "o")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["resolved"]["epochs"] is None
     assert not (tmp_path / "o").exists()

@@ -9,9 +9,9 @@ import json
 import pytest
 
 from tests.fixtures.ssbpr import write_ssbpr
-from toolkit.audio import io
-from toolkit.audio.data import prepare
-from toolkit.audio.features import FeatureParams
+from toolkit.data import ssbpr_layout as io
+from toolkit.data.audio_features import FeatureParams
+from toolkit.data.ssbpr_prepare import prepare
 from toolkit.engine.errors import DataError
 
 SR = 8000

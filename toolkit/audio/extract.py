@@ -4,7 +4,7 @@ Writes into the run dir (``--out``, started by :func:`toolkit.engine.lifecycle.s
 ``config.json`` replays with ``--config``) either one ``.npy`` per file plus ``index.csv``
 (``file,feature,shape``), or one ``features.npz`` (arrays ``f00000``, ``f00001``, ... plus ``files``,
 their paths) with ``--npz``. Bad files are listed (warning + ``skipped.csv``), not fatal. Defaults:
-see :mod:`toolkit.audio.features`.
+see :mod:`toolkit.data.audio_features`.
 
     lt audio features DIR --features logmel --workers 2 --out runs/feats
 """
@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from ..data.audio_features import FeatureParams, compute_many
+from ..data.ssbpr_layout import AUDIO_EXTENSIONS
 from ..engine.errors import DataError
 from ..engine.report import Report, warn
-from .features import DEFAULT_CACHE, FeatureParams, check_workers, compute_many
-from .io import AUDIO_EXTENSIONS
+from .options import FeaturesOptions
 
 
 def audio_files(path: str | Path) -> list[Path]:
@@ -58,29 +60,25 @@ def _write(out_dir: Path, files: list[Path], feats: list, good: list[int], skipp
     write_csv(out_dir / "index.csv", rows)
 
 
-def extract_features(*, path: str, features: str = "logmel", sample_rate: int = 16000, duration: float = 2.0,
-                     n_mels: int = 64, n_fft: int = 1024, hop_length: int = 512, fmin: float = 50.0,
-                     fmax: float | None = None, n_mfcc: int = 20, workers: int = 1,
-                     cache_dir: str | None = str(DEFAULT_CACHE), npz: bool = False, out: str | None = None,
-                     force: bool = False) -> Report:
+def extract_features(opts: FeaturesOptions | None = None, **values: Any) -> Report:
     """Compute ``features`` (logmel | mfcc | stats) for every file under ``path`` into a run dir.
 
-    Clip and feature parameters as :class:`toolkit.audio.features.FeatureParams` (``fmax`` None:
-    min(8000, sample_rate/2)); ``workers`` processes; ``cache_dir`` None: no cache; ``npz``: one file.
+    Options: :class:`toolkit.audio.options.FeaturesOptions` (clip and feature parameters as
+    :class:`toolkit.data.audio_features.FeatureParams`; ``fmax`` None: min(8000, sample_rate/2));
+    ``workers`` processes; ``cache=False``: no cache; ``npz``: one file.
 
     ``lt audio features DIR --features mfcc --workers 2 --out runs/feats``
     """
     from ..engine.lifecycle import start_run
 
-    params = FeatureParams(kind=features, sample_rate=sample_rate, duration=duration, n_mels=n_mels, n_fft=n_fft,
-                           hop_length=hop_length, fmin=fmin, fmax=fmax, n_mfcc=n_mfcc).resolved()
-    check_workers(workers)
-    files = audio_files(path)
-    resolved = {"path": str(path), "features": features, "sample_rate": params.sample_rate, "duration": duration,
-                "n_mels": n_mels, "n_fft": n_fft, "hop_length": hop_length, "fmin": fmin, "fmax": params.fmax,
-                "n_mfcc": n_mfcc, "workers": workers, "cache_dir": cache_dir, "cache": cache_dir is not None,
-                "npz": npz, "out": out}
-    run = start_run(("audio", "features"), out=out, force=force, device="cpu", resolved=resolved,
+    opts = FeaturesOptions.of(opts, **values).validate()
+    params = FeatureParams(kind=opts.features, sample_rate=opts.sample_rate, duration=opts.duration,
+                           n_mels=opts.n_mels, n_fft=opts.n_fft, hop_length=opts.hop_length, fmin=opts.fmin,
+                           fmax=opts.fmax, n_mfcc=opts.n_mfcc).resolved()
+    files = audio_files(opts.path)
+    features, npz, workers, cache_dir = opts.features, opts.npz, opts.workers, opts.feature_cache
+    run = start_run(("audio", "features"), out=opts.out, force=opts.force, device="cpu",
+                    resolved={**opts.to_dict(), "fmax": params.fmax},
                     info={"files": len(files), "feature_params": params.to_dict()})
     out_dir = run.out_dir
     t0 = time.perf_counter()

@@ -14,10 +14,11 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
+from ..data.ssbpr_prepare import SpectrogramSet, to_unit  # noqa: F401 (the models' input set)
 from ..engine.loop import Objective
 from ..engine.registry import Registry
+from .options import AUDIO_MODEL_SPECS
 
 AUDIO_MODELS = Registry("audio model")
 
@@ -29,10 +30,8 @@ class ModelSpec:
     torch: bool
 
 
-for _name, _spec in {"cnn": ModelSpec("audio-cnn", "logmel", True), "crnn": ModelSpec("audio-crnn", "logmel", True),
-                     "resnet18": ModelSpec("audio-resnet18", "logmel", True),
-                     "svm": ModelSpec("svm", "stats", False), "logreg": ModelSpec("logreg", "stats", False)}.items():
-    AUDIO_MODELS.register(_name, _spec)
+for _name, (_arch, _feature, _torch) in AUDIO_MODEL_SPECS.items():
+    AUDIO_MODELS.register(_name, ModelSpec(_arch, _feature, _torch))
 
 
 def list_audio_models() -> list[str]:
@@ -41,29 +40,6 @@ def list_audio_models() -> list[str]:
 
 def get_audio_model(name: str) -> ModelSpec:
     return AUDIO_MODELS.get(name)
-
-
-def to_unit(logmel_db: np.ndarray) -> np.ndarray:
-    """dB in [-80, 0] (ref = clip maximum) -> [0, 1], the models' input range."""
-    return np.clip(logmel_db / 80.0 + 1.0, 0.0, 1.0).astype(np.float32)
-
-
-class SpectrogramSet(Dataset):
-    """(1, n_mels, frames) tensors in [0, 1] with integer labels."""
-
-    def __init__(self, feats: Sequence[np.ndarray], labels: Sequence[int]):
-        self.x = torch.from_numpy(np.stack([to_unit(f) for f in feats])).unsqueeze(1)
-        self.y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def __getitem__(self, i: int):
-        return self.x[i], self.y[i]
-
-    @property
-    def targets(self) -> list[int]:
-        return self.y.tolist()
 
 
 class SpecAugment(Objective):

@@ -25,30 +25,32 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..engine.errors import CheckpointError, LtError, check
+from ..data.audio_features import FeatureParams
+from ..data.ssbpr_prepare import AudioData
+from ..engine.errors import CheckpointError, LtError
 from ..engine.report import Report, log
-from .data import AudioData, check_source, parse_drop
-from .features import DEFAULT_CACHE, FeatureParams, check_workers
 from .metrics import audio_metrics, confusion_rows, plot_confusion
 from .models import SpectrogramSet, fit_torch, get_audio_model, stack_stats, torch_probs
-from .splits import SPLITS
+from .options import SSBPREvalOptions, SSBPRPredictOptions, SSBPRTrainOptions
 
 
 def _fit_predict(run: Any, spec: Any, data: AudioData, tr: np.ndarray, te: np.ndarray | None, *, cfg: Any,
                  sub: str | None, offset: int, balanced: bool) -> tuple[Any, np.ndarray | None]:
-    """Train on ``tr`` as sub-run ``sub`` (None: the run dir); the model and its probabilities on ``te``."""
+    """Train on ``tr`` as sub-run ``sub`` (None: the run dir); the model and its probabilities on ``te``.
+    ``cfg``: the engine loop's config (spectrogram models; None for svm/logreg)."""
     from ..engine.checkpoint import save_checkpoint
     from .classical import ClassicalModel
 
     c, (out_dir, resume) = len(data.class_names), run.sub_run(sub, offset)  # same initial weights on every rank
     pick = lambda idx: [data.feats[i] for i in idx]  # noqa: E731
-    cfg = replace(cfg, seed=run.seed + offset)
+    seed = run.seed + offset
     if spec.torch:
+        cfg = replace(cfg, seed=seed)
         net = fit_torch(spec, SpectrogramSet(pick(tr), data.labels[tr]), c, cfg=cfg, device=run.device, out_dir=out_dir,
                         balanced=balanced, run_config=run.config, resume=resume)
         return net, None if te is None else torch_probs(net, pick(te), run.device, cfg.batch_size)
     # svm/logreg: not resumable by nature; re-fitted on --resume (deterministic, seconds)
-    clf = ClassicalModel(spec.arch, seed=cfg.seed, balanced=balanced).fit(stack_stats(pick(tr)), data.labels[tr])
+    clf = ClassicalModel(spec.arch, seed=seed, balanced=balanced).fit(stack_stats(pick(tr)), data.labels[tr])
     if run.is_main:
         save_checkpoint(out_dir / "last.pt", {"arch": f"audio-{spec.arch}", "model_args": {"num_classes": c},
                                               "state_dict": {}, "sklearn": clf.state(), "config": run.config})
@@ -70,23 +72,6 @@ def _mean_std_rows(rows: list[dict], split: str) -> list[dict]:
     mean = {"split": split, "fold": "mean", **{k: float(np.nanmean(v)) for k, v in vals.items()}}
     std = {"split": split, "fold": "std", **{k: float(np.nanstd(v)) for k, v in vals.items()}}
     return [mean, std]
-
-
-def _validate(dataset: str, data_root: str | None, model: str, cv: str, folds: int, subjects: int | None,
-              clips: int | None, drop_classes: Sequence[int], max_bad: float, workers: int, sample_rate: int,
-              duration: float, cfg: Any) -> tuple[Any, FeatureParams]:
-    """Every option checked before the run dir is made: (model spec, feature parameters)."""
-    from ..engine.registry import unknown_name_message
-
-    check_source(dataset, data_root, subjects, clips)
-    spec = get_audio_model(model)
-    check(cv in SPLITS, unknown_name_message("cv", cv, SPLITS))
-    check(folds >= 2, f"--folds must be >= 2 (got {folds})")
-    check(0 <= max_bad <= 1, f"--max-bad must be in [0, 1] (got {max_bad})")
-    check_workers(workers)
-    parse_drop(drop_classes)
-    cfg.validate()
-    return spec, FeatureParams(kind=spec.feature, sample_rate=sample_rate, duration=duration).resolved()
 
 
 def _load(run: Any, dataset: str, data_root: str | None, spec: Any, params: FeatureParams, *, cv: str, folds: int,
@@ -114,23 +99,19 @@ def _load(run: Any, dataset: str, data_root: str | None, spec: Any, params: Feat
     return data, bundle.folds, bundle.info["split"]
 
 
-def train_ssbpr(*, dataset: str = "ssbpr", data_root: str | None = None, model: str = "cnn", cv: str = "subject",
-                folds: int = 5, epochs: int = 30, batch_size: int = 32, lr: float = 1e-3, balanced: bool = False,
-                sample_rate: int = 16000, duration: float = 2.0, drop_classes: Sequence[int] = (),
-                max_bad: float = 0.05, workers: int = 1, cache_dir: str | None = str(DEFAULT_CACHE), final: bool = True,
-                subjects: int | None = None, clips: int | None = None, out: str | None = None, force: bool = False,
-                resume: bool = False, device: str = "auto", seed: int = 0, deterministic: bool = False) -> Report:
-    """Cross-validate ``model`` on SSBPR (or synthetic-snore); per-fold and mean ± std metrics.
+def train_ssbpr(opts: SSBPRTrainOptions | None = None, **values: Any) -> Report:
+    """Cross-validate ``opts.model`` on SSBPR (or synthetic-snore); per-fold and mean ± std metrics.
 
-    Args:
+    ``opts`` (or its fields as keywords, :class:`toolkit.audio.options.SSBPRTrainOptions`):
         dataset: ``ssbpr`` (under ``data_root``) or ``synthetic-snore`` (generated into ``data_root`` or
             the cache; ``subjects`` patients (default 8), ``clips`` per patient and class (default 5)).
         model: ``cnn`` | ``crnn`` | ``resnet18`` (log-mel, engine loop) | ``svm`` | ``logreg`` (MFCC stats).
         cv, folds: ``subject`` (grouped by patient, default) or ``random`` k-fold; 5 folds.
-        epochs, batch_size, lr: spectrogram models (AdamW, weight decay 1e-4, cosine; 30, 32, 1e-3).
+        every engine option (:class:`~toolkit.options.TrainOptions`): the spectrogram models' (AdamW,
+            lr 1e-3, weight decay 1e-4, batch 32, 30 epochs, cosine when not given); refused for svm/logreg.
         balanced: class-balanced sampling (class weights for svm/logreg).
-        sample_rate, duration, drop_classes, max_bad, workers, cache_dir: data (16000 Hz, 2 s, none,
-            0.05, 1, ``$LT_CACHE_DIR/audio-features``; ``cache_dir=None``: no cache).
+        sample_rate, duration, drop_classes, max_bad, workers, cache_dir, cache: data (16000 Hz, 2 s, none,
+            0.05, 1 feature process, ``$LT_CACHE_DIR/audio-features``; ``cache=False``: no cache).
         final: also train one model on all files into the run dir (``eval``/``predict`` load it).
         out, force, resume, device, seed, deterministic: the run (``resume`` continues the interrupted
             fold or final model and re-uses the finished ones).
@@ -140,35 +121,27 @@ def train_ssbpr(*, dataset: str = "ssbpr", data_root: str | None = None, model: 
     from ..engine import distributed as D
     from ..engine.lifecycle import start_run
     from ..engine.loop import TrainConfig
-    from .synth import DEFAULTS as SYNTH
 
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer="adamw", weight_decay=1e-4,
-                      scheduler="cosine", seed=seed, deterministic=deterministic)
-    spec, params = _validate(dataset, data_root, model, cv, folds, subjects, clips, drop_classes, max_bad, workers,
-                             sample_rate, duration, cfg)
-    synthetic = dataset == "synthetic-snore"
-    resolved = {"dataset": dataset, "data_root": data_root, "model": model, "cv": cv, "folds": folds, "epochs": epochs,
-                "batch_size": batch_size, "lr": lr, "balanced": balanced, "sample_rate": params.sample_rate,
-                "duration": params.duration, "drop_classes": sorted(set(int(c) for c in drop_classes)),
-                "max_bad": max_bad, "cache_dir": cache_dir, "cache": cache_dir is not None, "final": final,
-                "subjects": (subjects or SYNTH["subjects"]) if synthetic else None,
-                "clips": (clips or SYNTH["clips"]) if synthetic else None,
-                "out": out}
-    run = start_run(("audio", "ssbpr", "train"), out=out, force=force, resume=resume, device=device, seed=seed,
-                    deterministic=deterministic, resolved=resolved)
-    if balanced and spec.torch and D.is_distributed():
+    opts = SSBPRTrainOptions.of(opts, **values).validate()
+    spec = get_audio_model(opts.model)
+    params = FeatureParams(kind=spec.feature, sample_rate=opts.sample_rate, duration=opts.duration).resolved()
+    # --workers are the processes computing features; the spectrogram set is in memory (loaded in-process)
+    cfg = TrainConfig.of_options(opts.replace(workers=0), seed=opts.seed, deterministic=opts.deterministic) \
+        if spec.torch else None
+    run = start_run(("audio", "ssbpr", "train"), opts)
+    if opts.balanced and spec.torch and D.is_distributed():
         raise LtError("--balanced is not supported under torchrun for spectrogram models (its sampler is not "
                       "sharded); drop it")
-    data, fold_idx, protocol = _load(run, dataset, data_root, spec, params, cv=cv, folds=folds,
-                                     drop_classes=drop_classes, max_bad=max_bad, workers=workers,
-                                     cache_dir=cache_dir, subjects=subjects, clips=clips)
+    data, fold_idx, protocol = _load(run, opts.dataset, opts.data_root, spec, params, cv=opts.cv, folds=opts.folds,
+                                     drop_classes=opts.drop_classes, max_bad=opts.max_bad, workers=opts.workers,
+                                     cache_dir=opts.feature_cache, subjects=opts.subjects, clips=opts.clips)
     log(protocol)
-    rows, recalls, cm = _cross_validate(run, spec, data, fold_idx, cfg=cfg, balanced=balanced, split=cv)
-    if final:
+    rows, recalls, cm = _cross_validate(run, spec, data, fold_idx, cfg=cfg, balanced=opts.balanced, split=opts.cv)
+    if opts.final:
         log("training the final model on all files")
         _fit_predict(run, spec, data, np.arange(len(data.labels)), None, cfg=cfg, sub=None, offset=0,
-                     balanced=balanced)
-    return _train_report(run, model, dataset, cv, protocol, data, rows, recalls, cm)
+                     balanced=opts.balanced)
+    return _train_report(run, opts.model, opts.dataset, opts.cv, protocol, data, rows, recalls, cm)
 
 
 def _cross_validate(run: Any, spec: Any, data: AudioData, fold_idx: list, *, cfg: Any, balanced: bool,
@@ -249,19 +222,22 @@ def _probs(model: Any, is_torch: bool, feats: list, num_classes: int, device: An
     return model.predict_proba(stack_stats(feats), num_classes)
 
 
-def eval_ssbpr(*, checkpoint: str, data_root: str, max_bad: float = 0.05, workers: int = 1,
-               cache_dir: str | None = str(DEFAULT_CACHE), device: str = "auto") -> Report:
-    """Score a trained model on every valid file under ``data_root`` (same features and classes).
+def eval_ssbpr(opts: SSBPREvalOptions | None = None, **values: Any) -> Report:
+    """Score a trained model (``checkpoint``) on every valid file under ``data_root`` (same features and
+    classes); options: :class:`toolkit.audio.options.SSBPREvalOptions`.
 
     ``lt audio ssbpr eval runs/ssbpr --data-root DIR``
     """
     from ..data import get_dataset
     from ..engine.device import resolve_device
 
-    dev = resolve_device(device)
+    opts = SSBPREvalOptions.of(opts, **values).validate()
+    checkpoint, data_root = opts.checkpoint, opts.data_root
+    dev = resolve_device(opts.device)
     model, audio, is_torch = load_audio_model(checkpoint, dev)
     bundle = get_dataset("ssbpr", root=data_root, fold=0, feature_params=audio["features"],
-                         class_ids=audio["class_ids"], max_bad=max_bad, workers=workers, cache_dir=cache_dir)
+                         class_ids=audio["class_ids"], max_bad=opts.max_bad, workers=opts.workers,
+                         cache_dir=opts.feature_cache)
     data = bundle.data
     probs = _probs(model, is_torch, data.feats, len(data.class_names), dev)
     m = audio_metrics(probs, data.labels, len(data.class_names))
@@ -278,21 +254,22 @@ def eval_ssbpr(*, checkpoint: str, data_root: str, max_bad: float = 0.05, worker
                   notes=[protocol, f"trained with --cv {audio['cv']} on {audio['dataset']}"])
 
 
-def predict_ssbpr(*, files: Sequence[str], checkpoint: str, workers: int = 1,
-                  cache_dir: str | None = str(DEFAULT_CACHE), device: str = "auto") -> Report:
-    """Label and class probabilities per file; a file that cannot be used is an error naming it.
+def predict_ssbpr(opts: SSBPRPredictOptions | None = None, **values: Any) -> Report:
+    """Label and class probabilities per file of ``files``; a file that cannot be used is an error naming
+    it. Options: :class:`toolkit.audio.options.SSBPRPredictOptions`.
 
     ``lt audio ssbpr predict a.wav b.wav --checkpoint runs/ssbpr``
     """
+    from ..data.audio_features import compute_many
     from ..engine.device import resolve_device
-    from .features import compute_many
 
-    if not files:
-        raise LtError("give at least one audio file to predict")
-    dev = resolve_device(device)
+    opts = SSBPRPredictOptions.of(opts, **values).validate()
+    files, checkpoint = opts.files, opts.checkpoint
+    dev = resolve_device(opts.device)
     model, audio, is_torch = load_audio_model(checkpoint, dev)
     params = FeatureParams(**audio["features"]).resolved()
-    feats, reasons, _ = compute_many(list(files), params, workers=workers, cache_dir=cache_dir, description="predict")
+    feats, reasons, _ = compute_many(list(files), params, workers=opts.workers, cache_dir=opts.feature_cache,
+                                    description="predict")
     for f, r in zip(files, reasons, strict=True):
         if r:
             raise LtError(f"cannot predict '{f}': {r}")

@@ -6,7 +6,9 @@ spectrograms (1, 64, frames) in [0, 1] for ``logmel``, the raw feature arrays fo
 ``stats``), plus what ``lt audio ssbpr train`` runs every fold from: ``data`` (every valid file with
 its features, labels and patient) and ``folds`` (all (train, test) index pairs). ``fold=0`` is no
 cross-validation: every valid file in ``test`` (an external set to score, ``lt audio ssbpr eval``).
-Validation, caching and splits are :mod:`toolkit.audio`'s (see ``docs/audio.md``).
+The format readers (layouts, manifests, clip reader), features, validation, caching and splits
+live here in ``toolkit/data`` (``ssbpr_layout``, ``audio_features``, ``ssbpr_prepare``, ``audio_splits``,
+``snore_synthetic``); the family ``toolkit.audio`` imports them (see ``docs/audio.md``).
 """
 
 from __future__ import annotations
@@ -15,17 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..engine.cache import default_spec
 from ..engine.errors import check
 from . import register_dataset
+from .audio_features import DEFAULT_CACHE
 from .bundle import DataBundle, class_counts
-
-DEFAULT_CACHE = default_spec("audio-features")  # as toolkit.audio.features (a family this layer does not import)
 
 
 @dataclass
 class AudioBundle(DataBundle):
-    """Fold ``info["fold"]`` as train/test, plus ``data`` (:class:`toolkit.audio.data.AudioData`: every
+    """Fold ``info["fold"]`` as train/test, plus ``data`` (:class:`toolkit.data.ssbpr_prepare.AudioData`: every
     valid file, its features, label, patient; what was skipped) and ``folds`` (every fold's
     ``(train_idx, test_idx)`` into ``data``; empty for ``fold=0``)."""
 
@@ -38,7 +38,7 @@ def _subset(data: Any, idx: Any, kind: str):
     import numpy as np
     import torch
 
-    from ..audio.models import SpectrogramSet
+    from .ssbpr_prepare import SpectrogramSet
 
     if kind == "logmel" and len(idx):
         return SpectrogramSet([data.feats[i] for i in idx], data.labels[idx])
@@ -51,10 +51,10 @@ def _bundle(name: str, root: Path, *, fold: int, folds: int, cv: str, features: 
             split_seed: int, workers: int, cache_dir: str | None, feature_params: dict | None) -> AudioBundle:
     import numpy as np
 
-    from ..audio.data import prepare
-    from ..audio.features import FeatureParams
-    from ..audio.io import subjects_required
-    from ..audio.splits import describe, make_folds
+    from .audio_features import FeatureParams
+    from .audio_splits import describe, make_folds
+    from .ssbpr_layout import subjects_required
+    from .ssbpr_prepare import prepare
 
     params = FeatureParams(**(feature_params or {"kind": features, "sample_rate": sample_rate, "duration": duration}))
     data = prepare(root, params.resolved(), drop_classes=drop_classes, max_bad=max_bad, workers=workers,
@@ -89,7 +89,7 @@ def ssbpr(root=None, download=False, fold: int = 1, folds: int = 5, cv: str = "s
     ``drop_classes`` leaves labels out, ``class_ids`` fixes the classes (a trained model's);
     ``max_bad``: largest tolerated fraction of bad files; ``split_seed`` shuffles the folds.
     """
-    from ..audio.data import resolve_root
+    from .ssbpr_prepare import resolve_root
 
     check(not download, "ssbpr is distributed on request by its authors; it cannot be downloaded")
     return _bundle("ssbpr", resolve_root("ssbpr", root, cache_dir), fold=fold, folds=folds, cv=cv, features=features,
@@ -106,7 +106,7 @@ def synthetic_snore(root=None, download=False, fold: int = 1, folds: int = 4, cv
     """Generated snores (seeded by ``split_seed``, written as .wav in the released layout into ``root`` or
     the cache); fold ``fold`` of ``folds``. Options as ``ssbpr``; ``subjects`` patients, ``clips`` per
     patient and class."""
-    from ..audio.data import resolve_root
+    from .ssbpr_prepare import resolve_root
 
     r = resolve_root("synthetic-snore", root, cache_dir, subjects, clips, split_seed)
     return _bundle("synthetic-snore", r, fold=fold, folds=folds, cv=cv, features=features, sample_rate=sample_rate,

@@ -25,6 +25,7 @@ import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -35,6 +36,7 @@ NAME_RE = re.compile(r"^(?P<a>[^-]+)-(?P<b>[^-]+)-(?P<c>[^-]+)$")
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 SILENCE_PEAK = 1e-5  # peak amplitude below which a clip counts as silent (-100 dBFS)
 MIN_SR, MAX_SR = 1000, 192000
+DATASETS = ("ssbpr", "synthetic-snore")
 
 
 class BadClip(Exception):
@@ -133,6 +135,27 @@ def read_manifest(path: str | Path) -> list[Item]:
         p = p if p.is_absolute() else path.parent / p
         items.append(Item(str(p), _label(r["label"].strip(), f"{path}:{i}"), (r.get("subject") or "").strip()))
     return items
+
+
+def check_source(dataset: str, data_root: str | None, subjects: int | None = None, clips: int | None = None) -> None:
+    """The dataset name and the flags that go with it (checked before anything is read or made)."""
+    from ..engine.registry import unknown_name_message
+
+    check(dataset in DATASETS, unknown_name_message("dataset", dataset, DATASETS))
+    if dataset == "ssbpr":
+        if data_root is None:
+            raise DataError("--dataset ssbpr needs --data-root (female/ and male/ folders of A-B-C.wav, or a CSV "
+                            "manifest); use --dataset synthetic-snore for generated data")
+        if subjects is not None or clips is not None:
+            raise LtError("--subjects/--clips only apply to --dataset synthetic-snore")
+
+
+def parse_drop(drop: Sequence[int] | None) -> list[int]:
+    drop = sorted(set(int(c) for c in drop or ()))
+    for c in drop:
+        check(0 <= c < len(CLASS_NAMES), f"--drop-classes {c}: labels are 0-5 ({', '.join(CLASS_NAMES)})")
+    check(len(drop) <= len(CLASS_NAMES) - 2, "--drop-classes must leave at least two classes")
+    return drop
 
 
 def read_audio(path: str | Path, sample_rate: int) -> np.ndarray:

@@ -28,7 +28,7 @@ import numpy as np
 from ..engine.cache import default_spec, resolve_path
 from ..engine.errors import check
 from ..engine.fingerprint import params_key
-from .io import BadClip, check_audio_params, load_clip
+from .ssbpr_layout import BadClip, check_audio_params, load_clip
 
 KINDS = ("logmel", "mfcc", "stats")
 DEFAULT_CACHE = default_spec("audio-features")  # "$LT_CACHE_DIR/audio-features", resolved at use (resolve_path)

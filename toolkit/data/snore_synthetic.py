@@ -11,7 +11,7 @@ These numbers are our choice (the SSBPR paper describes no generator).
 Files: ``ROOT/{female,male}/{clip:03d}/{subject:02d}-1-{label}.wav`` (16-bit PCM): released
 ``A-B-C.wav`` names (patient ``A-B``, label ``C``), the several clips of one patient and position in
 one folder level below ``female/``/``male/`` (where the OPERA benchmark globs ``SSBPR/*/*/*.wav``);
-read back by :func:`toolkit.audio.io.find_items` like the real data. A ``.complete`` marker
+read back by :func:`toolkit.data.ssbpr_layout.find_items` like the real data. A ``.complete`` marker
 (the parameters as JSON) tells a finished set from anything else in the folder.
 
     lt audio ssbpr train --dataset synthetic-snore --model cnn

@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import torch
+from torch.utils.data import Dataset
 
 from ..engine.cache import cache_root, resolve_path
-from ..engine.errors import DataError, LtError, check
+from ..engine.errors import DataError, check
 from ..engine.report import log, warn
-from .features import DEFAULT_CACHE, FeatureParams, compute_many
-from .io import CLASS_NAMES, Item, find_items
-
-DATASETS = ("ssbpr", "synthetic-snore")
+from .audio_features import DEFAULT_CACHE, FeatureParams, compute_many
+from .ssbpr_layout import CLASS_NAMES, DATASETS, Item, check_source, find_items, parse_drop  # noqa: F401
 
 
 @dataclass
@@ -41,39 +41,18 @@ class AudioData:
         return [it.subject for it in self.items]
 
 
-def check_source(dataset: str, data_root: str | None, subjects: int | None = None, clips: int | None = None) -> None:
-    """The dataset name and the flags that go with it (checked before anything is read or made)."""
-    from ..engine.registry import unknown_name_message
-
-    check(dataset in DATASETS, unknown_name_message("dataset", dataset, DATASETS))
-    if dataset == "ssbpr":
-        if data_root is None:
-            raise DataError("--dataset ssbpr needs --data-root (female/ and male/ folders of A-B-C.wav, or a CSV "
-                            "manifest); use --dataset synthetic-snore for generated data")
-        if subjects is not None or clips is not None:
-            raise LtError("--subjects/--clips only apply to --dataset synthetic-snore")
-
-
 def resolve_root(dataset: str, data_root: str | None, cache_dir: str | Path | None,
                  subjects: int | None = None, clips: int | None = None, seed: int = 0) -> Path:
     """The folder (or CSV) to read: ``--data-root`` for ssbpr; generated files for synthetic-snore."""
     check_source(dataset, data_root, subjects, clips)
     if dataset == "ssbpr":
         return Path(data_root)
-    from .synth import ensure_generated, synthetic_root
+    from .snore_synthetic import ensure_generated, synthetic_root
 
     opts = {"subjects": subjects, "clips": clips, "seed": seed}  # written at 16 kHz, resampled on reading
     if data_root is not None:  # write the synthetic set into --data-root (once)
         return ensure_generated(data_root, **opts)
     return synthetic_root(resolve_path(cache_dir).parent if cache_dir else cache_root(), **opts)
-
-
-def parse_drop(drop: Sequence[int] | None) -> list[int]:
-    drop = sorted(set(int(c) for c in drop or ()))
-    for c in drop:
-        check(0 <= c < len(CLASS_NAMES), f"--drop-classes {c}: labels are 0-5 ({', '.join(CLASS_NAMES)})")
-    check(len(drop) <= len(CLASS_NAMES) - 2, "--drop-classes must leave at least two classes")
-    return drop
 
 
 def prepare(root: str | Path, params: FeatureParams, *, drop_classes: Sequence[int] = (), max_bad: float = 0.05,
@@ -117,3 +96,26 @@ def prepare(root: str | Path, params: FeatureParams, *, drop_classes: Sequence[i
                             f"pass --drop-classes {c} to leave it out")
     return AudioData(items=[items[i] for i in good], feats=[feats[i] for i in good], labels=labels, class_ids=kept,
                      class_names=[CLASS_NAMES[c] for c in kept], layout=layout, root=str(root), skipped=skipped)
+
+
+def to_unit(logmel_db: np.ndarray) -> np.ndarray:
+    """dB in [-80, 0] (ref = clip maximum) -> [0, 1], the models' input range."""
+    return np.clip(logmel_db / 80.0 + 1.0, 0.0, 1.0).astype(np.float32)
+
+
+class SpectrogramSet(Dataset):
+    """(1, n_mels, frames) tensors in [0, 1] with integer labels."""
+
+    def __init__(self, feats: Sequence[np.ndarray], labels: Sequence[int]):
+        self.x = torch.from_numpy(np.stack([to_unit(f) for f in feats])).unsqueeze(1)
+        self.y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int):
+        return self.x[i], self.y[i]
+
+    @property
+    def targets(self) -> list[int]:
+        return self.y.tolist()
