@@ -14,12 +14,13 @@ attack NAME takes. Rates are fractions in [0, 1].
 
 from __future__ import annotations
 
+import typer
+
 from toolkit.attacks.options import ATTACK_NAMES, COMMAND_OPTIONS, AttackEvalOptions, AttackListOptions
 
-from .common import LtTyper
 from .options import command
 
-app = LtTyper(help="Transfer attacks (FGSM family, DTA/VDTA, NP, FTM) and transfer evaluation.",
+app = typer.Typer(help="Transfer attacks (FGSM family, DTA/VDTA, NP, FTM) and transfer evaluation.",
               no_args_is_help=True)
 
 SUMMARIES = {

@@ -18,11 +18,10 @@ import typer
 
 from toolkit.audio.options import FeaturesOptions, SSBPREvalOptions, SSBPRPredictOptions, SSBPRTrainOptions
 
-from .common import LtTyper
 from .options import command
 
-app = LtTyper(help="Audio features and SSBPR (snore-based sleep body position recognition).", no_args_is_help=True)
-ssbpr_app = LtTyper(help="SSBPR: train (cross-validated), eval a checkpoint, predict files.", no_args_is_help=True)
+app = typer.Typer(help="Audio features and SSBPR (snore-based sleep body position recognition).", no_args_is_help=True)
+ssbpr_app = typer.Typer(help="SSBPR: train (cross-validated), eval a checkpoint, predict files.", no_args_is_help=True)
 app.add_typer(ssbpr_app, name="ssbpr")
 
 command(app, "features", FeaturesOptions, "toolkit.audio.extract:extract_features", run=("audio", "features"),

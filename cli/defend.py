@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import typer
+
 from toolkit.defense.options import FACMOptions, RobustnessOptions
 
-from .common import LtTyper
 from .options import command
 
-app = LtTyper(help="Defenses (FACM) and honest robustness evaluation.", no_args_is_help=True)
+app = typer.Typer(help="Defenses (FACM) and honest robustness evaluation.", no_args_is_help=True)
 
 
 command(app, "facm", FACMOptions, "toolkit.defense.facm:train_facm", run=("defend", "facm"), doc="""

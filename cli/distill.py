@@ -7,12 +7,13 @@ Both are training commands on the one run lifecycle (``--resume``, ``--determini
 
 from __future__ import annotations
 
+import typer
+
 from toolkit.distill.options import KDOptions, UKDOptions
 
-from .common import LtTyper
 from .options import command
 
-app = LtTyper(help="Knowledge distillation: KD and UKD (multi-teacher, dark video).", no_args_is_help=True)
+app = typer.Typer(help="Knowledge distillation: KD and UKD (multi-teacher, dark video).", no_args_is_help=True)
 
 command(app, "kd", KDOptions, "toolkit.distill.ukd:distill_kd", run=("distill", "kd"), doc="""
 Standard KD from one live teacher: w*CE + (1-w)*τ²*KL(p_t || p_s) on random training clips (w = --ce-weight).

@@ -1,4 +1,4 @@
-"""Typer commands generated from the toolkit's option groups (``toolkit/options.py``).
+"""Typer commands generated from the toolkit's option groups (``toolkit/engine/options.py``).
 
 A command is declared once, by its options class and its toolkit entry point::
 
@@ -11,7 +11,7 @@ options class, calls its ``validate()`` (the same checks a library call gets) an
 and prints the entry point's report; ``--print-config`` prints the config the run would write and
 returns without running.
 
-Only typer, the standard library and the torch-free ``toolkit.options`` are imported at module top.
+Only typer, the standard library and the torch-free ``toolkit.engine.options`` are imported at module top.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 
-from toolkit.options import Options, base_type, element_type
+from toolkit.engine.options import Options, base_type, element_type
 
 from .common import ConfigOpt, FormatOpt, PrintConfigOpt, QuietOpt, _command_of, fail, globals_of, invoke
 
@@ -156,6 +156,7 @@ def command(app: typer.Typer, name: str, cls: type[Options], entry: str | Callab
     body.__name__ = f"{'_'.join(run or (name,))}_command"
     body.__doc__ = doc
     body.__signature__ = signature(cls)  # typer reads the parameters from here
+    body.options_class = cls
     app.command(name)(body)
     return body
 

@@ -9,11 +9,11 @@ Every option is a field of ``toolkit/prune/options.py`` (flags, help, rules, ``c
 
 from __future__ import annotations
 
+import typer
 from typer.core import TyperGroup
 
 from toolkit.prune.options import AdditivityOptions, CurvesOptions, PruneOptions
 
-from .common import LtTyper
 from .options import command
 
 DEFAULT_COMMAND = "run"
@@ -28,7 +28,7 @@ class DefaultGroup(TyperGroup):
         return super().parse_args(ctx, args)
 
 
-app = LtTyper(cls=DefaultGroup, no_args_is_help=True,
+app = typer.Typer(cls=DefaultGroup, no_args_is_help=True,
               help="Layer-adaptive pruning. `lt prune --ratio 0.7 MODEL` runs `lt prune run`.")
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import importlib
 
+import typer
+
 from toolkit.longtail.options import CEOptions, EvalOptions
 
-from .common import LtTyper
 from .options import command
 
-app = LtTyper(help="Train models.", no_args_is_help=True)
+app = typer.Typer(help="Train models.", no_args_is_help=True)
 
 
 command(app, "ce", CEOptions, "toolkit.longtail.train:train_ce", run=("train", "ce"), doc="""
@@ -31,8 +32,4 @@ Example: lt train eval runs/bs --format json
 
 # Methods in their own modules add their commands here: each module defines register(app).
 for _module in ("cli.train_lcreg", "cli.train_mdl", "cli.train_video", "cli.train_muse"):
-    try:
-        importlib.import_module(_module).register(app)
-    except ModuleNotFoundError as _e:
-        if _e.name != _module:
-            raise
+    importlib.import_module(_module).register(app)

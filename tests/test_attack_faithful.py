@@ -323,13 +323,12 @@ def test_transforms_compose_with_dta_and_vdta(net, batch):
 
 
 def test_parse_fraction_with_decimals():
-    import typer
+    from toolkit.engine.errors import LtError
+    from toolkit.engine.options import parse_fraction
 
-    from cli.common import parse_fraction
-
-    assert parse_fraction("1.6/255") == 1.6 / 255 and parse_fraction("0.5/255") == 0.5 / 255
-    assert parse_fraction("16/255") == 16 / 255 and parse_fraction("0.03") == 0.03
+    assert parse_fraction("1.6/255", "--eps") == 1.6 / 255 and parse_fraction("0.5/255", "--eps") == 0.5 / 255
+    assert parse_fraction("16/255", "--eps") == 16 / 255 and parse_fraction("0.03", "--eps") == 0.03
     for bad in ("a/b", "1/0", "1/2/3", ""):
-        with pytest.raises(typer.Exit):
+        with pytest.raises(LtError, match="--eps must be a number or a fraction"):
             parse_fraction(bad, "--eps")
 

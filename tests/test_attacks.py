@@ -12,8 +12,8 @@ from toolkit.attacks import COMMON_OPTIONS, get_attack, list_attacks
 from toolkit.attacks.ftm import ftm_logits
 from toolkit.attacks.np import np_mask
 from toolkit.engine.errors import LtError
+from toolkit.engine.options import flag
 from toolkit.models import get_model
-from toolkit.options import flag
 
 ALL = ["difgsm", "dta", "fgsm", "ifgsm", "mifgsm", "nifgsm", "pgd", "sifgsm", "sinifgsm", "tifgsm", "vdta", "vmifgsm",
        "vnifgsm"]

@@ -209,14 +209,6 @@ def test_eval_predict_bad_input(data, tmp_path, cache):
     user_error(lt("audio", "features", data, "--fmax", "9000", "--out", tmp_path / "g"), "sample_rate/2")
 
 
-def _deprecated_audio_entries() -> bool:
-    from cli.common import DEPRECATED
-
-    return any(k.startswith("audio ") for k in DEPRECATED)
-
-
-@pytest.mark.xfail(_deprecated_audio_entries(), strict=True,
-                   reason="cli/common.py's DEPRECATED still rewrites the audio spellings (the lead removes them)")
 def test_old_spellings_are_removed(data, tmp_path):
     """--kind (features), --split (ssbpr train) and --model (predict) were removed in 0.3: no alias."""
     for args in (["features", data, "--kind", "stats", "--print-config", "--out", tmp_path / "f"],

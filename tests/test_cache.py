@@ -27,13 +27,8 @@ def test_root_and_kinds(root, monkeypatch):
 
 
 def test_defaults_point_into_the_cache(root):
-<<<<<<< HEAD
-    from toolkit.audio.features import DEFAULT_CACHE
-    from toolkit.data.muse_synthetic import default_cache
-=======
     from toolkit.data.audio_features import DEFAULT_CACHE
-    from toolkit.muse.synthetic import default_cache
->>>>>>> opt-audio
+    from toolkit.data.muse_synthetic import default_cache
     from toolkit.prune.cache import DEFAULT_CACHE_DIR, cache_file
 
     assert cache.resolve_path(DEFAULT_CACHE) == root / "audio-features"

@@ -153,13 +153,6 @@ def test_out_dir_is_never_overwritten_without_force(invoke, tree, teachers):
     assert torch.load(teachers[0] / "best.pt", weights_only=True)["arch"] == "tiny3d"
 
 
-def _still_rewritten(command: list[str], old: str) -> bool:
-    """The old spelling is still in cli.common.DEPRECATED for this command (the lead drops those rows)."""
-    from cli.common import DEPRECATED
-
-    return old in {**DEPRECATED["*"], **DEPRECATED.get(" ".join(command[:2]), {})}
-
-
 _OLD = [(["train", "video"], "--size", "24"), (["train", "video"], "--split", "2"),
         (["train", "video"], "--views", "5"),
         (["distill", "kd", "--teacher", "t", "--student", "tiny3d"], "--alpha", "0.3"),
@@ -167,10 +160,7 @@ _OLD = [(["train", "video"], "--size", "24"), (["train", "video"], "--split", "2
         (["distill", "ukd", "--teachers", "t", "--student", "tiny3d"], "--split", "3")]
 
 
-@pytest.mark.parametrize("command, old, value", [
-    pytest.param(c, o, v, marks=pytest.mark.xfail(_still_rewritten(c, o), strict=True,
-                                                   reason="cli.common.DEPRECATED still rewrites it"))
-    for c, o, v in _OLD])
+@pytest.mark.parametrize("command, old, value", _OLD)
 def test_old_spellings_are_removed(invoke, tmp_path, command, old, value):
     """--size, --split, --views (train video) and kd's --alpha are gone in 0.3: click's own error."""
     r = invoke(*command, old, value, "--print-config", "--out", tmp_path / "o")

@@ -3,37 +3,36 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
-from typing import Annotated, Optional
 
 import pytest
 import typer
 
-from cli.common import ConfigOpt, PrintConfigOpt, resolve, run
+from cli.options import command
 from conftest import assert_user_error
 from toolkit.engine.errors import LtError
-from toolkit.engine.lifecycle import (
-    CONFIG_KEYS,
-    ConfigPrinted,
-    cli_context,
-    first_difference,
-    reset_cli_context,
-    start_run,
-)
+from toolkit.engine.lifecycle import CONFIG_KEYS, build_config, first_difference, start_run
+from toolkit.engine.options import RunOptions, option, options
 
 
-def test_config_schema_and_cli_options_merged(tmp_path):
-    token = cli_context(("train", "toy"), {"epochs": None, "lr": 0.1, "force": False, "config": None})
-    try:
-        r = start_run(("train", "toy"), out=tmp_path / "a", device="cpu", seed=3, resolved={"epochs": 30})
-    finally:
-        reset_cli_context(token)
+@options
+class ToyOptions(RunOptions):
+    """A toy command's options: an epoch count resolved from a default that depends on nothing given."""
+
+    epochs: int | None = option(None, "Training epochs.", min=1, default_text="30")
+    loss: str = option("ce", "Loss function.", choices=("ce", "balanced-softmax"))
+
+    def _resolve(self):
+        return self.replace(epochs=self.epochs or 30)
+
+
+def test_config_schema_records_the_options(tmp_path):
+    opts = ToyOptions(out=str(tmp_path / "a"), device="cpu", seed=3).validate()
+    r = start_run(("train", "toy"), opts)
     cfg = json.loads((tmp_path / "a" / "config.json").read_text())
     assert tuple(cfg) == CONFIG_KEYS
     assert cfg["command"] == ["train", "toy"]
-    # recipe value wins over None; the seed and determinism actually used are always recorded
-    assert cfg["resolved"] == {"epochs": 30, "lr": 0.1, "force": False, "device": "cpu", "seed": 3,
-                               "deterministic": False}
+    # the resolved value wins over None; the seed and determinism actually used are always recorded
+    assert cfg["resolved"] == {**opts.to_dict(), "epochs": 30, "device": "cpu", "seed": 3, "deterministic": False}
     assert r.device.type == "cpu" and r.out_dir == tmp_path / "a"
     r.finish({"top1": 0.5})
     assert json.loads((tmp_path / "a" / "metrics.json").read_text()) == {"top1": 0.5}
@@ -67,24 +66,18 @@ def test_first_difference_ignores_run_control():
     assert first_difference({"a": 1, "b": [1, 2]}, {"b": (1, 3), "a": 1}) == ("b", [1, 2], (1, 3))
 
 
-def test_print_config_raises_before_writing(tmp_path):
-    token = cli_context(("train", "toy"), {"lr": 0.1}, print_config=True)
-    try:
-        with pytest.raises(ConfigPrinted) as e:
-            start_run(("train", "toy"), out=tmp_path / "a", device="cpu", resolved={"epochs": 2})
-    finally:
-        reset_cli_context(token)
-    assert e.value.config["resolved"] == {"lr": 0.1, "epochs": 2, "device": "cpu", "seed": 0, "deterministic": False}
-    assert not (tmp_path / "a").exists()
+def test_build_config_is_the_options_and_nothing_ambient():
+    cfg = build_config(("train", "toy"), {"lr": 0.1, "epochs": 2})
+    assert cfg["resolved"] == {"lr": 0.1, "epochs": 2} and cfg["command"] == ["train", "toy"]
 
 
-class _Loss(str, Enum):
-    ce = "ce"
-    bs = "balanced-softmax"
+def _toy(opts: ToyOptions) -> None:
+    r = start_run(("train", "toy"), opts)
+    r.finish({"epochs": opts.epochs, "loss": opts.loss})
 
 
-def _toy_app(tmp_path):
-    """A two-level app with one command that goes through cli.common.run and the lifecycle."""
+def _toy_app(tmp_path, entry=_toy):
+    """A two-level app with one generated command that goes through the lifecycle."""
     app = typer.Typer()
     group = typer.Typer()
     app.add_typer(group, name="train")
@@ -93,17 +86,7 @@ def _toy_app(tmp_path):
     def root() -> None:
         """Root."""
 
-    @group.command("toy")
-    def toy(ctx: typer.Context, epochs: Optional[int] = None, loss: _Loss = _Loss.ce,
-            out: Annotated[Optional[str], typer.Option("--out")] = None, force: bool = False,
-            config: ConfigOpt = None, print_config: PrintConfigOpt = False) -> None:
-        def body(**kw):
-            r = start_run(("train", "toy"), out=kw["out"], force=kw["force"], device="cpu",
-                          resolved={"epochs": kw["epochs"] or 30})
-            r.finish({"epochs": r.resolved["epochs"], "loss": r.resolved["loss"]})
-
-        run(ctx, body, resolve(ctx), epochs=epochs, loss=loss.value, out=out, force=force)
-
+    command(group, "toy", ToyOptions, entry, run=("train", "toy"), doc="Toy.")
     return app
 
 
@@ -147,25 +130,14 @@ def test_bad_config_files(tmp_path, runner, content, fragment):
     assert not (tmp_path / "o").exists()
 
 
+def _fail(opts: ToyOptions) -> None:
+    start_run(("train", "toy"), opts)
+    raise LtError("unknown model 'nosuch'")
+
+
 def _failing_app():
     """``lt train toy [--out DIR]``: starts its run, then fails as a bad model name would."""
-    app, group = typer.Typer(), typer.Typer()
-    app.add_typer(group, name="train")
-
-    @app.callback()
-    def root() -> None:
-        """Root."""
-
-    @group.command("toy")
-    def toy(ctx: typer.Context, out: Annotated[Optional[str], typer.Option("--out")] = None,
-            force: bool = False) -> None:
-        def body(**kw):
-            start_run(("train", "toy"), out=kw["out"], force=kw["force"], device="cpu")
-            raise LtError("unknown model 'nosuch'")
-
-        run(ctx, body, resolve(ctx), out=out, force=force)
-
-    return app
+    return _toy_app(None, _fail)
 
 
 def test_a_failed_call_removes_only_what_it_created(tmp_path, runner, monkeypatch):

@@ -1,4 +1,4 @@
-"""Options defined once (toolkit/options.py): groups, validation shared by the library and the CLI,
+"""Options defined once (toolkit/engine/options.py): groups, validation shared by the library and the CLI,
 generated flags, --config replay, and the engine features every trainer gets (--compile,
 --channels-last, --early-stop)."""
 
@@ -11,8 +11,8 @@ import torch
 
 from conftest import assert_user_error
 from toolkit.engine.errors import LtError
+from toolkit.engine.options import Options, TrainOptions, flag, parse_fraction, parse_list
 from toolkit.longtail.options import CEOptions, EvalOptions, LCRegOptions
-from toolkit.options import Options, TrainOptions, flag, parse_fraction, parse_list
 
 
 def _groups() -> list[type]:
@@ -35,16 +35,48 @@ def _required(cls) -> dict:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
 
 
+def _command_classes() -> dict[str, type]:
+    """command path -> the options class its flags are generated from (every command of the tree)."""
+    import typer
+
+    from cli.main import app
+
+    found = {}
+
+    def walk(cmd, path=()):
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, (*path, name))
+        cls = getattr(getattr(cmd, "callback", None), "options_class", None)
+        if cls is not None:
+            found[" ".join(path)] = cls
+
+    walk(typer.main.get_command(app))
+    return found
+
+
 @pytest.mark.parametrize("cls", _groups(), ids=lambda c: c.__qualname__)
-def test_every_group_documents_each_option_and_round_trips(cls):
+def test_every_group_documents_each_option(cls):
     import dataclasses
 
     for f in dataclasses.fields(cls):
         assert f.metadata.get("help"), f"{cls.__qualname__}.{f.name} has no help"
         assert flag(f.name).startswith("--")
+
+
+def test_every_command_is_generated_from_an_options_class():
+    classes = _command_classes()
+    assert {"train ce", "train lcreg", "train mdl", "train video", "train muse", "defend facm", "defend eval",
+            "distill kd", "distill ukd", "audio ssbpr train", "audio features", "prune run", "attack dta",
+            "attack eval"} <= set(classes)
+
+
+@pytest.mark.parametrize("name, cls", sorted(_command_classes().items()), ids=lambda x: x if isinstance(x, str) else "")
+def test_every_command_options_validate_and_round_trip(name, cls):
+    import dataclasses
+
     try:
         opts = cls(**_required(cls)).validate()
-    except LtError:  # a group whose defaults need a run or a dataset given: construction is still checked
+    except LtError:  # defaults that need a run or a file given (a checkpoint, a folder): checked by their tests
         return
     assert opts.validate() == opts  # idempotent
     assert list(opts.to_dict()) == [f.name for f in dataclasses.fields(cls)]
@@ -61,8 +93,10 @@ def test_recipe_fills_only_what_was_not_given():
 
 def test_unknown_dataset_has_no_recipe_until_it_names_one():
     with pytest.raises(LtError, match="has no training recipe: pass --recipe .*digits-lt"):
-        CEOptions(dataset="my-folder-set").validate()
-    assert CEOptions(dataset="my-folder-set", recipe="digits-lt").validate().model == "smallcnn"
+        CEOptions(dataset="cifar10").validate()
+    assert CEOptions(dataset="cifar10", recipe="cifar-lt").validate().model == "resnet32"
+    with pytest.raises(LtError, match="unknown dataset 'cifar-10'; did you mean"):
+        CEOptions(dataset="cifar-10").validate()
 
 
 @pytest.mark.parametrize("values, cli, message", [

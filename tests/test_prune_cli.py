@@ -253,13 +253,6 @@ def test_current_spellings_and_image_size_with_a_dataset(invoke, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def _still_rewritten() -> bool:
-    from cli.common import DEPRECATED
-
-    return "prune run" in DEPRECATED or "--calib-data" in DEPRECATED["*"]
-
-
-@pytest.mark.xfail(_still_rewritten(), reason="cli.common.DEPRECATED (the lead's) still rewrites them", strict=True)
 @pytest.mark.parametrize("old", [["--calib-data", "noise"], ["--input-size", "16"], ["--fast"], ["--no-fast"]])
 def test_old_flag_spellings_are_removed(invoke, old):
     res = invoke("prune", "--ratio", "0.5", "smallcnn", *old, "--print-config")

@@ -1,7 +1,7 @@
 """One vocabulary inside and out: a flag name has one type and one meaning across the whole ``lt`` tree,
 its toolkit name is the flag's name, and no toolkit string names a flag users can no longer type.
 
-Every command's flags are generated from the toolkit's option groups (toolkit/options.py), so a flag
+Every command's flags are generated from the toolkit's option groups (toolkit/engine/options.py), so a flag
 shared by several commands is one field; this walks the Typer tree to prove it.
 """
 
@@ -20,7 +20,7 @@ from cli.main import app
 ROOT = Path(__file__).parents[1]
 _CLICK_TYPES = {"text": str, "integer": int, "float": float, "boolean": bool, "choice": str}
 # Spellings removed in 0.3 (the 0.2 aliases): a toolkit message or docstring must not name them.
-REMOVED = ("--data", "--combine", "--attack-steps", "--calib-data", "--hop-len", "--win-len", "--input-size",
+REMOVED = ("--data", "--attack-steps", "--calib-data", "--hop-len", "--win-len", "--input-size",
            "--size", "--n", "--latent", "--kind")
 _REMOVED_RE = re.compile(r"""[`"' (](%s)(?=[`"' =),.:;]|$)""" % "|".join(re.escape(f) for f in REMOVED), re.M)
 
@@ -80,7 +80,7 @@ def test_one_type_and_one_meaning_per_flag_name():
 
 def test_toolkit_names_equal_flag_names():
     """Every generated flag is its option field's name with dashes (or the field's declared flag)."""
-    from toolkit.options import Options
+    from toolkit.engine.options import Options
 
     def groups(cls):
         for sub in cls.__subclasses__():

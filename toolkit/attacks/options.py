@@ -11,7 +11,7 @@ The budget ``eps`` defaults to 16/255 everywhere (library and CLI): the DTA pape
 Sci. 2023). ``eps``, ``alpha`` and ``multistep_alpha`` are fractions: ``16/255`` on the CLI, floats (or
 the same text) in the library.
 
-See ``toolkit/options.py`` for how a field becomes a flag, a ``config.json`` key and a rule.
+See ``toolkit/engine/options.py`` for how a field becomes a flag, a ``config.json`` key and a rule.
 
     >>> options_of("fgsm")[:3]
     ('eps', 'targeted', 'random_start')
@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ..engine.errors import LtError
-from ..options import Default, DeviceOptions, Options, flag, option, options, refuse
+from ..engine.options import Default, DeviceOptions, Options, flag, option, options, refuse
 
 #: the budget's one default: 16/255, the DTA paper's (library and CLI alike)
 EPS_DEFAULT = 16 / 255

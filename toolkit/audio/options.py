@@ -3,7 +3,7 @@
 ``lt audio ssbpr train`` is a trainer: it takes every engine option (:class:`TrainOptions`). They
 default to ``None`` ("the model's"): the spectrogram models (cnn, crnn, resnet18) resolve them to
 their defaults (AdamW, lr 1e-3, weight decay 1e-4, batch 32, 30 epochs, cosine); svm and logreg are
-fitted in one call on MFCC statistics and refuse any of them that is given. See ``toolkit/options.py``
+fitted in one call on MFCC statistics and refuse any of them that is given. See ``toolkit/engine/options.py``
 for how a field becomes a flag, a ``config.json`` key and a rule.
 """
 
@@ -14,7 +14,17 @@ from typing import Any
 
 from ..engine.cache import default_spec
 from ..engine.errors import LtError
-from ..options import DataOptions, Default, DeviceOptions, Options, RunOptions, TrainOptions, option, options, refuse
+from ..engine.options import (
+    DataOptions,
+    Default,
+    DeviceOptions,
+    Options,
+    RunOptions,
+    TrainOptions,
+    option,
+    options,
+    refuse,
+)
 
 DEFAULT_CACHE = default_spec("audio-features")  # "$LT_CACHE_DIR/audio-features", resolved at use
 # The model table (pure data; toolkit.audio.models registers it): name -> (architecture, feature kind, torch).

@@ -107,7 +107,7 @@ def train_ssbpr(opts: SSBPRTrainOptions | None = None, **values: Any) -> Report:
             the cache; ``subjects`` patients (default 8), ``clips`` per patient and class (default 5)).
         model: ``cnn`` | ``crnn`` | ``resnet18`` (log-mel, engine loop) | ``svm`` | ``logreg`` (MFCC stats).
         cv, folds: ``subject`` (grouped by patient, default) or ``random`` k-fold; 5 folds.
-        every engine option (:class:`~toolkit.options.TrainOptions`): the spectrogram models' (AdamW,
+        every engine option (:class:`~toolkit.engine.options.TrainOptions`): the spectrogram models' (AdamW,
             lr 1e-3, weight decay 1e-4, batch 32, 30 epochs, cosine when not given); refused for svm/logreg.
         balanced: class-balanced sampling (class weights for svm/logreg).
         sample_rate, duration, drop_classes, max_bad, workers, cache_dir, cache: data (16000 Hz, 2 s, none,

@@ -4,14 +4,14 @@ Options that apply only in some mode default to ``None`` ("not given"): ``_resol
 they apply (``--eps`` 8/255 with an adversary, ``--steps`` 10 and ``--alpha`` 2.5·eps/steps with pgd,
 ``--mask-keep`` 0.5 with ``--mask random``, ``--apgd-targets`` 9 with APGD, the curve's eps), and
 ``_rules`` refuses them, named by their flag, where they do not (``--mask-keep: not used with --mask
-label``). See ``toolkit/options.py`` for how a field becomes a flag, a ``config.json`` key and a rule.
+label``). See ``toolkit/engine/options.py`` for how a field becomes a flag, a ``config.json`` key and a rule.
 """
 
 from __future__ import annotations
 
 import os
 
-from ..options import (
+from ..engine.options import (
     BatchOptions,
     DataOptions,
     Default,

@@ -1,17 +1,17 @@
 """The options of ``lt train video``, ``lt distill kd`` and ``lt distill ukd``, defined once (pure Python).
 
-All three are trainers: they take every engine option (:class:`~toolkit.options.TrainOptions`) with the
+All three are trainers: they take every engine option (:class:`~toolkit.engine.options.TrainOptions`) with the
 ARID recipe's defaults (Xu et al., arXiv 2006.03876: batch 16, SGD lr 0.01 with step decay, 50 epochs;
 our choice where it is silent: x0.1 at 60% and 80% of the epochs, weight decay 5e-4). Clip options left
 None take the dataset's defaults (:meth:`VideoOptions._resolve`; arid 16 frames of 112 px, synthetic-dark
-8 frames at its native size). See ``toolkit/options.py`` for how a field becomes a flag, a ``config.json``
+8 frames at its native size). See ``toolkit/engine/options.py`` for how a field becomes a flag, a ``config.json``
 key and a rule.
 """
 
 from __future__ import annotations
 
 from ..engine.errors import LtError
-from ..options import DataOptions, Default, RunOptions, TrainOptions, option, options, refuse
+from ..engine.options import DataOptions, Default, RunOptions, TrainOptions, option, options, refuse
 
 STREAMS = ("rgb", "gamma", "flow")  # toolkit.data.video.STREAMS (kept equal by tests/test_video_data.py)
 COMBINE_NAMES = ("mean-kl", "mean-logits", "confidence")  # toolkit.distill.losses.COMBINES

@@ -14,13 +14,12 @@ Every ``lt`` command that trains or writes results goes through :func:`start_run
    ``argv``             the command line as typed
    ``toolkit_version``, ``torch_version``
    ``resolved``         every option with the value actually used (recipe values included), keyed by
-                        the CLI option's parameter name, so ``--config FILE`` replays it
+                        the option's name (= its flag's), so ``--config FILE`` replays it
    ``created``          ISO-8601 UTC time
    ``info``             what the command learned while starting (dataset sizes, class counts, ...)
 
 :meth:`Run.finish` writes ``metrics.json`` (rank 0) and tears the process group down. ``--print-config``
-stops at step 4: :func:`start_run` raises :class:`ConfigPrinted` with the config instead of writing it,
-and the CLI prints it on stdout.
+is the CLI's: it prints :func:`build_config` of the validated options and never calls the run.
 
 Resume: ``--resume`` continues the run in ``--out``; :meth:`Run.resume_from` gives the ``last.pt`` to
 continue (of the run, or of one of its sub-runs such as a MuSe seed or an SSBPR fold), ``None`` where
@@ -33,17 +32,17 @@ leave a folder that the corrected command would refuse to write into.
 
 Typical use (the toolkit side of ``lt train mdl``)::
 
-    run = start_run(("train", "mdl"), out=out, force=force, resume=resume, device=device, seed=seed,
-                    deterministic=deterministic, resolved={"epochs": epochs, ...})
+    opts = MDLOptions.of(opts, **values).validate()  # out, force, resume, device, seed, ... and the rest
+    run = start_run(("train", "mdl"), opts)        # resolved = opts.to_dict()
     bundle = get_dataset(...)
     run.update_info(num_classes=bundle.num_classes)
     run.reseed()                                   # the same initial weights on every rank
-    res = fit(model, ..., device=run.device, out_dir=run.out_dir, resume=run.resume_from(),
-              run_config=run.config)
+    res = fit(model, ..., cfg=TrainConfig.of_options(opts), device=run.device, out_dir=run.out_dir,
+              resume=run.resume_from(), run_config=run.config)
     run.finish({"top1": ...})
 
-The CLI layer (``cli/common.py``) hands the options of the command being run to this module through
-:func:`cli_context`; a library caller passes ``resolved`` itself.
+A command passes its validated options group (``start_run(command, opts)``); the engine reads no
+ambient CLI state.
 """
 
 from __future__ import annotations
@@ -53,7 +52,7 @@ import contextvars
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,32 +66,7 @@ RUN_CONTROL = frozenset({"config", "print_config", "force", "resume", "quiet", "
 ALWAYS_RECORDED = ("device", "seed", "deterministic")
 
 
-@dataclass
-class _CliState:
-    command: tuple[str, ...] = ()
-    params: dict[str, Any] = field(default_factory=dict)
-    print_config: bool = False
-
-
-_CLI: contextvars.ContextVar[_CliState | None] = contextvars.ContextVar("lt_cli_state", default=None)
 _CURRENT: contextvars.ContextVar["Run | None"] = contextvars.ContextVar("lt_current_run", default=None)
-
-
-class ConfigPrinted(Exception):
-    """Raised by :func:`start_run` under ``--print-config``: carries the config that would be written."""
-
-    def __init__(self, config: dict):
-        super().__init__("config printed")
-        self.config = config
-
-
-def cli_context(command: tuple[str, ...], params: dict[str, Any], print_config: bool = False) -> contextvars.Token:
-    """Record the running CLI command and its parsed options (called by ``cli.common.run``)."""
-    return _CLI.set(_CliState(tuple(command), dict(params), bool(print_config)))
-
-
-def reset_cli_context(token: contextvars.Token) -> None:
-    _CLI.reset(token)
 
 
 def plain(value: Any) -> Any:
@@ -120,12 +94,11 @@ def toolkit_version() -> str:
 
 
 def build_config(command: tuple[str, ...], resolved: dict[str, Any], info: dict[str, Any] | None = None) -> dict:
-    """The config of one run: the CLI's options, overridden by what the command resolved."""
+    """The config of one run: ``resolved`` is every option with the value used (the options group's
+    :meth:`~toolkit.engine.options.Options.to_dict`); ``--print-config`` prints this before a run starts."""
     import torch
 
-    state = _CLI.get()
-    base = dict(state.params) if state is not None and tuple(state.command) == tuple(command) else {}
-    merged = {k: v for k, v in {**base, **resolved}.items() if k not in ("config", "print_config")}
+    merged = dict(resolved)
     return {"command": list(command), "argv": list(sys.argv), "toolkit_version": toolkit_version(),
             "torch_version": str(torch.__version__), "resolved": plain(merged),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "info": plain(info or {})}
@@ -237,9 +210,9 @@ def start_run(command: tuple[str, ...] | list[str], opts: Any = None, *, out: st
               writes: bool = True) -> Run:
     """Start a run (see the module docstring); ``writes=False`` for a command with no run dir.
 
-    ``opts``: the command's validated options (a :class:`toolkit.options.Options` holding the
-    :class:`~toolkit.options.RunOptions` fields): where to write and how to start are read from it, and
-    ``resolved`` is its :meth:`~toolkit.options.Options.to_dict` (``resolved`` given here adds to it).
+    ``opts``: the command's validated options (a :class:`toolkit.engine.options.Options` holding the
+    :class:`~toolkit.engine.options.RunOptions` fields): where to write and how to start are read from it, and
+    ``resolved`` is its :meth:`~toolkit.engine.options.Options.to_dict` (``resolved`` given here adds to it).
     """
     if opts is not None:
         out, force, resume, device = opts.out, opts.force, getattr(opts, "resume", False), opts.device
@@ -253,9 +226,6 @@ def start_run(command: tuple[str, ...] | list[str], opts: Any = None, *, out: st
     command = tuple(command)
     config = build_config(command, {**dict(resolved or {}), "device": str(device), "seed": seed,
                                     "deterministic": deterministic}, info)  # ALWAYS_RECORDED
-    state = _CLI.get()
-    if state is not None and state.print_config:
-        raise ConfigPrinted(config)
     if resume and not out:
         raise LtError("--resume needs --out DIR (the run to continue)")
     dev = resolve_device(device)
@@ -340,6 +310,6 @@ def discard_failed_run() -> None:
             folder.rmdir()
 
 
-__all__ = ["ALWAYS_RECORDED", "CONFIG_KEYS", "RUN_CONTROL", "ConfigPrinted", "Run", "build_config",
-           "check_resume_agrees", "cli_context", "discard_failed_run", "first_difference", "plain",
-           "reset_cli_context", "start_run"]
+__all__ = ["ALWAYS_RECORDED", "CONFIG_KEYS", "RUN_CONTROL", "Run", "build_config",
+           "check_resume_agrees", "discard_failed_run", "first_difference", "plain",
+           "start_run"]

@@ -20,10 +20,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from ..options import TrainOptions, option, options
 from . import distributed as D
 from .checkpoint import BEST, LAST, load_checkpoint, load_state_into, save_checkpoint
 from .errors import CheckpointError, LtError
+from .options import TrainOptions, option, options
 from .report import log, progress
 from .runs import write_csv
 from .seed import rng_state, seed_everything, set_rng_state
@@ -41,7 +41,7 @@ class NonFiniteLoss(LtError):
 
 @options
 class TrainConfig(TrainOptions):
-    """Everything the loop needs to know: the user's :class:`~toolkit.options.TrainOptions` (every trainer's
+    """Everything the loop needs to know: the user's :class:`~toolkit.engine.options.TrainOptions` (every trainer's
     flags, inherited field by field) plus what the method sets (stored in checkpoints as ``config``).
 
     ``milestones`` are epochs; ``lr_factors`` the cumulative lr multipliers from each milestone on

@@ -169,7 +169,7 @@ def fill_from_run(spec: str, given: dict[str, Any], fields: dict[str, tuple[str,
                   required: str | None = None, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
     """``given`` (argument -> value, None = flag not given) completed from what the run ``spec`` recorded.
 
-    ``fields`` maps each argument to ``(recorded key, flag)``, e.g. ``{"data": ("dataset", "--data")}``.
+    ``fields`` maps each argument to ``(recorded key, flag)``, e.g. ``{"dataset": ("dataset", "--dataset")}``.
     Values are taken only when the dataset argument is not given or names the recorded dataset, and
     what was taken is said on stderr in one line (held until the command's first output, so that an
     argument error stays the only line). ``required``: an argument that must end up set;

@@ -2,13 +2,13 @@
 
 Recipe fields (model, epochs, batch size, lr, ...) default to ``None``: :meth:`LongtailOptions._resolve`
 fills them from ``--recipe`` (default: the dataset's recipe; a dataset without one must name
-``--recipe``). See ``toolkit/options.py`` for how a field becomes a flag, a ``config.json`` key and a rule.
+``--recipe``). See ``toolkit/engine/options.py`` for how a field becomes a flag, a ``config.json`` key and a rule.
 """
 
 from __future__ import annotations
 
 from ..engine.errors import LtError
-from ..options import (
+from ..engine.options import (
     BatchOptions,
     DataOptions,
     Default,
@@ -70,7 +70,7 @@ class LongtailOptions(LongtailDataOptions, TrainOptions, ShotOptions, RunOptions
     weights: str | None = option(None, "Initial weights: a torchvision weights name (read from the hub cache, "
                                        "never downloaded) or a file.",
                                  default_text="random init (places-lt needs weights)")
-    image_size: int | None = option(None, "Image side in pixels (images resized to it).", min=1,
+    image_size: int | None = option(None, "Image side in pixels. Every split's images are resized to it.", min=1,
                                     default_text="the dataset's")
     skip_bad: bool = option(False, "Skip (and count) unreadable inputs instead of failing.")
 

@@ -13,13 +13,13 @@ options. Two modes:
 Which options go together (windows with stress only, ``--devel-fraction`` with ``--resplit-seed``,
 ``--fusion`` with ``--late-fusion``, ...) is :meth:`MuseOptions._rules`: a library call
 (``train_muse(task="humor", win_length=30)``) raises the same :class:`LtError` the CLI prints.
-See ``toolkit/options.py`` for how a field becomes a flag, a ``config.json`` key and a rule.
+See ``toolkit/engine/options.py`` for how a field becomes a flag, a ``config.json`` key and a rule.
 """
 
 from __future__ import annotations
 
 from ..engine.errors import LtError
-from ..options import Default, RunOptions, TrainOptions, option, options, refuse
+from ..engine.options import Default, RunOptions, TrainOptions, option, options, refuse
 
 # Kept equal to toolkit.data.muse_layout.TASKS and toolkit.models.sequence.SEQUENCE_MODELS (a test checks):
 # those modules import torch, this one may not.

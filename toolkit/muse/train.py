@@ -249,7 +249,7 @@ def train_muse(opts: MuseOptions | None = None, **values: Any) -> Report:
     - ``model``: ``lstm`` (baseline) | ``gru-sa`` | ``temma``; ``d_model``/``layers`` override widths/depths
       (default lstm 64/2, gru-sa 64/1, temma 128/4). ``loss``: default ``bce`` / ``mse`` / ``ccc``;
       ``focal`` for humor (α 0.25, γ 2, the team's).
-    - every engine option (:class:`toolkit.options.TrainOptions`; defaults Adam, cosine, 30 epochs, batch 64,
+    - every engine option (:class:`toolkit.engine.options.TrainOptions`; defaults Adam, cosine, 30 epochs, batch 64,
       lr 1e-3, no weight decay, AMP off: ours); ``seeds`` from ``seed``, the best on devel is reported.
     - ``win_length``, ``hop_length``: stress training windows in steps (200 / 100, the baseline's);
       ``targets``: stress only, ``per-dim`` (default, the baseline's) or ``joint``.

@@ -1,7 +1,7 @@
 """The options of ``lt prune`` (``run``), ``lt prune curves`` and ``lt prune additivity``, defined once.
 
 Pure Python (no torch): the CLI builds the commands from these classes at startup. See
-``toolkit/options.py`` for how a field becomes a flag, a ``config.json`` key and a rule.
+``toolkit/engine/options.py`` for how a field becomes a flag, a ``config.json`` key and a rule.
 
 - :class:`CalibOptions`: the model and its calibration data (every prune command).
 - :class:`CurveOptions`: how rd's curves are measured and cached (``lt prune curves``; ``lt prune run``
@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..engine.errors import LtError
-from ..options import BatchOptions, DataOptions, Default, Options, OutputOptions, option, options, refuse
+from ..engine.options import BatchOptions, DataOptions, Default, Options, OutputOptions, option, options, refuse
 
 NOISE = "noise"  # --dataset noise: zero-data calibration
 METHOD_NAMES = ("rd", "lamp", "global", "uniform", "uniform-plus", "erk")  # toolkit.prune.METHODS

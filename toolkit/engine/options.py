@@ -34,7 +34,7 @@ import typing
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, TypeVar
 
-from .engine.errors import LtError
+from .errors import LtError
 
 T = TypeVar("T", bound="Options")
 
