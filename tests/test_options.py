@@ -238,3 +238,13 @@ def test_image_size_resizes_every_split():
     bundle = get_dataset("digits-lt", image_size=12)
     assert bundle.input_shape[-2:] == (12, 12) and bundle.test[0][0].shape[-2:] == (12, 12)
     assert bundle.train_counts == get_dataset("digits-lt").train_counts
+
+
+def test_docs_option_tables_are_current():
+    """docs/options.md is generated from the same option groups as the flags (python -m cli.docs)."""
+    from pathlib import Path
+
+    from cli.docs import render
+
+    page = Path(__file__).parents[1] / "docs" / "options.md"
+    assert page.read_text(encoding="utf-8") == render(), "regenerate: python -m cli.docs > docs/options.md"

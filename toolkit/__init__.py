@@ -1,3 +1,3 @@
 """lt toolkit: the library behind the `lt` command (usable without the CLI)."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -211,31 +211,6 @@ def opts_from_run(opts: Any, run_field: str, fields: dict[str, tuple[str, str]],
     return opts.replace(**fill_from_run(getattr(opts, run_field), given, fields, required, defaults))
 
 
-def with_run_data(fn: Any, run_arg: str, fields: dict[str, tuple[str, str]], required: str | None = None,
-                  defaults: dict[str, Any] | None = None) -> Any:
-    """``fn`` whose keyword arguments in ``fields`` left None are filled from the run in ``run_arg``.
-
-    ``lt train eval RUN``, ``lt defend eval RUN``, ``lt prune RUN`` and ``lt attack NAME --surrogate RUN``
-    call their toolkit function through this, so the run's dataset, root, input size and class count
-    apply unless the flag is given.
-    """
-    def call(**kwargs: Any) -> Any:
-        from .report import drop_pending, flush_pending
-
-        given = {arg: kwargs.get(arg) for arg in fields}
-        try:
-            kwargs.update(fill_from_run(kwargs[run_arg], given, fields, required, defaults))
-            result = fn(**kwargs)
-        except BaseException:
-            drop_pending()  # a user error raised before any output stays the only stderr line
-            raise
-        flush_pending()
-        return result
-
-    call.__name__, call.__doc__ = getattr(fn, "__name__", "call"), fn.__doc__
-    return call
-
-
 def _escape(text: str) -> str:
     from rich.markup import escape
 
