@@ -37,21 +37,9 @@ def _required(cls) -> dict:
 
 def _command_classes() -> dict[str, type]:
     """command path -> the options class its flags are generated from (every command of the tree)."""
-    import typer
+    from cli.docs import commands
 
-    from cli.main import app
-
-    found = {}
-
-    def walk(cmd, path=()):
-        for name, sub in getattr(cmd, "commands", {}).items():
-            walk(sub, (*path, name))
-        cls = getattr(getattr(cmd, "callback", None), "options_class", None)
-        if cls is not None:
-            found[" ".join(path)] = cls
-
-    walk(typer.main.get_command(app))
-    return found
+    return commands()
 
 
 @pytest.mark.parametrize("cls", _groups(), ids=lambda c: c.__qualname__)
