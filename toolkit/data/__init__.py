@@ -48,6 +48,21 @@ def check_dataset(name: str) -> None:
         DATASETS.get(name)  # raises the registry's message
 
 
+def clip_options(dataset: str, frames: int | None, interval: int | None, image_size: int | None) -> dict:
+    """``frames``, ``interval``, ``image_size`` with unset (None) ones resolved to the dataset's defaults
+    (``image_size`` None stays None where the dataset's default is its native size); a dataset that is
+    not a video dataset (its builder takes no ``frames``) is a user error."""
+    list_datasets()  # registers the plugins' datasets
+    params = inspect.signature(DATASETS.get(dataset)).parameters
+    if "frames" not in params:  # an image/audio/sequence set would fail later on the video options
+        video = [n for n in DATASETS.names() if "frames" in inspect.signature(DATASETS.get(n)).parameters]
+        raise LtError(f"dataset '{dataset}' is not a video dataset; video datasets: {', '.join(video)}")
+    default = {k: params[k].default if k in params else None for k in ("frames", "interval", "size")}
+    return {"frames": frames if frames is not None else default["frames"],
+            "interval": interval if interval is not None else default["interval"],
+            "image_size": image_size if image_size is not None else default["size"]}
+
+
 EMBEDDED = ("digits", "digits-lt")  # bundled with scikit-learn: nothing on disk to point at
 
 
@@ -106,4 +121,5 @@ def resized(bundle: DataBundle, size: int) -> DataBundle:
                    info={**bundle.info, "image_size": size})
 
 
-__all__ = ["DATASETS", "DataBundle", "check_dataset", "get_dataset", "list_datasets", "register_dataset"]
+__all__ = ["DATASETS", "DataBundle", "check_dataset", "clip_options", "get_dataset", "list_datasets",
+           "register_dataset"]

@@ -31,41 +31,13 @@ from torch import nn
 
 from ..engine.errors import LtError, check
 from ..engine.loop import Objective
-from ..engine.registry import unknown_name_message
 from .options import DECISIONS, FACMOptions
-
-DEFAULT_LAYERS = {"SmallCNN": ["features.3", "features.7"], "CifarResNet": ["layer1", "layer2"],
-                  "ResNet": ["layer2", "layer3"], "MLP": ["body.2"]}
+from .taps import _backbone_of, available_layers, default_layers, resolve_layer
 
 
 def pool(t: torch.Tensor) -> torch.Tensor:
     """(N, C, ...) -> (N, C) by averaging every dim after the channels; (N, D) unchanged."""
     return t.flatten(2).mean(2) if t.dim() > 2 else t
-
-
-def default_layers(backbone: nn.Module) -> list[str]:
-    net = getattr(backbone, "net", backbone)
-    name = type(net).__name__
-    if name not in DEFAULT_LAYERS:
-        raise LtError(f"no default --feature-layers for a {name} backbone; pass --feature-layers NAME,NAME "
-                      f"(available: {', '.join(available_layers(backbone)[:40])})")
-    return list(DEFAULT_LAYERS[name])
-
-
-def available_layers(backbone: nn.Module) -> list[str]:
-    net = getattr(backbone, "net", backbone)
-    return [n for n, _ in net.named_modules() if n]
-
-
-def resolve_layer(backbone: nn.Module, path: str) -> nn.Module:
-    """The module at ``path`` inside the backbone network (a leading ``net.`` is accepted)."""
-    net = getattr(backbone, "net", backbone)
-    p = path[4:] if path.startswith("net.") else path
-    names = available_layers(backbone)
-    if p not in names:
-        raise LtError(unknown_name_message("layer", path, names).replace("unknown layer",
-                                                                         "--feature-layers: no module"))
-    return net.get_submodule(p)
 
 
 class CMPD(nn.Module):
@@ -266,27 +238,6 @@ def _member_accuracy(model: FACM, loader, device, adversary: Callable | None) ->
                                + [torch.tensor(float(y.numel()), dtype=torch.float64, device=device)])
     *hits, n = D.all_reduce_sum(correct).tolist()
     return {k: c / max(1.0, n) for k, c in zip(names, hits, strict=True)}
-
-
-def _backbone_of(backbone: str, feature_layers: list[str] | None) -> tuple[dict, nn.Module, list[str]]:
-    """The backbone checkpoint, its model (weights loaded, eval mode) and the tapped layers (the family's
-    defaults when none are given), all checked before the run starts."""
-    from ..engine.checkpoint import load_checkpoint
-    from ..models import build_from_checkpoint
-
-    ckpt = load_checkpoint(backbone)
-    if ckpt.get("arch") == FACM.arch:
-        raise LtError(f"--backbone '{backbone}' is already a FACM pipeline; pass the plain backbone checkpoint")
-    net = build_from_checkpoint(ckpt).eval()
-    layers = list(feature_layers) if feature_layers else default_layers(net)
-    for name in layers:
-        resolve_layer(net, name)
-    return ckpt, net, layers
-
-
-def backbone_layers(backbone: str) -> list[str]:
-    """The family's default taps of the backbone in ``backbone`` (a checkpoint file or run dir)."""
-    return _backbone_of(backbone, None)[2]
 
 
 def train_facm(opts: FACMOptions | None = None, **values):

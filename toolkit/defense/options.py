@@ -135,7 +135,7 @@ class FACMOptions(AdversaryOptions, DataOptions, TrainOptions, RunOptions):
         if not self.feature_layers and os.path.exists(self.backbone):
             # The family's default taps, recorded in config.json (a backbone that does not exist is said by
             # train_facm when it opens it, after the rules).
-            from .facm import backbone_layers  # torch: only when the options are resolved
+            from .taps import backbone_layers  # torch: only when the options are resolved
 
             values["feature_layers"] = tuple(backbone_layers(self.backbone))
         return self.replace(**values) if values else self

@@ -43,7 +43,7 @@ class VideoOptions(DataOptions):
                                    "undecodable videos.")
 
     def _resolve(self):
-        from .video_train import clip_options  # the dataset registry (imported only when options are validated)
+        from ..data import clip_options  # the dataset registry (imported only when options are validated)
 
         values = clip_options(self.dataset, self.frames, self.interval, self.image_size)
         if self.stream == "gamma" and self.gamma is None:

@@ -22,13 +22,12 @@ what the data turned out to be in ``info``. It runs under torchrun and continues
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from ..data import DATASETS, get_dataset, list_datasets
+from ..data import get_dataset
 from ..data.bundle import DataBundle
 from ..engine.errors import LtError
 from ..engine.lifecycle import start_run
@@ -45,21 +44,6 @@ def multiview_forward(model: torch.nn.Module, batch: Any) -> tuple[torch.Tensor,
     b, v = x.shape[:2]
     probs = F.softmax(model(x.flatten(0, 1)).float(), dim=1).view(b, v, -1).mean(1)
     return probs.clamp_min(1e-12).log(), y
-
-
-def clip_options(dataset: str, frames: int | None, interval: int | None, image_size: int | None) -> dict:
-    """``frames``, ``interval``, ``image_size`` with unset (None) ones resolved to the dataset's defaults
-    (``image_size`` None stays None where the dataset's default is its native size); a dataset that is
-    not a video dataset (its builder takes no ``frames``) is a user error."""
-    list_datasets()  # registers the plugins' datasets
-    params = inspect.signature(DATASETS.get(dataset)).parameters
-    if "frames" not in params:  # an image/audio/sequence set would fail later on the video options
-        video = [n for n in DATASETS.names() if "frames" in inspect.signature(DATASETS.get(n)).parameters]
-        raise LtError(f"dataset '{dataset}' is not a video dataset; video datasets: {', '.join(video)}")
-    default = {k: params[k].default if k in params else None for k in ("frames", "interval", "size")}
-    return {"frames": frames if frames is not None else default["frames"],
-            "interval": interval if interval is not None else default["interval"],
-            "image_size": image_size if image_size is not None else default["size"]}
 
 
 def video_models() -> list[str]:
@@ -171,4 +155,4 @@ def train_video(opts: VideoTrainOptions | None = None, *, data_options: dict | N
 
 
 __all__ = ["train_video", "multiview_forward", "video_data", "bundle_of", "data_config", "peak_memory_mib",
-           "clip_options", "video_models", "check_model_name", "evaluate_multiview", "score_rows"]
+           "video_models", "check_model_name", "evaluate_multiview", "score_rows"]
