@@ -232,9 +232,6 @@ def test_config_json_in_the_one_schema_replays_and_prints(invoke, tmp_path):
     assert json.loads(printed.stdout)["resolved"]["dataset"] == "noise"  # a model name: zero-data calibration
 
 
-@pytest.mark.xfail(reason="--print-config prints the options class's validate() (cli/options._call) without the "
-                          "entry point, which alone loads the model to learn its image side; needs the shared "
-                          "_call to let the entry resolve (lead)", strict=False)
 def test_print_config_resolves_the_models_image_size(invoke, tmp_path):
     printed = invoke("prune", "--ratio", "0.5", "smallcnn", "--print-config", "--out", tmp_path / "c")
     assert printed.exit_code == 0 and not (tmp_path / "c").exists()

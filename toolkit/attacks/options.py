@@ -24,7 +24,19 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ..engine.errors import LtError
-from ..engine.options import Default, DeviceOptions, Options, flag, option, options, refuse
+from ..engine.options import (
+    BatchOptions,
+    Default,
+    DeviceOptions,
+    Options,
+    OutputOptions,
+    RunData,
+    SeedOptions,
+    flag,
+    option,
+    options,
+    refuse,
+)
 
 #: the budget's one default: 16/255, the DTA paper's (library and CLI alike)
 EPS_DEFAULT = 16 / 255
@@ -279,13 +291,29 @@ def attack_options(name: str, opts: AttackOptions | None = None, **values: Any) 
 
 # ------------------------------------------------------------------------------------------------
 # lt attack NAME: the transfer run around the attack's options.
-@options
-class TransferRunOptions(DeviceOptions):
+@options(batch_size=16)
+class VictimOptions(BatchOptions, SeedOptions, DeviceOptions):
+    """The models a transfer result is scored on, and the data they read (``lt attack NAME`` and ``eval``)."""
+
+    victims: tuple[str, ...] = option(help="Comma-separated victims (model names, checkpoints, run dirs).")
+    weights: str | None = option(None, "Initial weights: a torchvision weights name (read from the hub cache, never "
+                                       "downloaded) or a file. For named models (--surrogate, --victims), e.g. "
+                                       "DEFAULT.")
+    num_classes: int | None = option(None, "Classes of named models.", min=1,
+                                     default_text="the dataset's, else the model's")
+    data_root: str | None = option(None, "Folder the dataset is read from.")
+
+
+@options(seed=Default(0, help="Random seed (default: the global --seed, 0). Batch b is attacked with seed + b."))
+class TransferRunOptions(VictimOptions, OutputOptions):
     """What ``lt attack NAME`` takes around the attack's options (``toolkit.attacks.transfer.run_attack``)."""
+
+    run_data = RunData("surrogate", {"dataset": ("dataset", "--dataset"), "data_root": ("data_root", "--data-root"),
+                                     "image_size": ("image_size", "--image-size"),
+                                     "num_classes": ("num_classes", "--num-classes")}, required="dataset")
 
     surrogate: str = option(help="Model the adversarial examples are crafted on: a model name, checkpoint or run dir. "
                                  "a,b,c = an ensemble (logits averaged).")
-    victims: tuple[str, ...] = option(help="Comma-separated victims (model names, checkpoints, run dirs).")
     dataset: str | None = option(None, "Dataset: a registered name (see `lt datasets`). Its test split is attacked; "
                                        "or a folder: NIPS-2017 dir, TransferAttack dir, ImageFolder.",
                                  default_text="the --surrogate run's dataset")
@@ -294,20 +322,9 @@ class TransferRunOptions(DeviceOptions):
                               "--tau not given: the authors' 1.0, 0.9, 1.5.")
     score: str = option("png", "Score the saved PNGs (png, ours) or the float tensors (float, authors' harness).",
                         choices=("png", "float"))
-    weights: str | None = option(None, "Initial weights: a torchvision weights name (read from the hub cache, never "
-                                       "downloaded) or a file. For named models (--surrogate, --victims), e.g. "
-                                       "DEFAULT.")
-    num_classes: int | None = option(None, "Classes of named models.", min=1,
-                                     default_text="the dataset's, else the model's")
     image_size: int | None = option(None, "Image side in pixels. Every image is resized to this square side before "
                                           "the attack (all images must share one size).", min=1, default_text="as read")
-    batch_size: int = option(16, "Samples per batch (per process under torchrun).", min=1)
     limit: int | None = option(None, "Use only the first N examples.", min=1)
-    data_root: str | None = option(None, "Folder the dataset is read from.")
-    out: str | None = option(None, "Run dir (default runs/<group>-<method>-<time>).")
-    force: bool = option(False, "Write into an existing, non-empty --out.", run_control=True)
-    seed: int = option(0, "Random seed (default: the global --seed, 0). Batch b is attacked with seed + b.",
-                       min=0, max=2**32 - 1)
 
     def _resolve(self):
         if self.ftm:
@@ -346,12 +363,14 @@ COMMAND_OPTIONS: dict[str, type] = {n: _command_class(n, c) for n, c in ATTACK_O
 
 
 # ------------------------------------------------------------------------------------------------
-@options
-class AttackEvalOptions(DeviceOptions):
+@options(weights=Default(None, help="Initial weights: a torchvision weights name (read from the hub cache, never "
+                                    "downloaded) or a file. For named models (--victims), e.g. DEFAULT."),
+         num_classes=Default(None, "the recorded one, else the model's"),
+         seed=Default(0, help="Random seed (default: the global --seed, 0). Seeds the randomized defenses (rp, rs)."))
+class AttackEvalOptions(VictimOptions):
     """``lt attack eval``: saved adversarial images scored on victims (``toolkit.attacks.transfer.eval_adv_dir``)."""
 
     adv_dir: str = option(help="Output dir of `lt attack <name>` (images/ + labels.csv).")
-    victims: tuple[str, ...] = option(help="Comma-separated victims (model names, checkpoints, run dirs).")
     dataset: str | None = option(None, "Dataset: a registered name (see `lt datasets`). Or a folder: the clean images.",
                                  default_text="the one recorded in --adv-dir's config.json")
     defense: str = option("none", "Input-transform defense around every victim.", choices=DEFENSES)
@@ -360,14 +379,6 @@ class AttackEvalOptions(DeviceOptions):
     rs_sigma: float | None = option(None, "Noise std (rs).", gt=0, default_text="0.25")
     rs_samples: int | None = option(None, "Noisy copies n per image (rs).", min=1, default_text="100")
     rs_alpha: float | None = option(None, "Abstention test level (rs).", gt=0, lt=1, default_text="0.001")
-    weights: str | None = option(None, "Initial weights: a torchvision weights name (read from the hub cache, never "
-                                       "downloaded) or a file. For named models (--victims), e.g. DEFAULT.")
-    num_classes: int | None = option(None, "Classes of named models.", min=1,
-                                     default_text="the recorded one, else the model's")
-    batch_size: int = option(16, "Samples per batch (per process under torchrun).", min=1)
-    data_root: str | None = option(None, "Folder the dataset is read from.")
-    seed: int = option(0, "Random seed (default: the global --seed, 0). Seeds the randomized defenses (rp, rs).",
-                       min=0, max=2**32 - 1)
 
     def _rules(self) -> None:
         check_defense_options(self.defense, **{k: getattr(self, k) for o in DEFENSE_OPTIONS.values() for k in o})

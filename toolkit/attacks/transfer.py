@@ -168,8 +168,6 @@ def run_attack(attack: Any, opts: Any = None, **values: Any) -> Report:
     as the attack runs with it), ``metrics.json``/``metrics.csv``, ``labels.csv`` and ``images/``. Rates in
     the report are fractions in [0, 1]. ``lt attack dta --surrogate S --victims V --dataset D``.
     """
-    from ..engine.runs import opts_from_run
-
     if not isinstance(attack, str):
         attack, opts = attack.attack, attack
     if attack not in COMMAND_OPTIONS:
@@ -179,12 +177,8 @@ def run_attack(attack: Any, opts: Any = None, **values: Any) -> Report:
     if any(v is not None for k, v in values.items() if k not in taken):
         attack_options(attack, **{k: v for k, v in values.items() if k not in taken})  # raises, naming the flags
     opts = cls.of(opts, **values).validate()
-    fields = {"dataset": ("dataset", "--dataset"), "data_root": ("data_root", "--data-root"),
-              "image_size": ("image_size", "--image-size"), "num_classes": ("num_classes", "--num-classes")}
-    opts = opts_from_run(opts, "surrogate", fields, required="dataset").validate()
     atk_opts = attack_options(attack, **opts.attack_values())
-    run = start_run(("attack", attack), out=opts.out, force=opts.force, device=opts.device, seed=opts.seed,
-                    resolved=opts.to_dict())
+    run = start_run(("attack", attack), opts)
     clean = load_image_set(opts.dataset, image_size=opts.image_size, root=opts.data_root, limit=opts.limit)
     check(len(clean) > 0, f"--dataset '{opts.dataset}' holds no images")
     n_cls = opts.num_classes or clean.num_classes

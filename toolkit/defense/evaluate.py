@@ -261,7 +261,6 @@ def evaluate_robustness(opts: RobustnessOptions | None = None, **values):
     from ..engine.lifecycle import start_run
     from ..engine.loop import make_loader
     from ..engine.report import warn
-    from ..engine.runs import opts_from_run
     from ..models import load_model
 
     opts = RobustnessOptions.of(opts, **values).validate()
@@ -269,8 +268,6 @@ def evaluate_robustness(opts: RobustnessOptions | None = None, **values):
         from .bpda import require_torchattacks
 
         require_torchattacks()
-    fields = {"dataset": ("dataset", "--dataset"), "data_root": ("data_root", "--data-root")}
-    opts = opts_from_run(opts, "model", fields, defaults={"dataset": "digits"}).validate()
     points = list(opts.curve_eps) if opts.curve else []
     run = start_run(("defend", "eval"), opts)
     bundle = get_dataset(opts.dataset, root=opts.data_root, download=opts.download)

@@ -17,6 +17,7 @@ from ..engine.options import (
     Default,
     Options,
     OutputOptions,
+    RunData,
     RunOptions,
     TrainOptions,
     flag,
@@ -155,6 +156,9 @@ def default_curve_eps(eps: float) -> list[float]:
          batch_size=256)
 class RobustnessOptions(DataOptions, BatchOptions, OutputOptions):
     """``lt defend eval``: clean and robust accuracy of any checkpoint (:mod:`toolkit.defense.evaluate`)."""
+
+    run_data = RunData("model", {"dataset": ("dataset", "--dataset"), "data_root": ("data_root", "--data-root")},
+                       defaults={"dataset": "digits"})
 
     model: str = option(help="A checkpoint file or run dir (plain model or FACM pipeline).", argument=True,
                         metavar="RUN")

@@ -167,8 +167,22 @@ def element_type(hint: Any) -> type:
 
 
 # ------------------------------------------------------------------------------------------------
+class RunData:
+    """Declared on an options class (``run_data = RunData("checkpoint", {...})``): when the field ``run_field``
+    names a run dir or checkpoint, the fields in ``fields`` left None are filled from what that run recorded
+    (``{field: (recorded key, flag)}``; said on stderr) by :meth:`Options.validate`, before any ``_resolve``;
+    ``required``: a field that must end up set; ``defaults``: values for fields neither given nor recorded.
+    So ``--print-config`` shows the values the run will use (``lt train eval RUN``, ``lt prune RUN``)."""
+
+    def __init__(self, run_field: str, fields: dict[str, tuple[str, str]], required: str | None = None,
+                 defaults: dict[str, Any] | None = None):
+        self.run_field, self.fields, self.required, self.defaults = run_field, fields, required, defaults
+
+
 class Options:
     """Base of every option group (see the module docstring)."""
+
+    run_data: typing.ClassVar[RunData | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -209,6 +223,13 @@ class Options:
         """A copy with defaults that depend on other options resolved, checked field by field and by
         every group's rules; raises :class:`LtError` naming the flag. Idempotent."""
         out = self._coerced()
+        spec = type(out).run_data
+        if spec is not None and getattr(out, spec.run_field):
+            from .runs import fill_from_run  # reads the run's config.json (or its checkpoint's config)
+
+            given = {k: getattr(out, k) for k in spec.fields}
+            out = out.replace(**fill_from_run(str(getattr(out, spec.run_field)), given, spec.fields, spec.required,
+                                              spec.defaults))
         for klass in reversed(type(out).__mro__):
             hook = klass.__dict__.get("_resolve")
             if hook is not None:
@@ -305,13 +326,19 @@ class DeviceOptions(Options):
 
 
 @options
-class OutputOptions(DeviceOptions):
+class SeedOptions(Options):
+    """The seed of a command's randomness."""
+
+    seed: int = option(0, "Random seed (default: the global --seed, 0).", min=0, max=2**32 - 1)
+
+
+@options
+class OutputOptions(SeedOptions, DeviceOptions):
     """Where a run writes and how it starts (every command that writes a run dir)."""
 
     out: str | None = option(None, "Run dir (default runs/<group>-<method>-<time>).")
     force: bool = option(False, "Write into an existing, non-empty --out.", run_control=True)
     deterministic: bool = option(False, "Deterministic kernels (slower; bit-exact resume).")
-    seed: int = option(0, "Random seed (default: the global --seed, 0).", min=0, max=2**32 - 1)
 
 
 @options
@@ -382,4 +409,4 @@ class TrainOptions(BatchOptions):
 
 __all__ = ["BatchOptions", "DataOptions", "Default", "DeviceOptions", "Options", "OutputOptions", "RunOptions",
            "TrainOptions", "base_type", "element_type", "flag", "option", "options", "parse_fraction", "parse_list",
-           "refuse", "require"]
+           "RunData", "SeedOptions", "refuse", "require"]

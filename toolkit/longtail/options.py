@@ -14,6 +14,7 @@ from ..engine.options import (
     Default,
     DeviceOptions,
     Options,
+    RunData,
     RunOptions,
     TrainOptions,
     option,
@@ -164,6 +165,9 @@ class LCRegOptions(LongtailOptions):
          imbalance=Default(None, "the run's"), batch_size=256)
 class EvalOptions(LongtailDataOptions, ShotOptions, BatchOptions, DeviceOptions):
     """``lt train eval``: a saved model on a dataset split."""
+
+    run_data = RunData("checkpoint", {"dataset": ("dataset", "--dataset"), "data_root": ("data_root", "--data-root"),
+                                      "imbalance": ("imbalance", "--imbalance")}, defaults={"dataset": "digits-lt"})
 
     checkpoint: str = option(help="A checkpoint file or a run dir.", argument=True)
     split: str = option("test", "Partition to evaluate.", choices=("test", "val"))

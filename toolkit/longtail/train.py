@@ -135,12 +135,7 @@ def evaluate_checkpoint(opts: EvalOptions | None = None, **values: Any) -> Repor
 
         lt train eval runs/bs --format json
     """
-    from ..engine.runs import opts_from_run
-
-    opts = EvalOptions.of(opts, **values).validate()
-    fields = {"dataset": ("dataset", "--dataset"), "data_root": ("data_root", "--data-root"),
-              "imbalance": ("imbalance", "--imbalance")}
-    opts = opts_from_run(opts, "checkpoint", fields, defaults={"dataset": "digits-lt"}).validate()
+    opts = EvalOptions.of(opts, **values).validate()  # fills the run's data (EvalOptions.run_data)
     bundle = load_bundle(opts.dataset, opts.data_root, opts.download, opts.imbalance)
     dev = resolve_device(opts.device)
     model = load_model(opts.checkpoint, num_classes=bundle.num_classes, device=dev)

@@ -21,7 +21,7 @@ from .cache import get_curves
 from .curves import reference_outputs
 from .masks import keep_mask
 from .options import AdditivityOptions, CurvesOptions
-from .run import calibrate, joint_distortion, start, with_run_data
+from .run import calibrate, joint_distortion, start
 
 
 def curves_report(opts: CurvesOptions | str | None = None, /, **values: Any) -> Report:
@@ -34,7 +34,7 @@ def curves_report(opts: CurvesOptions | str | None = None, /, **values: Any) -> 
     """
     if isinstance(opts, str):
         opts, values = None, {"model": opts, **values}
-    opts = with_run_data(CurvesOptions.of(opts, **values))
+    opts = CurvesOptions.of(opts, **values).validate()
     model, grid, cache_dir = opts.model, opts.grid, opts.cache_dir
     run, net, bundle = start(("prune", "curves"), opts, writes=opts.out is not None)
     layers, calib, xs = calibrate(run, net, bundle, opts.calib_size, opts.batch_size)
@@ -89,7 +89,7 @@ def additivity_report(opts: AdditivityOptions | str | None = None, /, **values: 
     """
     if isinstance(opts, str):
         opts, values = None, {"model": opts, **values}
-    opts = with_run_data(AdditivityOptions.of(opts, **values))
+    opts = AdditivityOptions.of(opts, **values).validate()
     model, sparsities, worst_case = opts.model, opts.sparsities, opts.worst_case
     run, net, bundle = start(("prune", "additivity"), opts, writes=False)
     layers, calib, xs = calibrate(run, net, bundle, opts.calib_size, opts.batch_size)

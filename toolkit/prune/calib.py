@@ -48,6 +48,14 @@ def default_image_size(model: nn.Module) -> int:
     return 32 if getattr(model, "arch", "") in MODELS else 224
 
 
+def model_image_size(spec: str) -> int:
+    """The noise image side of model ``spec`` (a name, checkpoint or run dir): :func:`default_image_size` of
+    the model it builds (random init; what ``--print-config`` records before a run starts)."""
+    from ..models import load_model
+
+    return default_image_size(load_model(spec))
+
+
 def noise_images(model: nn.Module, n: int, image_size: int, seed: int, channels: int = 3) -> torch.Tensor:
     """N(0,1) in normalised space: ``mean + std * z`` per channel (plain z when the model has no norm)."""
     g = torch.Generator().manual_seed(seed)

@@ -19,7 +19,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..engine.errors import LtError
-from ..engine.options import BatchOptions, DataOptions, Default, Options, OutputOptions, option, options, refuse
+from ..engine.options import (
+    BatchOptions,
+    DataOptions,
+    Default,
+    Options,
+    OutputOptions,
+    RunData,
+    option,
+    options,
+    refuse,
+)
 
 NOISE = "noise"  # --dataset noise: zero-data calibration
 METHOD_NAMES = ("rd", "lamp", "global", "uniform", "uniform-plus", "erk")  # toolkit.prune.METHODS
@@ -48,6 +58,9 @@ def check_image_size(dataset: str | None, image_size: int | None) -> None:
 class CalibOptions(DataOptions, BatchOptions, OutputOptions):
     """A model to prune and its calibration set (every ``lt prune`` command)."""
 
+    run_data = RunData("model", {"dataset": ("dataset", "--dataset"), "data_root": ("data_root", "--data-root"),
+                                 "image_size": ("image_size", "--image-size")})
+
     model: str = option(help="Model to prune: an architecture name (see `lt models`; random init unless --weights), "
                              "a checkpoint file or a run dir.", argument=True)
     weights: str | None = option(None, "Initial weights: a torchvision weights name (read from the hub cache, never "
@@ -60,15 +73,20 @@ class CalibOptions(DataOptions, BatchOptions, OutputOptions):
                               flag="--worst-case/--no-worst-case")
 
     def _resolve(self):
-        if self.dataset is None and not Path(self.model).exists():
-            return self.replace(dataset=NOISE)  # a model name records no data: zero-data calibration
-        return self
+        """No dataset given or recorded: zero-data calibration on noise images of the model's own side."""
+        if self.dataset is not None and not is_noise(self.dataset):
+            return self
+        size = self.image_size
+        if size is None:
+            from .calib import model_image_size  # builds the model (torch): only when the options are resolved
+
+            size = model_image_size(self.model)
+        return self.replace(dataset=NOISE, image_size=size)
 
     def _rules(self) -> None:
         if self.weights and Path(self.model).exists():
             raise LtError("--weights applies to model names only; a checkpoint or run dir carries its own weights")
-        if self.dataset is not None:  # None: a run dir MODEL's, filled in by the entry point
-            check_image_size(self.dataset, self.image_size)
+        check_image_size(self.dataset, self.image_size)
 
 
 RD_DEFAULT = " (lt prune run: with --method rd only)"

@@ -32,22 +32,6 @@ from .curves import _Acc, reference_outputs, zero_counts
 from .masks import apply_counts, attach_masks, current_zero_counts, fold_masks, prunable_layers, sparsity
 from .options import NOISE, CalibOptions, PruneOptions, is_noise
 
-# For a run dir MODEL, options left None default to what the run recorded (toolkit.engine.runs).
-RUN_FIELDS = {"dataset": ("dataset", "--dataset"), "data_root": ("data_root", "--data-root"),
-              "image_size": ("image_size", "--image-size")}
-
-
-def with_run_data(opts: CalibOptions) -> CalibOptions:
-    """``opts`` (validated) with ``--dataset``, ``--data-root`` and ``--image-size`` left None taken from a
-    run dir or checkpoint MODEL's record (said on stderr); no dataset recorded: ``noise``. Validated again,
-    so the rules that depend on the data (``--image-size`` with a dataset, fine-tuning on noise) apply."""
-    from ..engine.runs import opts_from_run
-
-    opts = opts_from_run(opts.validate(), "model", RUN_FIELDS)
-    if opts.dataset is None:
-        opts = opts.replace(dataset=NOISE)
-    return opts.validate()
-
 
 def start(command: tuple[str, ...], opts: CalibOptions, writes: bool = True):
     """Start the run (:func:`toolkit.engine.lifecycle.start_run`), then read the data and load the model.
@@ -169,7 +153,7 @@ def prune_model(opts: PruneOptions | str | None = None, ratio: float | str | Non
         opts, values = None, {"model": opts, **values}
     if ratio is not None:
         values["ratio"] = ratio
-    opts = with_run_data(PruneOptions.of(opts, **values))
+    opts = PruneOptions.of(opts, **values).validate()  # a run dir MODEL's data: CalibOptions.run_data
     allocator = get_method(opts.method)
     run, net, bundle = start(("prune", "run"), opts)
     layers, calib, xs = calibrate(run, net, bundle, opts.calib_size, opts.batch_size)
