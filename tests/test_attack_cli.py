@@ -338,7 +338,8 @@ def test_bad_data_files(invoke, tmp_path, nips, ckpts):
 
 # ----------------------------------------------------------------------------- one command per attack
 RUN_PARAMS = {"surrogate", "victims", "dataset", "score", "weights", "num_classes", "image_size", "batch_size",
-              "limit", "data_root", "out", "force", "config", "print_config", "device", "seed", "fmt", "quiet"}
+              "limit", "data_root", "out", "force", "deterministic", "config", "print_config", "device", "seed", "fmt",
+              "quiet"}
 
 
 def test_each_command_lists_only_its_attacks_options():

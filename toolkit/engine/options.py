@@ -179,6 +179,16 @@ class RunData:
         self.run_field, self.fields, self.required, self.defaults = run_field, fields, required, defaults
 
 
+def _missing_path(spec: Any) -> bool:
+    """A run spec that names a file or dir that does not exist: nothing to read (the command itself says it
+    does not exist, after the option rules)."""
+    import os
+    from pathlib import Path
+
+    text = str(spec)
+    return "," not in text and not Path(text).exists() and (os.sep in text or text.endswith((".pt", ".pth")))
+
+
 class Options:
     """Base of every option group (see the module docstring)."""
 
@@ -224,7 +234,7 @@ class Options:
         every group's rules; raises :class:`LtError` naming the flag. Idempotent."""
         out = self._coerced()
         spec = type(out).run_data
-        if spec is not None and getattr(out, spec.run_field):
+        if spec is not None and getattr(out, spec.run_field) and not _missing_path(getattr(out, spec.run_field)):
             from .runs import fill_from_run  # reads the run's config.json (or its checkpoint's config)
 
             given = {k: getattr(out, k) for k in spec.fields}

@@ -50,6 +50,16 @@ def _load_plugins() -> None:
     load_plugins(_PLUGINS, "model")
 
 
+def input_side(model: nn.Module) -> int:
+    """The square image side ``model`` expects: its own ``input_size``, else 32 for lt's CIFAR/small nets,
+    else 224 (torchvision's ImageNet models)."""
+    size = getattr(model, "input_size", None)
+    if size:
+        return int(size)
+    _load_plugins()
+    return 32 if getattr(model, "arch", "") in MODELS else 224
+
+
 def _torchvision_names() -> dict[str, Any]:
     import torchvision.models as tvm
 
@@ -181,5 +191,5 @@ def _num_classes(ckpt: dict) -> int | None:
     return (ckpt.get("model_args") or {}).get("num_classes")
 
 
-__all__ = ["MODELS", "Normalized", "get_model", "list_models", "load_model", "register_model",
+__all__ = ["MODELS", "Normalized", "get_model", "input_side", "list_models", "load_model", "register_model",
            "build_from_checkpoint", "COMPOSITE_MODELS", "replace_head"]

@@ -19,6 +19,7 @@ from torch import nn
 
 from ..engine.errors import DataError, LtError
 from ..engine.report import progress, warn
+from ..models import input_side
 from .options import NOISE, check_image_size
 
 
@@ -36,24 +37,6 @@ class Calibration:
 
     def __len__(self) -> int:
         return self.images.shape[0]
-
-
-def default_image_size(model: nn.Module) -> int:
-    """The model's own ``input_size``, else 32 for lt's CIFAR/small nets, else 224 (torchvision)."""
-    size = getattr(model, "input_size", None)
-    if size:
-        return int(size)
-    from ..models import MODELS
-
-    return 32 if getattr(model, "arch", "") in MODELS else 224
-
-
-def model_image_size(spec: str) -> int:
-    """The noise image side of model ``spec`` (a name, checkpoint or run dir): :func:`default_image_size` of
-    the model it builds (random init; what ``--print-config`` records before a run starts)."""
-    from ..models import load_model
-
-    return default_image_size(load_model(spec))
 
 
 def noise_images(model: nn.Module, n: int, image_size: int, seed: int, channels: int = 3) -> torch.Tensor:
@@ -86,7 +69,7 @@ def build_calibration(model: nn.Module, bundle, calib_size: int, batch_size: int
     """
     check_sizes(calib_size, batch_size)
     if bundle is None:
-        size = image_size or default_image_size(model)
+        size = image_size or input_side(model)
         images = noise_images(model, calib_size, size, seed)
         spec, test_set = {"data": NOISE, "size": calib_size, "input_size": size, "seed": seed}, None
     else:

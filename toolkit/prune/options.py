@@ -77,10 +77,10 @@ class CalibOptions(DataOptions, BatchOptions, OutputOptions):
         if self.dataset is not None and not is_noise(self.dataset):
             return self
         size = self.image_size
-        if size is None:
-            from .calib import model_image_size  # builds the model (torch): only when the options are resolved
+        if size is None and not (self.weights and Path(self.model).exists()):  # else refused by the rules
+            from ..models import input_side, load_model  # builds the model (torch): only when resolved
 
-            size = model_image_size(self.model)
+            size = input_side(load_model(self.model))
         return self.replace(dataset=NOISE, image_size=size)
 
     def _rules(self) -> None:

@@ -25,9 +25,10 @@ from ..engine.checkpoint import atomic_path, save_checkpoint
 from ..engine.lifecycle import Run, start_run
 from ..engine.report import Report, log
 from ..engine.runs import write_csv
+from ..models import input_side
 from . import get_method
 from .cache import get_curves
-from .calib import build_calibration, calibration_bundle, default_image_size
+from .calib import build_calibration, calibration_bundle
 from .curves import _Acc, reference_outputs, zero_counts
 from .masks import apply_counts, attach_masks, current_zero_counts, fold_masks, prunable_layers, sparsity
 from .options import NOISE, CalibOptions, PruneOptions, is_noise
@@ -48,7 +49,7 @@ def start(command: tuple[str, ...], opts: CalibOptions, writes: bool = True):
     if is_noise(opts.dataset):
         seed_everything(opts.seed)  # a named model's random init
         net = load_model(opts.model, weights=opts.weights)
-        opts = opts.replace(dataset=NOISE, image_size=opts.image_size or default_image_size(net))
+        opts = opts.replace(dataset=NOISE, image_size=opts.image_size or input_side(net))
     run = start_run(command, opts, writes=writes)
     bundle = None if net is not None else calibration_bundle(opts.dataset, opts.data_root, opts.download)
     if net is None:
