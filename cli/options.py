@@ -88,6 +88,7 @@ def parameter(cls: type[Options], f, overrides: dict[str, Any] | None = None) ->
     if m.get("metavar"):
         kwargs["metavar"] = m["metavar"]
     if m.get("argument"):
+        kwargs.setdefault("metavar", f.name.upper())
         info = typer.Argument(**kwargs)
     else:
         info = typer.Option(*decls, *((m["short"],) if m.get("short") else ()), **kwargs)

@@ -166,3 +166,19 @@ def test_facm_run_takes_its_root_from_the_backbone_run(tmp_path):
 
 def test_missing_run_is_an_error(invoke, tmp_path):
     assert_user_error(invoke("train", "eval", tmp_path / "nope"), "does not exist")
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["train", "eval", "{run}"], {"dataset": "digits-lt", "imbalance": 20}),
+    (["attack", "fgsm", "--surrogate", "{run}", "--victims", "{run}"], {"dataset": "digits-lt", "num_classes": 10}),
+    (["prune", "--ratio", "0.5", "{run}"], {"dataset": "digits-lt"}),
+    (["defend", "eval", "{run}"], {"dataset": "digits-lt"}),
+])
+def test_print_config_shows_the_data_the_run_will_use(invoke, run_dir, tmp_path, args, expect):
+    """--print-config resolves what a run dir recorded (the options' RunData) before printing: what runs."""
+    out = [] if args[:2] == ["train", "eval"] else ["--out", tmp_path / "p"]  # eval writes no run dir
+    res = invoke(*[str(run_dir) if a == "{run}" else a for a in args], "--print-config", *out)
+    assert res.exit_code == 0, res.output
+    resolved = json.loads(res.stdout)["resolved"]
+    assert {k: resolved[k] for k in expect} == expect
+    assert not (tmp_path / "p").exists()
