@@ -15,6 +15,7 @@ from ..engine.options import (
     DeviceOptions,
     Options,
     RunOptions,
+    SelectionOptions,
     TrainOptions,
     option,
     options,
@@ -63,7 +64,7 @@ class LongtailDataOptions(DataOptions):
          epochs=recipe_default("epochs"), batch_size=recipe_default("batch_size"), lr=recipe_default("lr"),
          weight_decay=recipe_default("weight_decay"), scheduler=recipe_default("scheduler"),
          warmup_epochs=recipe_default("warmup_epochs"), momentum=recipe_default("momentum"))
-class LongtailOptions(LongtailDataOptions, TrainOptions, ShotOptions, RunOptions):
+class LongtailOptions(LongtailDataOptions, SelectionOptions, TrainOptions, ShotOptions, RunOptions):
     """What every long-tailed trainer takes: data, a recipe its training fields override, shot groups."""
 
     recipe: str | None = option(None, "Training recipe; every training flag overrides it.",
