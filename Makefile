@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: setup demo test bench clean
+.PHONY: setup data demo test bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -16,7 +16,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-demo: $(STAMP)
+data:
+	bash .ci/install-data
+
+demo: $(STAMP) data
 	PATH=$(CURDIR)/$(BIN):$$PATH bash examples/demo.sh
 
 test: $(STAMP)

@@ -204,4 +204,4 @@ def test_datasets_lists_every_registered_set_with_its_layout(invoke):
     assert "Places_LT_{train,val,test}.txt" in rows["places-lt"]["layout"]
     assert "imbalance=10.0" in rows["digits-lt"]["options"]
     csv_out = invoke("datasets", "cifar*", "--format", "csv").stdout.splitlines()
-    assert csv_out[0] == "dataset,layout,options" and len(csv_out) == 1 + 4
+    assert csv_out[0] == "dataset,layout,options,present" and len(csv_out) == 1 + 4

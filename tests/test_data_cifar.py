@@ -205,7 +205,7 @@ def test_mnist_missing_and_corrupt_files(tmp_path, monkeypatch):
     write_mnist(tmp_path)
     path = tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
     path.write_bytes(path.read_bytes()[:500])
-    with pytest.raises(DataError, match="unreadable"):
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte' is truncated"):
         get_dataset("mnist", root=str(tmp_path))
 
 

@@ -98,7 +98,11 @@ def test_registry_lists_every_loader():
 
 
 @pytest.mark.parametrize("name", REAL)
-def test_real_dataset_without_data_root_says_what_is_needed(name):
+def test_real_dataset_without_data_root_says_what_is_needed(name, tmp_path, monkeypatch):
+    from toolkit.data import mnist as M
+
+    monkeypatch.setattr(M, "SYSTEM_DIR", tmp_path / "none")  # the sets with a default folder: absent there too
+    monkeypatch.delenv("LT_DATA_DIR", raising=False)
     with pytest.raises(DataError, match="needs --data-root: a directory with"):
         get_dataset(name)
 

@@ -2,8 +2,8 @@
 
 Registered (lazily, by module path): ``digits-lt`` / ``digits`` (embedded, from scikit-learn's
 bundled digits), ``cifar10-lt``, ``cifar100-lt``, ``cifar10``, ``cifar100``, ``mnist``,
-``fashion-mnist`` (torchvision, under ``--data-root``; ``--download`` explicit), ``imagenet-lt``,
-``places-lt`` (OLTR split files), ``inat2018`` (COCO-like JSON), and the families' own sets
+``fashion-mnist``, ``fashion-mnist-lt`` (the IDX release or torchvision's layout; ``--download``
+explicit), ``imagenet-lt``, ``places-lt`` (OLTR split files), ``inat2018`` (COCO-like JSON), and the families' own sets
 (video, audio, MuSe) which register themselves in their modules.
 Nothing downloads unless ``download=True`` is passed explicitly.
 """
@@ -18,8 +18,9 @@ from ..engine.registry import Registry, load_plugins
 from .bundle import DataBundle
 
 DATASETS = Registry("dataset")
-_PLUGINS = ("toolkit.data.digits", "toolkit.data.cifar", "toolkit.data.lt_splits", "toolkit.data.inat",
-            "toolkit.data.video", "toolkit.data.video_synthetic", "toolkit.data.audio", "toolkit.data.muse")
+_PLUGINS = ("toolkit.data.digits", "toolkit.data.cifar", "toolkit.data.mnist", "toolkit.data.lt_splits",
+            "toolkit.data.inat", "toolkit.data.video", "toolkit.data.video_synthetic", "toolkit.data.audio",
+            "toolkit.data.muse")
 _loaded = False
 
 

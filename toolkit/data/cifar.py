@@ -1,5 +1,5 @@
-"""torchvision sets under ``--data-root``: ``cifar10-lt``, ``cifar100-lt`` and balanced ``cifar10``,
-``cifar100``, ``mnist``, ``fashion-mnist``.
+"""torchvision's CIFAR sets under ``--data-root``: ``cifar10-lt``, ``cifar100-lt`` and balanced ``cifar10``,
+``cifar100`` (``mnist``, ``fashion-mnist``, ``fashion-mnist-lt``: :mod:`toolkit.data.mnist`).
 
 CIFAR-LT follows Cui et al., "Class-Balanced Loss Based on Effective Number of Samples", CVPR 2019
 (arXiv 1901.05555) and Cao et al., "LDAM", NeurIPS 2019 (arXiv 1906.07413): class i keeps
@@ -13,13 +13,10 @@ Files (torchvision's layout; ``download=True`` / ``--download`` fetches them, no
 
     <data-root>/cifar-10-batches-py/data_batch_1..5, test_batch, batches.meta
     <data-root>/cifar-100-python/train, test, meta
-    <data-root>/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte
-    <data-root>/FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte
 
 CIFAR files are read by torchvision's own parser; a file whose checksum differs from the official
 release (a subset, a re-pickled copy) is read with a warning instead of refused. The pickle format
-executes code when loaded: only point ``--data-root`` at files you trust. MNIST-style images
-(28x28 grey) are repeated to 3 channels so every image model runs on them.
+executes code when loaded: only point ``--data-root`` at files you trust.
 
 Options: ``imbalance`` (IF = n_max/n_min, default 100, the common benchmark setting), ``split_seed``
 (0, our choice), ``augment`` (CIFAR: RandomCrop 32 pad 4 + horizontal flip, the community recipe).
@@ -44,9 +41,6 @@ from .lt_splits import require_root
 _CIFAR = {10: ("CIFAR10", "cifar-10-batches-py", ["data_batch_1", "data_batch_2", "data_batch_3",
                                                   "data_batch_4", "data_batch_5", "test_batch", "batches.meta"]),
           100: ("CIFAR100", "cifar-100-python", ["train", "test", "meta"])}
-_MNIST = {"mnist": ("MNIST", "MNIST"), "fashion-mnist": ("FashionMNIST", "FashionMNIST")}
-_MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 
 
 def _missing(base: Path, files: list[str]) -> str | None:
@@ -152,46 +146,3 @@ def cifar10(root=None, download=False, augment: bool = True) -> DataBundle:
 def cifar100(root=None, download=False, augment: bool = True) -> DataBundle:
     """Balanced CIFAR-100 (50,000 train / 10,000 test)."""
     return _cifar_bundle("cifar100", 100, root, download, augment, None, 0)
-
-
-def _mnist_bundle(name: str, root, download: bool) -> DataBundle:
-    import torchvision.datasets as tvd
-
-    cls_name, folder = _MNIST[name]
-    expected = f"{folder}/raw/ with the uncompressed idx files ({', '.join(_MNIST_FILES)})"
-    base = require_root(name, root, expected)
-    tv_cls = getattr(tvd, cls_name)
-    if download:
-        try:
-            tv_cls(str(base), train=True, download=True)
-        except (OSError, RuntimeError) as e:
-            raise DataError(f"downloading {cls_name} into '{base}' failed: {e}") from e
-    missing = _missing(base / folder / "raw", _MNIST_FILES)
-    if missing:
-        raise DataError(f"expected file '{missing}' not found (dataset '{name}' reads {expected}; "
-                        f"pass --download to fetch it)")
-    splits = []
-    for train in (True, False):
-        try:
-            ds = tv_cls(str(base), train=train, download=False)
-        except (AssertionError, ValueError, RuntimeError, KeyError, EOFError) as e:
-            raise DataError(f"{cls_name} idx files in '{base / folder / 'raw'}' are unreadable "
-                            f"({type(e).__name__}: {e})") from e
-        images = ds.data.to(torch.uint8).unsqueeze(1).repeat(1, 3, 1, 1)
-        splits.append(TensorImageDataset(images, ds.targets.tolist()))
-    return DataBundle(name=name, train=splits[0], test=splits[1], num_classes=10,
-                      train_counts=class_counts(splits[0].targets, 10), val=None, class_names=list(tv_cls.classes),
-                      input_shape=(3, 28, 28),
-                      info={"root": str(root), "val": "none (select on test)", "channels": "grey repeated to 3"})
-
-
-@register_dataset("mnist")
-def mnist(root=None, download=False) -> DataBundle:
-    """MNIST (60,000 / 10,000), 28x28, grey repeated to 3 channels."""
-    return _mnist_bundle("mnist", root, download)
-
-
-@register_dataset("fashion-mnist")
-def fashion_mnist(root=None, download=False) -> DataBundle:
-    """Fashion-MNIST (60,000 / 10,000), 28x28, grey repeated to 3 channels."""
-    return _mnist_bundle("fashion-mnist", root, download)

@@ -21,9 +21,11 @@ LAYOUTS = {
     "cifar10-lt": "ROOT/cifar-10-batches-py/... as cifar10; long-tailed train subset, balanced test",
     "cifar100": "ROOT/cifar-100-python/{train,test,meta} (torchvision; --download fetches)",
     "cifar100-lt": "ROOT/cifar-100-python/... as cifar100; long-tailed train subset, balanced test",
-    "mnist": "ROOT/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte (torchvision; --download fetches)",
-    "fashion-mnist": "ROOT/FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte "
-                     "(torchvision; --download fetches)",
+    "mnist": "ROOT/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (the release) or ROOT/MNIST/raw/... "
+             "(torchvision; --download fetches); default $LT_DATA_DIR/mnist, /usr/share/datasets/mnist",
+    "fashion-mnist": "ROOT/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (the release) or ROOT/FashionMNIST/raw/"
+                     "... ; default $LT_DATA_DIR/fashion-mnist, /usr/share/datasets/fashion-mnist",
+    "fashion-mnist-lt": "as fashion-mnist; long-tailed train subset (IF 100: 6,000 -> 60 per class), balanced test",
     "imagenet-lt": "OLTR split files ImageNet_LT_{train,val,test}.txt ('relative/path label' lines) "
                    "+ the images they list",
     "places-lt": "OLTR split files Places_LT_{train,val,test}.txt ('relative/path label' lines) "
@@ -59,12 +61,21 @@ def options_of(name: str) -> str:
                     for p in params if p.name not in ("root", "download")) or "-"
 
 
+def presence_of(name: str) -> str:
+    """Whether the files are found without ``--data-root`` (the sets that have a default folder), else ``-``."""
+    from .mnist import TV_FOLDER, presence
+
+    data = "fashion-mnist" if name == "fashion-mnist-lt" else name
+    return presence(data) if data in TV_FOLDER else "-"
+
+
 def dataset_table(pattern: str | None = None) -> Report:
-    """Every registered dataset (optionally filtered by a glob or substring): name, layout, options."""
+    """Every registered dataset (optionally filtered by a glob or substring): name, layout, options, and
+    (sets with a default folder) whether their files are present there."""
     from ..engine.registry import matches
     from . import list_datasets
 
-    rows = [{"dataset": n, "layout": layout_of(n), "options": options_of(n)}
+    rows = [{"dataset": n, "layout": layout_of(n), "options": options_of(n), "present": presence_of(n)}
             for n in list_datasets() if matches(n, pattern)]
     if not rows:
         raise LtError(f"no dataset name matches '{pattern}' (lt datasets lists them all)")

@@ -258,6 +258,7 @@ def train_facm(opts: FACMOptions | None = None, **values):
         lt defend facm --backbone runs/ce --dataset digits --feature-layers features.3,features.7 --out runs/facm
     """
     from ..data import get_dataset
+    from ..data.selection import selection_split
     from ..engine.lifecycle import start_run
     from ..engine.loop import TrainConfig, fit, load_best_into
     from .common import make_adversary
@@ -272,21 +273,22 @@ def train_facm(opts: FACMOptions | None = None, **values):
     classes = (ckpt.get("model_args") or {}).get("num_classes")
     check(classes is None or classes == bundle.num_classes,
           f"checkpoint '{opts.backbone}' predicts {classes} classes but the data has {bundle.num_classes}")
-    run.update_info(num_classes=bundle.num_classes, input_shape=list(bundle.input_shape))
+    bundle, eval_set, selected_on = selection_split(bundle, opts.select_on, opts.val_fraction)
+    run.update_info(num_classes=bundle.num_classes, input_shape=list(bundle.input_shape), dataset_info=bundle.info)
     run.reseed()  # identical FA heads and CMPD on every rank
     model = build_facm(net.to(run.device), layers, bundle.num_classes, bundle.input_shape,
                        backbone_spec=backbone_spec_of(ckpt), fa_hidden=opts.fa_hidden, cmpd=not opts.fa_only,
                        latent=opts.latent_dim or 32, decision=opts.decision, freeze=opts.freeze).to(run.device)
-    eval_set = bundle.val if bundle.val is not None else bundle.test
     objective = FACMObjective(adversary, opts.kl_weight if opts.kl_weight is not None else 1.0)
     res = fit(model, bundle.train, eval_set, cfg=cfg, device=run.device, objective=objective,
               out_dir=run.out_dir, resume=run.resume_from(), run_config=run.config)
     load_best_into(model, run.out_dir)
-    return _facm_report(run, model, bundle, res, adversary, cfg)
+    return _facm_report(run, model, bundle, res, adversary, cfg, selected_on)
 
 
-def _facm_report(run, model: FACM, bundle, res, adversary: Callable | None, cfg):
+def _facm_report(run, model: FACM, bundle, res, adversary: Callable | None, cfg, selected_on: str = "val"):
     """Every member's clean (and attacked-backbone) accuracy; metrics.json; the Report."""
+    from ..data.selection import selection_notes
     from ..engine.loop import make_loader
     from ..engine.report import Report
 
@@ -299,12 +301,14 @@ def _facm_report(run, model: FACM, bundle, res, adversary: Callable | None, cfg)
     summary = {"dataset": r["dataset"], "layers": ",".join(model.layers), "decision": r["decision"],
                "modules": "FA" if r["fa_only"] else "FA+CMPD", "backbone_frozen": r["freeze"],
                "clean_acc": clean["facm"], "backbone_clean_acc": clean["backbone"], "best_epoch": res.best_epoch,
+               "selected_on": selected_on,
                "out": str(run.out_dir / "best.pt")}
     if adv:
         summary[key] = adv["facm"]
     run.finish({**summary, "members": rows, "history": res.history})
     notes = [f"{key}: the paper's protocol (the attack sees the backbone only, eps={r['eps']:.4g}); "
              "run `lt defend eval` for the end-to-end adaptive attack"] if adv else []
+    notes += selection_notes(selected_on)
     return Report(title=f"FACM on {r['dataset']}", rows=rows, summary=summary, notes=notes)
 
 

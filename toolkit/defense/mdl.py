@@ -152,6 +152,7 @@ def train_mdl(opts: MDLOptions | None = None, **values):
         lt train mdl --dataset digits --model smallcnn --lambda 1 --dropout 0.5 --epochs 10 --out runs/mdl
     """
     from ..data import get_dataset
+    from ..data.selection import selection_split
     from ..engine.lifecycle import start_run
     from ..engine.loop import TrainConfig, fit, load_best_into
     from .common import add_head_dropout, build_model, make_adversary
@@ -163,19 +164,20 @@ def train_mdl(opts: MDLOptions | None = None, **values):
     run = start_run(("train", "mdl"), opts)
     bundle = get_dataset(opts.dataset, root=opts.data_root, download=opts.download,
                          **({"image_size": opts.image_size} if opts.image_size is not None else {}))
-    run.update_info(num_classes=bundle.num_classes, input_shape=list(bundle.input_shape))
+    bundle, eval_set, selected_on = selection_split(bundle, opts.select_on, opts.val_fraction)
+    run.update_info(num_classes=bundle.num_classes, input_shape=list(bundle.input_shape), dataset_info=bundle.info)
     run.reseed()  # identical initial weights on every rank
     net = build_model(opts.model, bundle)
     head = add_head_dropout(net, opts.dropout)
-    eval_set = bundle.val if bundle.val is not None else bundle.test
     res = fit(net, bundle.train, eval_set, cfg=cfg, device=run.device, objective=objective, out_dir=run.out_dir,
               resume=run.resume_from(), run_config=run.config)
     load_best_into(net, run.out_dir)
-    return _mdl_report(run, net, head, bundle, res, cfg)
+    return _mdl_report(run, net, head, bundle, res, cfg, selected_on)
 
 
-def _mdl_report(run, net: nn.Module, head: nn.Module, bundle, res, cfg):
+def _mdl_report(run, net: nn.Module, head: nn.Module, bundle, res, cfg, selected_on: str):
     """Test accuracy of the best checkpoint and the pass diversity; metrics.json; the Report."""
+    from ..data.selection import selection_notes
     from ..engine.loop import evaluate, make_loader
     from ..engine.metrics import classification_metrics
     from ..engine.report import Report
@@ -188,12 +190,12 @@ def _mdl_report(run, net: nn.Module, head: nn.Module, bundle, res, cfg):
                                run.device)
     summary = {"dataset": r["dataset"], "model": r["model"], "lambda": r["lam"], "mask": r["mask"],
                "dropout": r["dropout"], "adversarial": r["adversarial"], "epochs": r["epochs"],
-               "best_epoch": res.best_epoch, "selected_on": "val" if bundle.val is not None else "test",
+               "best_epoch": res.best_epoch, "selected_on": selected_on,
                "test_top1": test["top1"], "test_top5": test["top5"], "pass_cosine": diversity,
                "out": str(run.out_dir)}
     run.finish({**summary, "history": res.history, "per_class": test["per_class"]})
     notes = ["pass_cosine: mean cosine between two dropout passes' wrong-class distributions on the test set "
-             "(lower = more diverse sub-networks, the quantity MDL pushes down)"]
+             "(lower = more diverse sub-networks, the quantity MDL pushes down)", *selection_notes(selected_on)]
     rows = [dict(r) for r in res.history]
     return Report(title=f"MDL training on {r['dataset']}", rows=rows, summary=summary, notes=notes)
 

@@ -19,6 +19,7 @@ from ..engine.options import (
     OutputOptions,
     RunData,
     RunOptions,
+    SelectionOptions,
     TrainOptions,
     flag,
     option,
@@ -76,7 +77,7 @@ class AdversaryOptions(Options):
 
 
 @options(dataset=Default("digits", help=DATASETS), lr=0.05)
-class MDLOptions(AdversaryOptions, DataOptions, TrainOptions, RunOptions):
+class MDLOptions(AdversaryOptions, DataOptions, SelectionOptions, TrainOptions, RunOptions):
     """``lt train mdl``: CE over two dropout passes + lambda·cos² of their masked wrong-class outputs
     (:mod:`toolkit.defense.mdl`)."""
 
@@ -104,7 +105,7 @@ class MDLOptions(AdversaryOptions, DataOptions, TrainOptions, RunOptions):
 
 
 @options(dataset=Default("digits", help=DATASETS), lr=1e-3, optimizer="adam", weight_decay=0.0)
-class FACMOptions(AdversaryOptions, DataOptions, TrainOptions, RunOptions):
+class FACMOptions(AdversaryOptions, DataOptions, SelectionOptions, TrainOptions, RunOptions):
     """``lt defend facm``: FA heads (+ CMPD) fine-tuned on a frozen backbone (:mod:`toolkit.defense.facm`)."""
 
     _attack_field = "adv_attack"

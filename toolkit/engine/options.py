@@ -369,6 +369,27 @@ class DataOptions(Options):
 
 
 @options
+class SelectionOptions(Options):
+    """Which split picks the reported epoch of a trainer (``toolkit.data.selection``): never test unless named."""
+
+    select_on: str = option("val", "Split the reported epoch is picked on: val (the dataset's; else carved from "
+                                   "train, see --val-fraction), last (no selection), test (biased: warned).",
+                            choices=("val", "last", "test"))
+    val_fraction: float | None = option(None, "Share of each class of train held out as val (stratified, fixed "
+                                              "seed) when the dataset has no val split.", gt=0, lt=1,
+                                        default_text="0.1 with --select-on val")
+
+    def _resolve(self):
+        if self.select_on == "val" and self.val_fraction is None:
+            return self.replace(val_fraction=0.1)
+        return self
+
+    def _rules(self) -> None:
+        if self.select_on != "val":
+            refuse(self, ["val_fraction"], f"with --select-on {self.select_on} (no val split is carved)")
+
+
+@options
 class BatchOptions(Options):
     """How many samples a step takes."""
 
@@ -417,6 +438,6 @@ class TrainOptions(BatchOptions):
         return {f.name: getattr(self, f.name) for f in fields(TrainOptions)}
 
 
-__all__ = ["BatchOptions", "DataOptions", "Default", "DeviceOptions", "Options", "OutputOptions", "RunOptions",
-           "TrainOptions", "base_type", "element_type", "flag", "option", "options", "parse_fraction", "parse_list",
-           "RunData", "SeedOptions", "refuse", "require"]
+__all__ = ["BatchOptions", "DataOptions", "Default", "DeviceOptions", "Options", "OutputOptions", "RunData",
+           "RunOptions", "SeedOptions", "SelectionOptions", "TrainOptions", "base_type", "element_type", "flag",
+           "option", "options", "parse_fraction", "parse_list", "refuse", "require"]

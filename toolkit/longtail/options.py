@@ -16,6 +16,7 @@ from ..engine.options import (
     Options,
     RunData,
     RunOptions,
+    SelectionOptions,
     TrainOptions,
     option,
     options,
@@ -45,8 +46,10 @@ class ShotOptions(Options):
 
     shots: str = option("decoupling", "Shot groups: decoupling (many>100, few<20) or oltr (>=100, <=20).",
                         choices=("decoupling", "oltr"))
-    many: int | None = option(None, "Many-shot threshold.", min=1, default_text="the recipe's (digits-lt 60, else 100)")
-    few: int | None = option(None, "Few-shot threshold.", min=1, default_text="the recipe's (20)")
+    many: int | None = option(None, "Many-shot threshold.", min=1,
+                              default_text="the recipe's (digits-lt 60, fashion-mnist-lt 1000, else 100)")
+    few: int | None = option(None, "Few-shot threshold.", min=1,
+                             default_text="the recipe's (fashion-mnist-lt 200, else 20)")
 
 
 @options
@@ -58,11 +61,11 @@ class LongtailDataOptions(DataOptions):
 
 
 @options(dataset=Default("digits-lt", help="Dataset: a registered name (see `lt datasets`): digits-lt, cifar10-lt, "
-                                           "cifar100-lt, imagenet-lt, places-lt, inat2018, ..."),
+                                           "cifar100-lt, fashion-mnist-lt, imagenet-lt, places-lt, inat2018, ..."),
          epochs=recipe_default("epochs"), batch_size=recipe_default("batch_size"), lr=recipe_default("lr"),
          weight_decay=recipe_default("weight_decay"), scheduler=recipe_default("scheduler"),
          warmup_epochs=recipe_default("warmup_epochs"), momentum=recipe_default("momentum"))
-class LongtailOptions(LongtailDataOptions, TrainOptions, ShotOptions, RunOptions):
+class LongtailOptions(LongtailDataOptions, SelectionOptions, TrainOptions, ShotOptions, RunOptions):
     """What every long-tailed trainer takes: data, a recipe its training fields override, shot groups."""
 
     recipe: str | None = option(None, "Training recipe; every training flag overrides it.",

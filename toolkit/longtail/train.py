@@ -1,8 +1,9 @@
 """Train and evaluate long-tailed classifiers: the toolkit side of ``lt train ce`` and ``lt train eval``.
 
 ``train_longtail`` builds data, model and objective from a recipe plus overrides, runs the engine
-loop, selects the best epoch on val (or on test when the dataset has no val split — reported as
-``selected_on``), evaluates it on test, and writes ``config.json`` (the run lifecycle's one schema:
+loop, selects the best epoch on val (a dataset without one gets a stratified val carved from train;
+``--select-on last|test``, see :mod:`toolkit.data.selection`; reported as ``selected_on``), evaluates
+it on test, and writes ``config.json`` (the run lifecycle's one schema:
 every recipe value resolved), ``metrics.json`` (overall, shot groups, per-class accuracy),
 ``metrics.csv``, ``best.pt``/``last.pt`` and ``per_class.png`` into the run dir. It runs unchanged
 under ``torchrun`` and continues exactly with ``--resume``.
@@ -20,6 +21,7 @@ import torch
 from torch import nn
 
 from ..data import DataBundle, get_dataset
+from ..data.selection import selection_notes, selection_split
 from ..engine import distributed as D
 from ..engine.device import resolve_device
 from ..engine.errors import LtError, check
@@ -70,6 +72,7 @@ def train_longtail(opts: LongtailOptions, *, method: str, loss: str,
     cfg = TrainConfig.of_options(opts, seed=opts.seed, deterministic=opts.deterministic)
     lrun = start_run(("train", method), opts)
     bundle = load_bundle(opts.dataset, opts.data_root, opts.download, opts.imbalance, opts.skip_bad, opts.image_size)
+    bundle, eval_set, selected_on = selection_split(bundle, opts.select_on, opts.val_fraction)
     metrics_fn = longtail_metrics(bundle.train_counts, opts.shots, opts.many, opts.few)
     lrun.update_info(num_classes=bundle.num_classes, train_counts=bundle.train_counts, dataset_info=bundle.info)
     lrun.reseed()  # identical initial weights on every rank
@@ -80,14 +83,12 @@ def train_longtail(opts: LongtailOptions, *, method: str, loss: str,
                           **({"normed_head": True} if loss == "ldam-drw" else {}))
     objective = (objective_factory(bundle, opts, model) if objective_factory is not None
                  else get_loss(loss, bundle.train_counts, opts.epochs))
-    eval_set = bundle.val if bundle.val is not None else bundle.test
     log(f"training {opts.model} with {method}/{loss} on {opts.dataset} "
         f"({len(bundle.train)} train images, {bundle.num_classes} classes) on {lrun.device}")
     result = fit(model, bundle.train, eval_set, cfg=cfg, device=lrun.device, objective=objective,
                  metrics_fn=_with_objective_metrics(metrics_fn, objective), out_dir=lrun.out_dir,
                  resume=lrun.resume_from(), run_config=lrun.config)
     load_best_into(model, lrun.out_dir)
-    selected_on = "val" if bundle.val is not None else "test"
     final = _evaluate_split(model, bundle, lrun.device, metrics_fn, cfg)
     report, metrics = _final_report(opts, method, loss, bundle, final, result.best_epoch, selected_on, lrun.out_dir)
     lrun.finish(metrics)
@@ -125,7 +126,8 @@ def _final_report(opts: LongtailOptions, method: str, loss: str, bundle: DataBun
                        title=f"{method} on {opts.dataset}")
     metrics = {**row, "per_class": final["per_class"], "best_epoch": best_epoch, "selected_on": selected_on,
                "shot_groups": final["shot_groups"], "train_counts": bundle.train_counts}
-    return Report(title=f"{method} ({loss}) on {opts.dataset}: test top-1", rows=[row], summary=summary), metrics
+    return Report(title=f"{method} ({loss}) on {opts.dataset}: test top-1", rows=[row], summary=summary,
+                  notes=selection_notes(selected_on)), metrics
 
 
 def evaluate_checkpoint(opts: EvalOptions | None = None, **values: Any) -> Report:
