@@ -26,6 +26,14 @@ def _lt_cache_dir(tmp_path_factory):
         os.environ["LT_CACHE_DIR"] = old
 
 
+@pytest.fixture(autouse=True)
+def _loud():
+    """stderr chatter on at the start of every test (a CLI test's --quiet must not silence the next one)."""
+    from toolkit.engine.report import set_quiet
+
+    set_quiet(False)
+
+
 @pytest.fixture
 def runner():
     from typer.testing import CliRunner

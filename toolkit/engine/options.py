@@ -240,6 +240,8 @@ class Options:
             given = {k: getattr(out, k) for k in spec.fields}
             out = out.replace(**fill_from_run(str(getattr(out, spec.run_field)), given, spec.fields, spec.required,
                                               spec.defaults))
+        elif spec is not None and spec.defaults:  # nothing to read: the defaults alone
+            out = out.replace(**{k: v for k, v in spec.defaults.items() if getattr(out, k) is None})
         for klass in reversed(type(out).__mro__):
             hook = klass.__dict__.get("_resolve")
             if hook is not None:
