@@ -29,6 +29,7 @@ Pure Python (no torch): the CLI builds every command's signature from these clas
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import typing
 from dataclasses import MISSING, dataclass, field, fields
@@ -179,6 +180,11 @@ class RunData:
         self.run_field, self.fields, self.required, self.defaults = run_field, fields, required, defaults
 
 
+@functools.lru_cache(maxsize=None)
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
 def _missing_path(spec: Any) -> bool:
     """A run spec that names a file or dir that does not exist: nothing to read (the command itself says it
     does not exist, after the option rules)."""
@@ -219,7 +225,8 @@ class Options:
 
     @classmethod
     def hints(cls) -> dict[str, Any]:
-        return typing.get_type_hints(cls)
+        """The fields' types (evaluated once per class: the CLI asks for every field of every command)."""
+        return _hints(cls)
 
     def to_dict(self) -> dict[str, Any]:
         """Every option under its name, with its value (``config.json``'s ``resolved``)."""
