@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 
-from .curves import LONG_S, _todo
+from . import curves
+from .curves import _todo
 
 
 def measured_passes(sizes: list[int], current: list[int], grid: int, batches: int, stack: int = 1) -> int:
@@ -37,16 +38,18 @@ def plan_line(mode: str, sizes: list[int], current: list[int], grid: int, images
 
 
 def hint(mode: str, grid: int, images: int):
-    """``fn(eta_seconds) -> line``: which cheaper settings or curve mode would fit in :data:`LONG_S`."""
+    """``fn(eta_seconds) -> line``: which cheaper settings or curve mode would fit in
+    :data:`toolkit.prune.curves.LONG_S` (15 min)."""
 
     def line(eta: float) -> str:
-        f = LONG_S / eta
+        long_s = curves.LONG_S
+        f = min(1.0, long_s / eta)
         fewer = max(1, int(images * f))
         if mode == "measured":
             k = max(2, int(grid * f))
-            return (f"hint: this ETA exceeds {LONG_S // 60} min on this device; --curves sketch costs passes "
+            return (f"hint: this ETA exceeds {long_s // 60} min on this device; --curves sketch costs passes "
                     f"independent of layers x grid (the default), or --grid {k} or --calib-size {fewer} would fit")
-        return (f"hint: this ETA exceeds {LONG_S // 60} min on this device; --calib-size {fewer} (or fewer "
+        return (f"hint: this ETA exceeds {long_s // 60} min on this device; --calib-size {fewer} (or fewer "
                 f"--sketch-draws / --sketch-anchors) would fit")
 
     return line

@@ -103,6 +103,8 @@ class CurveOptions(Options):
                                         default_text=f"{SKETCH_DEFAULTS['sketch_anchors']} with --curves sketch")
 
     def _resolve(self):
+        if getattr(self, "method", "rd") != "rd":
+            return self  # lt prune run with a baseline: rd's options stay "not given" (and are refused if typed)
         return self.replace(**sketch_defaults(self))
 
     def _rules(self) -> None:
