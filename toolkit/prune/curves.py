@@ -86,9 +86,10 @@ def _fill(row: np.ndarray, z: list[int], current: int, measured: dict[int, float
 
 
 @torch.no_grad()
-def reference_outputs(model: nn.Module, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+def reference_outputs(model: nn.Module, xs: list[torch.Tensor], description: str | None = None) -> list[torch.Tensor]:
+    """The model's logits on every batch of ``xs`` (under a progress bar / heartbeat when ``description``)."""
     model.eval()
-    return [model(x).float() for x in xs]
+    return [model(x).float() for x in (progress(xs, description=description) if description else xs)]
 
 
 @torch.no_grad()
@@ -109,15 +110,19 @@ def _drain(steps: Iterator, total: int, description: str, plan: str | None = Non
     ``hint(eta_seconds)`` (a line or None) when that ETA exceeds :data:`LONG_S`."""
     if plan:
         log(plan)
-    t0 = time.perf_counter()
+    t0 = last = time.perf_counter()
     for i, _ in enumerate(progress(steps, total=total, description=description)):
+        now = time.perf_counter()
         if i == 0 and plan:
-            first = time.perf_counter() - t0
-            eta = first * total
-            log(f"{description}: first pass {first:.3g} s; ETA {_clock(eta)} for all {total} passes")
+            eta = (now - t0) * total
+            log(f"{description}: first pass {now - t0:.3g} s; ETA {_clock(eta)} for all {total} passes")
             line = hint(eta) if hint is not None and eta > LONG_S else None
             if line:
                 log(line)
+        elif i == 1 and plan and 2 * (now - last) < last - t0:  # the first pass was mostly warm-up
+            log(f"{description}: second pass {now - last:.3g} s (the first included warm-up); "
+                f"ETA {_clock((now - last) * (total - 2))}")
+        last = now
 
 
 LONG_S = 15 * 60  # an ETA above this gets a one-line hint of cheaper settings

@@ -139,7 +139,7 @@ def _iteration(net, layers, calib, xs, t: int, opts: PruneOptions) -> dict:
     n_iter = opts.iterations
     target = 1.0 - (1.0 - opts.ratio) ** (t / n_iter)
     current = current_zero_counts(layers)
-    refs = reference_outputs(net, xs)
+    refs = reference_outputs(net, xs, description="reference logits")
     curves, secs, source, fp = None, 0.0, "-", None
     if getattr(allocator, "needs_curves", False):
         curves, secs, source, fp = get_curves(net, layers, xs, calib_spec=calib.spec, grid=opts.grid,

@@ -65,9 +65,9 @@ class _LayerSum:
 
     def squares(self, g: torch.Tensor) -> torch.Tensor:
         """(g^T dw(a_k))^2 for k = 0..K (float64, on the CPU)."""
-        sums = torch.zeros(self.grid + 1, dtype=torch.float64, device=g.device)
-        sums.index_add_(0, self.seg, (g.flatten() * self.w).double())
-        return sums.cumsum(0).pow(2).cpu()
+        sums = torch.zeros(self.grid + 1, dtype=g.dtype, device=g.device)
+        sums.index_add_(0, self.seg, g.flatten() * self.w)
+        return sums.double().cumsum(0).pow(2).cpu()
 
 
 def find_cut(model: nn.Module, x: torch.Tensor) -> str | None:
