@@ -180,3 +180,23 @@ def test_a_pass_carries_one_batch_at_224_px():
     big = [torch.zeros(64, 3, 224, 224)] * 4
     small = [torch.zeros(8, 3, 32, 32)] * 2
     assert pass_images(big) == 64 and pass_images(small) == 392
+
+
+def test_a_warm_up_first_pass_revises_the_eta_and_gives_no_hint(monkeypatch, capsys):
+    """A slow first pass (kernel set-up) must not trigger the 15-min hint when the second pass is fast."""
+    import time
+
+    from toolkit.engine.report import set_quiet
+
+    set_quiet(False)
+    monkeypatch.setattr(curves_mod, "LONG_S", 1.0)
+
+    def steps():
+        time.sleep(0.2)  # first pass: ETA 0.2 s x 20 = 4 s > LONG_S
+        yield
+        for _ in range(19):
+            yield
+
+    curves_mod._drain(steps(), 20, "curves", plan="curves: plan test", hint=lambda eta: "hint: too long")
+    err = capsys.readouterr().err
+    assert "first pass" in err and "(the first included warm-up)" in err and "hint:" not in err

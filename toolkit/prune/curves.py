@@ -106,22 +106,23 @@ def plain_curves(model: nn.Module, layers: list[Layer], xs: list[torch.Tensor], 
 def _drain(steps: Iterator, total: int, description: str, plan: str | None = None, hint=None) -> None:
     """Run ``steps`` (one per unit of work) under a progress bar, or a time-based heartbeat off a terminal.
 
-    ``plan`` (a line) is said first; after the first step, the ETA of all ``total`` steps, and
-    ``hint(eta_seconds)`` (a line or None) when that ETA exceeds :data:`LONG_S`."""
+    ``plan`` (a line) is said first; after the first step, the ETA of all ``total`` steps; after the
+    second, a revised ETA when the first was mostly warm-up (one-time kernel set-up), and then
+    ``hint(eta_seconds)`` (a line) when the better ETA exceeds :data:`LONG_S`."""
     if plan:
         log(plan)
     t0 = last = time.perf_counter()
+    eta = 0.0
     for i, _ in enumerate(progress(steps, total=total, description=description)):
         now = time.perf_counter()
-        if i == 0 and plan:
+        if plan and i == 0:
             eta = (now - t0) * total
             log(f"{description}: first pass {now - t0:.3g} s; ETA {_clock(eta)} for all {total} passes")
-            line = hint(eta) if hint is not None and eta > LONG_S else None
-            if line:
-                log(line)
-        elif i == 1 and plan and 2 * (now - last) < last - t0:  # the first pass was mostly warm-up
-            log(f"{description}: second pass {now - last:.3g} s (the first included warm-up); "
-                f"ETA {_clock((now - last) * (total - 2))}")
+        elif plan and i == 1 and 2 * (now - last) < last - t0:  # the first pass was mostly warm-up
+            eta = (now - last) * (total - 2)
+            log(f"{description}: second pass {now - last:.3g} s (the first included warm-up); ETA {_clock(eta)}")
+        if plan and hint is not None and i == min(1, total - 1) and eta > LONG_S:
+            log(hint(eta))
         last = now
 
 
