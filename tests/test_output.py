@@ -100,7 +100,22 @@ def test_heartbeat_off_a_terminal(monkeypatch, capsys):
     rp.set_quiet(False)
     assert list(rp.progress(range(3), description="curves")) == [0, 1, 2]
     err = capsys.readouterr().err.splitlines()
-    assert err == [f"curves: {k}/3 done, 0:00:00 elapsed" for k in (1, 2, 3)]
+    assert [ln.split(", ")[:2] for ln in err] == [[f"curves: {k}/3 done", "0:00:00 elapsed"] for k in (1, 2, 3)]
+    assert all(", ETA 0:00:0" in ln for ln in err), err  # rate and ETA follow done/total
+
+
+def test_heartbeat_is_time_based_while_a_step_runs(monkeypatch, capsys):
+    """A step longer than $LT_HEARTBEAT_S still gets its lines (a thread), before the first step ends."""
+    import time as _time
+
+    monkeypatch.setenv("LT_HEARTBEAT_S", "0.05")
+    rp.set_quiet(False)
+    with rp.Heartbeat("curves", total=2) as beat:
+        _time.sleep(0.3)
+        assert capsys.readouterr().err.count("curves: 0/2 done") >= 2
+        beat.advance()
+        _time.sleep(0.2)
+    assert "curves: 1/2 done" in capsys.readouterr().err
 
 
 def test_heartbeat_waits_for_its_interval_and_is_quiet_when_asked(monkeypatch, capsys):

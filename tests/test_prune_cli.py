@@ -54,7 +54,7 @@ def test_prune_default_command_writes_a_loadable_run(invoke, trained, cache, tmp
                        "--out", out, "--format", "json", "--quiet"))
     assert 0.5 <= rep["sparsity"] <= 0.5 + 1 / 20 + 1e-9
     assert rep["top1_before"] > 0.5 and rep["top1_after"] is not None
-    assert rep["curves_from"] == "measured" and rep["predicted_distortion"] > 0 and rep["measured_distortion"] > 0
+    assert rep["curves_from"] == "sketch" and rep["predicted_distortion"] > 0 and rep["measured_distortion"] > 0
     for name in ("last.pt", "masks.pt", "curves.pt", "config.json", "metrics.json", "layers.csv",
                  "curves.png", "allocation.png"):
         assert (out / name).is_file(), name
@@ -284,10 +284,13 @@ def test_heartbeat_at_every_long_stage_off_a_terminal(invoke, tmp_path, monkeypa
     """SLURM logs: off a terminal every long stage says how far it is (LT_HEARTBEAT_S=0: every step)."""
     monkeypatch.setenv("LT_HEARTBEAT_S", "0")
     res = invoke("prune", "--ratio", "0.5", "smallcnn", "--dataset", "digits", "--calib-size", "16",
-                 "--batch-size", "8", "--grid", "4", "--cache-dir", tmp_path / "cache", "--out", tmp_path / "p",
-                 "-f", "json")
+                 "--batch-size", "8", "--grid", "4", "--curves", "measured", "--cache-dir", tmp_path / "cache",
+                 "--out", tmp_path / "p", "-f", "json")
     assert res.exit_code == 0, res.output
-    beats = [ln for ln in res.stderr.splitlines() if " done, " in ln and ln.endswith(" elapsed")]
+    plan = "curves: plan measured, 4 layers x 5 grid points, 16 images (2 batches): 8 suffix passes of <= 392 images"
+    assert plan in res.stderr
+    assert "slower than the default sketch" in res.stderr
+    beats = [ln for ln in res.stderr.splitlines() if " done, " in ln and " elapsed" in ln]
     stages = {ln.split(":")[0] for ln in beats}
     assert {"calibration images", "top-1", "curves", "DP allocation"} <= stages, res.stderr
     # curves advance once per suffix pass (2 batches x 4 layers here), the DP once per layer

@@ -12,6 +12,7 @@ import math
 import os
 import shutil
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
@@ -76,8 +77,8 @@ HEARTBEAT_S = 30.0
 
 
 def progress(iterable: Iterable, total: int | None = None, description: str = "") -> Iterator:
-    """Iterate with a rich progress bar on stderr; off a terminal (a log, a pipe, SLURM) a heartbeat
-    line instead, at most every ``$LT_HEARTBEAT_S`` seconds (default 30): stage, done/total, elapsed.
+    """Iterate with a rich progress bar on stderr; off a terminal (a log, a pipe, SLURM) a :class:`Heartbeat`
+    line instead, every ``$LT_HEARTBEAT_S`` seconds (default 30): stage, done/total, elapsed, rate, ETA.
     Plain iteration when quiet or not rank 0."""
     from .distributed import is_main
 
@@ -98,18 +99,69 @@ def progress(iterable: Iterable, total: int | None = None, description: str = ""
 
 
 def _heartbeat(iterable: Iterable, total: int | None, description: str) -> Iterator:
-    every = float(os.environ.get(HEARTBEAT_ENV) or HEARTBEAT_S)
-    t0 = last = time.monotonic()
-    done = 0
-    for item in iterable:
-        yield item
-        done += 1
-        now = time.monotonic()
-        if now - last >= every:
-            last = now
-            of = f"/{total}" if total is not None else ""
-            sys.stderr.write(f"{description or 'working'}: {done}{of} done, {_clock(now - t0)} elapsed\n")
-            sys.stderr.flush()
+    with Heartbeat(description, total) as beat:
+        for item in iterable:
+            yield item
+            beat.advance()
+
+
+def heartbeat_seconds() -> float:
+    """``$LT_HEARTBEAT_S`` (default 30 s): how often a heartbeat line is written off a terminal."""
+    return float(os.environ.get(HEARTBEAT_ENV) or HEARTBEAT_S)
+
+
+class Heartbeat:
+    """A time-based progress line on stderr: every ``$LT_HEARTBEAT_S`` seconds (a background thread, so
+    a line comes even while one long step is still running) ``stage: done/total done, elapsed, rate,
+    ETA``. With ``LT_HEARTBEAT_S=0`` a line after every step instead (tests, very verbose logs).
+
+    ``with Heartbeat("curves", total=416) as beat: ... beat.advance()``; silent when quiet or not rank 0.
+    """
+
+    def __init__(self, description: str, total: int | None = None, every: float | None = None):
+        from .distributed import is_main
+
+        self.description, self.total = description or "working", total
+        self.every = heartbeat_seconds() if every is None else float(every)
+        self.silent = _state["quiet"] or not is_main()
+        self.done, self.t0 = 0, time.monotonic()
+        self._stop = threading.Event()
+        self._thread = None
+
+    def __enter__(self) -> "Heartbeat":
+        if not self.silent and self.every > 0:
+            self._thread = threading.Thread(target=self._beat, name="lt-heartbeat", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        if not self.silent and self.every <= 0:
+            self.write()
+
+    def line(self) -> str:
+        elapsed = time.monotonic() - self.t0
+        of = f"/{self.total}" if self.total is not None else ""
+        text = f"{self.description}: {self.done}{of} done, {_clock(elapsed)} elapsed"
+        if self.done and elapsed > 0:
+            rate = self.done / elapsed
+            text += f", {rate:.3g}/s" if rate >= 1 else f", {elapsed / self.done:.3g} s each"
+            if self.total is not None:
+                text += f", ETA {_clock((self.total - self.done) / rate)}"
+        return text
+
+    def write(self) -> None:
+        sys.stderr.write(self.line() + "\n")
+        sys.stderr.flush()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every):
+            self.write()
 
 
 def _clock(seconds: float) -> str:

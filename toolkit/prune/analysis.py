@@ -21,7 +21,7 @@ from .cache import get_curves
 from .curves import reference_outputs
 from .masks import keep_mask
 from .options import AdditivityOptions, CurvesOptions
-from .run import calibrate, joint_distortion, start
+from .run import calibrate, curve_mode, joint_distortion, start
 
 
 def curves_report(opts: CurvesOptions | str | None = None, /, **values: Any) -> Report:
@@ -39,7 +39,8 @@ def curves_report(opts: CurvesOptions | str | None = None, /, **values: Any) -> 
     run, net, bundle = start(("prune", "curves"), opts, writes=opts.out is not None)
     layers, calib, xs = calibrate(run, net, bundle, opts.calib_size, opts.batch_size)
     curves, secs, source, fp = get_curves(net, layers, xs, calib_spec=calib.spec, grid=grid,
-                                          worst_case=opts.worst_case, cache_dir=cache_dir, fast=opts.fx_split)
+                                          worst_case=opts.worst_case, cache_dir=cache_dir, fast=opts.fx_split,
+                                          **curve_mode(opts))
     a = np.linspace(0, 1, grid + 1)
     rows = [{"layer": ly.name, "weights": ly.size,
              **{f"d@{p}": float(np.interp(p, a, curves[l])) for p in (0.25, 0.5, 0.75, 0.9)}}

@@ -22,7 +22,7 @@ from ..engine.cache import resolve_path
 from ..engine.checkpoint import atomic_path
 from ..engine.fingerprint import params_key, state_fingerprint
 from ..engine.report import log, warn
-from .curves import fast_curves, plain_curves
+from .curves import measure_curves, pass_images
 from .masks import Layer
 from .options import DEFAULT_CACHE_DIR  # noqa: F401 - re-exported: the default --cache-dir
 
@@ -48,14 +48,21 @@ def _read(path: Path) -> dict | None:
 
 
 def get_curves(model: nn.Module, layers: list[Layer], xs: list[torch.Tensor], *, calib_spec: dict, grid: int,
-               worst_case: bool, cache_dir: str | Path | None, tag: str = "", fast: bool = True
-               ) -> tuple[np.ndarray, float, str, str]:
-    """Curves (L, K+1) from the cache when its fingerprint matches, else measured (and cached).
+               worst_case: bool, cache_dir: str | Path | None, tag: str = "", fast: bool = True,
+               mode: str = "measured", draws: int | None = None, anchors: int | None = None, seed: int = 0,
+               refs: list[torch.Tensor] | None = None) -> tuple[np.ndarray, float, str, str]:
+    """Curves (L, K+1) from the cache when its fingerprint matches, else computed (and cached).
 
-    Returns (curves, seconds spent measuring, source ``cache``|``measured``, fingerprint).
+    ``mode``: ``measured`` (the paper's; ``fast`` = on the fx split) or ``sketch`` (our extension,
+    :func:`toolkit.prune.sketch.sketch_curves` with ``draws``, ``anchors``, ``seed``); a sketch's cache key
+    includes its mode, draws, anchors and seed (a measured key is unchanged from lt 0.3). The plan
+    (:mod:`toolkit.prune.budget`) is said before computing. ``refs``: the model's logits on ``xs``.
+    Returns (curves, seconds spent computing, source ``cache``|``measured``|``sketch``, fingerprint).
     """
     spec = {"calib": calib_spec, "grid": grid, "worst_case": worst_case, "tag": tag,
             "layers": [ly.name for ly in layers]}
+    if mode == "sketch":
+        spec.update(curves=mode, draws=draws, anchors=anchors, seed=seed)
     fp = model_fingerprint(model, spec)
     path = cache_file(cache_dir, getattr(model, "arch", type(model).__name__), spec) if cache_dir else None
     if path is not None and path.is_file():
@@ -67,11 +74,29 @@ def get_curves(model: nn.Module, layers: list[Layer], xs: list[torch.Tensor], *,
             warn(f"curves cache '{path}' was computed for a different model or weights (fingerprint "
                  f"{data['fingerprint'][:12]} != {fp[:12]}); recomputing")
     t0 = time.perf_counter()
-    curves = (fast_curves if fast else plain_curves)(model, layers, xs, grid, worst_case)
+    curves = _compute(model, layers, xs, grid, worst_case, fast, mode, draws, anchors, seed, refs)
     seconds = time.perf_counter() - t0
     if path is not None:
         with atomic_path(path) as tmp:
             torch.save({"fingerprint": fp, "spec": json.loads(json.dumps(spec, default=str)),
                         "curves": torch.from_numpy(curves), "sizes": [ly.size for ly in layers],
                         "seconds": seconds}, tmp)
-    return curves, seconds, "measured", fp
+    return curves, seconds, "sketch" if mode == "sketch" else "measured", fp
+
+
+def _compute(model, layers, xs, grid, worst_case, fast, mode, draws, anchors, seed, refs) -> np.ndarray:
+    from .budget import hint, plan_line
+    from .masks import current_zero_counts
+
+    images, batch = sum(x.shape[0] for x in xs), max(x.shape[0] for x in xs)
+    plan = plan_line(mode, [ly.size for ly in layers], current_zero_counts(layers), grid, images, batch, draws, anchors,
+                     pass_images(xs))
+    if mode == "sketch":
+        from .sketch import sketch_curves
+
+        return sketch_curves(model, layers, xs, grid, draws=draws or 1, anchors=anchors or 0, seed=seed, refs=refs,
+                             fx_split=fast, plan=plan, hint=hint(mode, grid, images))
+    if mode != "measured":
+        raise ValueError(f"unknown curve mode '{mode}'")
+    return measure_curves(model, layers, xs, grid, worst_case, refs=refs, fx_split=fast, plan=plan,
+                          hint=hint(mode, grid, images))

@@ -34,7 +34,11 @@ from ..engine.options import (
 NOISE = "noise"  # --dataset noise: zero-data calibration
 METHOD_NAMES = ("rd", "lamp", "global", "uniform", "uniform-plus", "erk")  # toolkit.prune.METHODS
 DEFAULT_CACHE_DIR = "$LT_CACHE_DIR/prune"  # resolved at use (toolkit.engine.cache.resolve_path)
-RD_ONLY = ("grid", "buckets", "allow_empty", "fx_split", "cache_dir")
+RD_ONLY = ("grid", "buckets", "allow_empty", "fx_split", "cache_dir", "curves", "sketch_draws",
+           "sketch_anchors")
+CURVE_MODES = ("measured", "sketch")  # toolkit.prune.cache.get_curves
+DEFAULT_CURVES = "sketch"  # chosen from benchmarks/README.md ("Curves at the cost floor")
+SKETCH_DEFAULTS = {"sketch_draws": 1, "sketch_anchors": 0}  # toolkit.prune.sketch.DEFAULT_DRAWS/_ANCHORS
 
 
 def is_noise(dataset: str | None) -> bool:
@@ -87,6 +91,9 @@ class CalibOptions(DataOptions, BatchOptions, OutputOptions):
         if self.weights and Path(self.model).exists():
             raise LtError("--weights applies to model names only; a checkpoint or run dir carries its own weights")
         check_image_size(self.dataset, self.image_size)
+        if self.calib_size < self.batch_size:  # refused before the model loads (ResNet-50: 40 s)
+            raise LtError(f"--calib-size {self.calib_size} is fewer than one batch (--batch-size {self.batch_size}); "
+                          f"raise --calib-size or lower --batch-size")
 
 
 RD_DEFAULT = " (lt prune run: with --method rd only)"
@@ -103,6 +110,42 @@ class CurveOptions(Options):
     cache_dir: str = option(DEFAULT_CACHE_DIR, "Cache folder (LT_CACHE_DIR defaults to ~/.cache/lt). Here: the curves "
                                                "cache ('' = none).", run_control=True,
                             default_text=DEFAULT_CACHE_DIR + RD_DEFAULT)
+    curves: str = option(DEFAULT_CURVES, "How the curves are obtained: measured = the paper's (prune each layer to "
+                                         "each grid point and run the calibration set; L x (K+1) passes), sketch = "
+                                         "our extension (linearised distortion from N x draws gradients, "
+                                         "independent of layers and grid; see docs/prune.md).",
+                         choices=CURVE_MODES, default_text=DEFAULT_CURVES + RD_DEFAULT)
+    sketch_draws: int | None = option(None, "Random output vectors per calibration image (one backward each) for "
+                                            "--curves sketch.", min=1, metavar="N",
+                                      default_text=f"{SKETCH_DEFAULTS['sketch_draws']} with --curves sketch")
+    sketch_anchors: int | None = option(None, "Measured grid points per layer that rescale the sketch (each costs "
+                                              "L x ceil(images / batch) suffix passes); at most --grid - 1.", min=0,
+                                        metavar="M",
+                                        default_text=f"{SKETCH_DEFAULTS['sketch_anchors']} with --curves sketch")
+
+    def _resolve(self):
+        if getattr(self, "method", "rd") != "rd":
+            return self  # lt prune run with a baseline: rd's options stay "not given" (and are refused if typed)
+        return self.replace(**sketch_defaults(self))
+
+    def _rules(self) -> None:
+        if self.curves == "measured":
+            refuse(self, ["sketch_draws", "sketch_anchors"], "with --curves measured (they shape --curves sketch)")
+        if self.curves != "sketch":
+            return
+        if getattr(self, "worst_case", False):
+            raise LtError("--worst-case: not used with --curves sketch (the sketch estimates the mean over images); "
+                          "use --curves measured")
+        if isinstance(self.grid, int) and self.sketch_anchors is not None and self.sketch_anchors > self.grid - 1:
+            raise LtError(f"--sketch-anchors {self.sketch_anchors} is larger than the grid: --grid {self.grid} has "
+                          f"{self.grid - 1} interior points (1..K-1) to anchor at")
+
+
+def sketch_defaults(opts) -> dict:
+    """The sketch's defaults left None, for ``--curves sketch`` (nothing for measured)."""
+    if opts.curves != "sketch":
+        return {}
+    return {k: v for k, v in SKETCH_DEFAULTS.items() if getattr(opts, k) is None}
 
 
 @options(out=Default(None, help="Run dir (default runs/<group>-<method>-<time>). lt prune curves writes one only when "
@@ -111,7 +154,8 @@ class CurvesOptions(CurveOptions, CalibOptions):
     """``lt prune curves``: measure (or re-use) and cache the curves of a model."""
 
 
-@options(grid=None, fx_split=None, cache_dir=None)  # not given: resolved for --method rd, refused with the others
+# not given: resolved for --method rd, refused with the others
+@options(grid=None, fx_split=None, cache_dir=None, curves=None)
 class PruneOptions(CurveOptions, CalibOptions):
     """``lt prune run`` (``lt prune --ratio T MODEL``): prune a model to a fraction of zero weights."""
 
@@ -137,8 +181,9 @@ class PruneOptions(CurveOptions, CalibOptions):
             values["finetune_lr"] = 0.01  # the authors' ImageNet recipe
         if self.method == "rd":  # only rd measures curves and runs the DP
             rd = {"grid": 100, "buckets": 10_000, "allow_empty": False, "fx_split": True,
-                  "cache_dir": DEFAULT_CACHE_DIR}
+                  "cache_dir": DEFAULT_CACHE_DIR, "curves": DEFAULT_CURVES}
             values.update({k: v for k, v in rd.items() if getattr(self, k) is None})
+            values.update(sketch_defaults(self.replace(curves=values.get("curves", self.curves))))
         return self.replace(**values)
 
     def _rules(self) -> None:
@@ -164,5 +209,6 @@ class AdditivityOptions(CalibOptions):
         refuse(self, ["out", "force"], "with lt prune additivity (it writes no run dir)")
 
 
-__all__ = ["AdditivityOptions", "CalibOptions", "CurveOptions", "CurvesOptions", "DEFAULT_CACHE_DIR", "METHOD_NAMES",
-           "NOISE", "PruneOptions", "RD_ONLY", "check_image_size", "is_noise"]
+__all__ = ["CURVE_MODES", "DEFAULT_CURVES", "SKETCH_DEFAULTS", "AdditivityOptions", "CalibOptions", "CurveOptions",
+           "CurvesOptions", "DEFAULT_CACHE_DIR", "METHOD_NAMES", "NOISE", "PruneOptions", "RD_ONLY",
+           "check_image_size", "is_noise", "sketch_defaults"]

@@ -87,6 +87,14 @@ def top1(model, dataset, device, batch_size: int) -> float:
     return float((out.argmax(1) == tgt).float().mean())
 
 
+def curve_mode(opts) -> dict:
+    """``get_curves`` keywords of ``--curves``, ``--sketch-draws``, ``--sketch-anchors``, ``--seed``; says on
+    stderr when the faithful, slower measured mode runs."""
+    if opts.curves == "measured":
+        log("curves: --curves measured (the paper's method: L x (K+1) passes; slower than the default sketch)")
+    return {"mode": opts.curves, "draws": opts.sketch_draws, "anchors": opts.sketch_anchors, "seed": opts.seed}
+
+
 def predicted_at(curves: np.ndarray, sizes: list[int], counts: list[int]) -> list[float]:
     """d_l at each layer's zero count (interpolated between grid points for off-grid counts)."""
     grid = curves.shape[1] - 1
@@ -116,12 +124,13 @@ def _iteration(net, layers, calib, xs, t: int, opts: PruneOptions) -> dict:
     n_iter = opts.iterations
     target = 1.0 - (1.0 - opts.ratio) ** (t / n_iter)
     current = current_zero_counts(layers)
-    refs = reference_outputs(net, xs)
+    refs = reference_outputs(net, xs, description="reference logits")
     curves, secs, source, fp = None, 0.0, "-", None
     if getattr(allocator, "needs_curves", False):
         curves, secs, source, fp = get_curves(net, layers, xs, calib_spec=calib.spec, grid=opts.grid,
                                               worst_case=opts.worst_case, cache_dir=opts.cache_dir,
-                                              tag=f"it{t}of{n_iter}" if n_iter > 1 else "", fast=opts.fx_split)
+                                              tag=f"it{t}of{n_iter}" if n_iter > 1 else "", fast=opts.fx_split,
+                                              **curve_mode(opts), refs=refs)
     t0 = time.perf_counter()
     weights = [ly.weight.detach() for ly in layers]
     counts = allocator(weights, target, curves=curves, current=current, buckets=opts.buckets,
