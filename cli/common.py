@@ -78,16 +78,16 @@ def apply_config(ctx: typer.Context, value: Optional[str]) -> Optional[str]:
         options = cfg
     if not isinstance(options, dict):
         fail(f"--config '{value}': 'resolved' must be a JSON object of options")
-    from toolkit.engine.lifecycle import ALWAYS_RECORDED, RUN_CONTROL  # stdlib only at its top: no torch
+    from toolkit.engine.lifecycle import ALWAYS_RECORDED, run_control  # stdlib only at its top: no torch
 
     params = {p.name: p for p in ctx.command.params}
-    replay = {}
+    ignore, replay = run_control(), {}
     for key, v in options.items():
         if key in ALWAYS_RECORDED and key not in params:
             continue
         if key not in params:
             fail(f"--config '{value}': unknown option '{key}' for 'lt {' '.join(command)}'")
-        if key not in RUN_CONTROL and v is not None:
+        if key not in ignore and v is not None:
             replay[params[key].name] = _cli_value(params[key], v)
     ctx.default_map = {**(ctx.default_map or {}), **replay}
     return value

@@ -107,7 +107,8 @@ class UKDOptions(DistillOptions):
     mode: str = option("ukd", "ukd: cached, one teacher at a time; live: all teachers resident (baseline).",
                        choices=("ukd", "live"))
     cache_dir: str | None = option(None, "Cache folder (LT_CACHE_DIR defaults to ~/.cache/lt). Here: the "
-                                                 "teacher-logit cache.", default_text="$LT_CACHE_DIR/ukd")
+                                                 "teacher-logit cache.", default_text="$LT_CACHE_DIR/ukd",
+                                   run_control=True)
 
     def _rules(self) -> None:
         check_teachers(self.teachers, self.teacher_streams)

@@ -59,9 +59,17 @@ from typing import Any
 from .errors import LtError
 
 CONFIG_KEYS = ("command", "argv", "toolkit_version", "torch_version", "resolved", "created", "info")
-# Options that say how to run, not what the run is: never replayed by --config, never compared on --resume.
-RUN_CONTROL = frozenset({"config", "print_config", "force", "resume", "quiet", "fmt", "format", "device",
-                         "workers", "num_workers", "cache_dir"})
+# The CLI's own output and replay options: never replayed by --config, never compared on --resume; with the
+# option fields marked run_control (device, workers, force, resume, caches): :func:`run_control`.
+RUN_CONTROL = frozenset({"config", "print_config", "quiet", "fmt", "format"})
+
+
+def run_control() -> frozenset[str]:
+    """Everything that says how to run, not what the run is: :data:`RUN_CONTROL` and every option field
+    declared ``run_control=True`` (``toolkit.engine.options.run_control_names``)."""
+    from .options import run_control_names
+
+    return RUN_CONTROL | run_control_names()
 # Recorded in ``resolved`` by start_run for every run, whether or not the command has the flag.
 ALWAYS_RECORDED = ("device", "seed", "deterministic")
 
@@ -105,9 +113,10 @@ def build_config(command: tuple[str, ...], resolved: dict[str, Any], info: dict[
 
 
 def first_difference(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, Any, Any] | None:
-    """The first option (in ``new``'s order) whose value differs, ignoring :data:`RUN_CONTROL`."""
+    """The first option (in ``new``'s order) whose value differs, ignoring :func:`run_control` options."""
+    ignore = run_control()
     for key, value in new.items():
-        if key in RUN_CONTROL or key == "out":
+        if key in ignore or key == "out":
             continue
         if key in old and plain(old[key]) != plain(value):
             return key, old[key], value
@@ -310,6 +319,6 @@ def discard_failed_run() -> None:
             folder.rmdir()
 
 
-__all__ = ["ALWAYS_RECORDED", "CONFIG_KEYS", "RUN_CONTROL", "Run", "build_config",
+__all__ = ["ALWAYS_RECORDED", "CONFIG_KEYS", "RUN_CONTROL", "Run", "build_config", "run_control",
            "check_resume_agrees", "discard_failed_run", "first_difference", "plain",
            "start_run"]

@@ -319,6 +319,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def run_control_names() -> frozenset[str]:
+    """Options that say how to run, not what the run is (``run_control=True`` in any group loaded): never
+    compared on ``--resume``, never replayed by ``--config`` (device, workers, force, resume, caches)."""
+    return frozenset(f.name for group in _ALL_GROUPS for f in getattr(group, "__dataclass_fields__", {}).values()
+                     if f.metadata.get("run_control"))
+
+
 def refuse(opts: Options, names: typing.Iterable[str], reason: str) -> None:
     """:class:`LtError` when any of ``names`` was given (differs from its field's default: for the usual
     ``None`` default, any value, ``False`` included) although the run will not use it:
@@ -449,4 +456,4 @@ class TrainOptions(BatchOptions):
 
 __all__ = ["BatchOptions", "DataOptions", "Default", "DeviceOptions", "Options", "OutputOptions", "RunData",
            "RunOptions", "SeedOptions", "SelectionOptions", "TrainOptions", "base_type", "element_type", "flag",
-           "option", "options", "parse_fraction", "parse_list", "refuse", "require"]
+           "option", "options", "parse_fraction", "parse_list", "refuse", "require", "run_control_names"]
