@@ -63,7 +63,7 @@ def table(path: str, cls) -> str:
     for f in fields:
         flag = "ARGUMENT " + f.name.upper() if f.metadata.get("argument") else (
             f.metadata.get("flag") or "--" + f.name.replace("_", "-"))
-        meaning = help_of(f, None).split(" Default: ")[0]
+        meaning = help_of(f).split(" Default: ")[0]
         rows.append(f"| `{flag}` | {_type(cls, f)} | {_cell(_default_text(f))} | {_cell(meaning)} |")
     return "\n".join(rows) + "\n"
 

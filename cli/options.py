@@ -25,9 +25,9 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 
-from toolkit.engine.options import Options, base_type, element_type
+from toolkit.engine.options import Options, base_type
 
-from .common import ConfigOpt, FormatOpt, PrintConfigOpt, QuietOpt, _command_of, fail, globals_of, invoke
+from .common import ConfigOpt, FormatOpt, PrintConfigOpt, QuietOpt, globals_of, invoke
 
 _P = inspect.Parameter
 # Options whose CLI default comes from the root command's globals (lt --device cuda train ...).
@@ -50,7 +50,8 @@ def _cli_text(value: Any) -> Any:
     return value
 
 
-def help_of(f, default: Any) -> str:
+def help_of(f) -> str:
+    """A field's help: its meaning, then its choices, unit and default text."""
     m = f.metadata
     text = m.get("help", "")
     if m.get("choices"):
@@ -84,7 +85,7 @@ def parameter(cls: type[Options], f, overrides: dict[str, Any] | None = None) ->
         default, optional = None, True
     if optional or default is None:
         annotation = Optional[annotation]
-    kwargs = {"help": help_of(f, default), "show_default": m.get("default_text") is None}
+    kwargs = {"help": help_of(f), "show_default": m.get("default_text") is None}
     if m.get("metavar"):
         kwargs["metavar"] = m["metavar"]
     if m.get("argument"):
@@ -172,4 +173,4 @@ def _call(cls: type[Options], values: dict, entry, run, print_config: bool):
     return resolve_entry(entry)(opts)
 
 
-__all__ = ["command", "element_type", "fail", "help_of", "parameter", "signature", "values_of", "_command_of"]
+__all__ = ["command", "help_of", "parameter", "signature", "values_of"]

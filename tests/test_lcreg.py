@@ -18,10 +18,10 @@ from toolkit.longtail.lcreg import (
     LCRegObjective,
     balance_loss,
     build_lcreg_model,
-    default_lambda0,
     diversity_loss,
 )
 from toolkit.longtail.losses import get_loss
+from toolkit.longtail.options import default_lambda0
 from toolkit.models import get_model, load_model
 
 COUNTS = [60, 30, 15, 8, 4]

@@ -88,7 +88,7 @@ def test_lcreg_trains_on_official_format_fixture(invoke, tmp_path, dataset):
 def test_places_lt_recipe_defaults_and_imagenet_lambda(invoke, tmp_path):
     """Places-LT's recipe refuses a random init before reading any data; its default λ₀ is 7.5."""
     from conftest import assert_user_error
-    from toolkit.longtail.lcreg import default_lambda0
+    from toolkit.longtail.options import default_lambda0
 
     res = invoke("train", "lcreg", "--dataset", "places-lt", "--data-root", tmp_path / "missing",
                  "--out", tmp_path / "r")

@@ -203,14 +203,6 @@ def fill_from_run(spec: str, given: dict[str, Any], fields: dict[str, tuple[str,
     return out
 
 
-def opts_from_run(opts: Any, run_field: str, fields: dict[str, tuple[str, str]], required: str | None = None,
-                  defaults: dict[str, Any] | None = None) -> Any:
-    """``opts`` (an options group) whose fields in ``fields`` left None are filled from the run named by
-    its field ``run_field`` (see :func:`fill_from_run`; what was taken is said on stderr)."""
-    given = {k: getattr(opts, k) for k in fields}
-    return opts.replace(**fill_from_run(getattr(opts, run_field), given, fields, required, defaults))
-
-
 def _escape(text: str) -> str:
     from rich.markup import escape
 

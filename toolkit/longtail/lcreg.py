@@ -61,7 +61,7 @@ from .isda import (
     rebalance_prior,
     scale_of,
 )
-from .options import LAMBDA0_BY_RECIPE, LCRegOptions, check_lcreg_model
+from .options import LCRegOptions, check_lcreg_model
 
 HEAD_INPUTS = ("add", "concat")
 ASSIGN_METRICS = ("cosine", "dot")
@@ -161,7 +161,6 @@ def build_lcreg_model(name: str, num_classes: int, weights: str | None = None, l
     """``get_model(name, num_classes, weights)`` wrapped with the latent bank."""
     from ..models import get_model
 
-    check(latent_k >= 0, f"--latent-k must be >= 0 (got {latent_k})")
     base = get_model(name, num_classes, weights=weights)
     return LCRegNet(base, num_classes, latent_k, tau, head_input, assign_metric, assign_grad)
 
@@ -317,11 +316,6 @@ class LCRegObjective(Objective):
         if state.get("class_stats") and self.class_stats is not None:
             self.class_stats.load_state_dict(state["class_stats"])
         self.bank_ready = bool(state.get("bank_ready", self.bank_ready))
-
-
-def default_lambda0(recipe_name: str) -> float:
-    """λ₀ for a recipe: 7.5 for the ImageNet-scale ones, else 0.5 (the ISDA paper's values)."""
-    return LAMBDA0_BY_RECIPE.get(recipe_name, 0.5)
 
 
 def train_lcreg(opts: LCRegOptions | None = None, **values):

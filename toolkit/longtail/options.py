@@ -20,7 +20,6 @@ from ..engine.options import (
     TrainOptions,
     option,
     options,
-    refuse,
 )
 from .recipes import DATASET_RECIPE, RECIPES, get_recipe
 
@@ -116,6 +115,11 @@ class CEOptions(LongtailOptions):
 LAMBDA0_BY_RECIPE = {"imagenet-lt": 7.5, "places-lt": 7.5, "inat2018": 7.5}
 
 
+def default_lambda0(recipe_name: str) -> float:
+    """λ₀ for a recipe: 7.5 for the ImageNet-scale ones, else 0.5 (the ISDA paper's values)."""
+    return LAMBDA0_BY_RECIPE.get(recipe_name, 0.5)
+
+
 def check_lcreg_model(latent_k: int, head_input: str) -> None:
     """The one rule tying the LCReg model's options (used by :class:`LCRegOptions` and ``LCRegNet``)."""
     if latent_k == 0 and head_input != "add":
@@ -157,7 +161,7 @@ class LCRegOptions(LongtailOptions):
 
     def _resolve(self):
         if self.lambda0 is None:
-            return self.replace(lambda0=LAMBDA0_BY_RECIPE.get(self.recipe, 0.5))
+            return self.replace(lambda0=default_lambda0(self.recipe))
         return self
 
     def _rules(self) -> None:
@@ -184,5 +188,5 @@ def shot_thresholds(opts: ShotOptions, dataset: str) -> tuple[int, int]:
 
 
 __all__ = ["CEOptions", "EvalOptions", "LAMBDA0_BY_RECIPE", "LCRegOptions", "LOSS_NAMES", "LongtailDataOptions",
-           "LongtailOptions", "RECIPE_FIELDS", "ShotOptions", "check_lcreg_model", "recipe_default", "refuse",
+           "LongtailOptions", "RECIPE_FIELDS", "ShotOptions", "check_lcreg_model", "default_lambda0", "recipe_default",
            "shot_thresholds"]

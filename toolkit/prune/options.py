@@ -11,7 +11,7 @@ Pure Python (no torch): the CLI builds the commands from these classes at startu
   :class:`AdditivityOptions` (``lt prune additivity``).
 
 ``--dataset`` left None means "the run's" for a run dir or checkpoint MODEL (filled by the entry point
-from its ``config.json``, :func:`toolkit.engine.runs.opts_from_run`) and ``noise`` for a model name.
+from its ``config.json``, ``CalibOptions.run_data``) and ``noise`` for a model name.
 """
 
 from __future__ import annotations
