@@ -239,3 +239,25 @@ def test_docs_option_tables_are_current():
 
     page = Path(__file__).parents[1] / "docs" / "options.md"
     assert page.read_text(encoding="utf-8") == render(), "regenerate: python -m cli.docs > docs/options.md"
+
+
+def test_compile_failing_at_the_first_step_is_one_clear_error(tmp_path, monkeypatch):
+    """torch.compile compiles lazily: a compiler missing at the first step is an LtError, not a traceback."""
+
+    class InductorError(RuntimeError):
+        __module__ = "torch._inductor.exc"
+
+    class Broken(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            raise InductorError("InvalidCxxCompiler: No working C++ compiler found")
+
+    monkeypatch.setattr(torch, "compile", Broken)
+    with pytest.raises(LtError, match="--compile: torch.compile failed here .*InvalidCxxCompiler.*drop --compile"):
+        _tiny_fit(tmp_path, compile=True)
+    with pytest.raises(InductorError):  # without --compile the same error is not relabelled
+        monkeypatch.setattr(torch.nn.Linear, "forward", Broken.forward)
+        _tiny_fit(tmp_path / "plain")

@@ -371,6 +371,11 @@ class Trainer:
                 log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
         except NonFiniteLoss as e:
             raise NonFiniteLoss(f"{e}; {self._last_good()}; lower --lr or check the data") from None
+        except Exception as e:
+            if self.cfg.compile and _compiler_error(e):  # torch.compile compiles lazily, at the first step
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise LtError(f"--compile: torch.compile failed here ({first}); drop --compile") from None
+            raise
         except KeyboardInterrupt:
             done = len(self.history)
             where = self.out_dir / LAST if self.out_dir is not None else None
@@ -403,6 +408,11 @@ def channels_last(model: nn.Module) -> nn.Module:
         raise LtError("--channels-last needs 4-D image inputs (N, C, H, W) and 2-D convolutions; this model has "
                       "3-D convolutions (5-D weights, video clips): drop --channels-last")
     return model.to(memory_format=torch.channels_last)
+
+
+def _compiler_error(e: BaseException) -> bool:
+    """An exception raised by torch.compile's machinery (dynamo, inductor), e.g. no working C++ compiler."""
+    return any(c.__module__.startswith(("torch._dynamo", "torch._inductor")) for c in type(e).__mro__)
 
 
 def compiled(model: nn.Module) -> nn.Module:
