@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import FormatOpt, QuietOpt, resolve, run
+from .common import FormatOpt, QuietOpt, run
 
 app = typer.Typer(no_args_is_help=True, help="List and clear lt's caches ($LT_CACHE_DIR, default ~/.cache/lt).")
 
@@ -27,7 +27,7 @@ def list_cmd(ctx: typer.Context, kind: KindOpt = None, fmt: FormatOpt = None) ->
     """
     from toolkit.engine.cache import list_caches
 
-    run(ctx, list_caches, resolve(ctx, None, None, fmt, False), kind=kind)
+    run(ctx, list_caches, fmt, kind=kind)
 
 
 @app.command("clear")
@@ -39,4 +39,4 @@ def clear_cmd(ctx: typer.Context, kind: KindOpt = None, fmt: FormatOpt = None, q
     """
     from toolkit.engine.cache import clear_caches
 
-    run(ctx, clear_caches, resolve(ctx, None, None, fmt, quiet), kind=kind)
+    run(ctx, clear_caches, fmt, quiet, kind=kind)

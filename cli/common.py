@@ -110,14 +110,10 @@ def globals_of(ctx: typer.Context | None) -> dict:
     return dict(ctx.obj or {}) if ctx is not None and isinstance(ctx.obj, dict) else {}
 
 
-def resolve(ctx: typer.Context | None, device: str | None = None, seed: int | None = None,
-            fmt: Fmt | None = None, quiet: bool = False) -> dict:
-    """Merge a command's options with the root's globals (the command's win)."""
+def output_options(ctx: typer.Context | None, fmt: Fmt | None = None, quiet: bool = False) -> dict:
+    """A command's ``--format``/``--quiet`` merged with the root's globals (the command's win)."""
     g = globals_of(ctx)
-    return {"device": device or g.get("device") or "auto",
-            "seed": seed if seed is not None else g.get("seed", 0),
-            "format": (fmt.value if fmt else None) or g.get("format"),
-            "quiet": quiet or g.get("quiet", False)}
+    return {"format": (fmt.value if fmt else None) or g.get("format"), "quiet": quiet or g.get("quiet", False)}
 
 
 def one_line(message: str) -> str:
@@ -144,7 +140,7 @@ def invoke(ctx: typer.Context | None, thunk: Callable[[], Any], fmt: Fmt | None 
     from toolkit.engine.lifecycle import discard_failed_run
     from toolkit.engine.report import drop_pending, emit, flush_pending, set_quiet
 
-    opts = resolve(ctx, None, None, fmt, quiet)
+    opts = output_options(ctx, fmt, quiet)
     set_quiet(opts["quiet"])
     try:
         result = thunk()
@@ -166,7 +162,7 @@ def invoke(ctx: typer.Context | None, thunk: Callable[[], Any], fmt: Fmt | None 
     return result
 
 
-def run(ctx: typer.Context | None, fn: Callable[..., Any], opts: dict, **kwargs: Any) -> Any:
+def run(ctx: typer.Context | None, fn: Callable[..., Any], fmt: Fmt | None = None, quiet: bool = False,
+        **kwargs: Any) -> Any:
     """Call ``fn(**kwargs)`` (a listing: ``lt models``, ``lt cache``) and print its Report (see :func:`invoke`)."""
-    fmt = Fmt(opts["format"]) if opts.get("format") else None
-    return invoke(ctx, lambda: fn(**kwargs), fmt, opts.get("quiet", False))
+    return invoke(ctx, lambda: fn(**kwargs), fmt, quiet)

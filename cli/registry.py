@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperGroup
 
-from .common import FormatOpt, resolve, run
+from .common import FormatOpt, run
 
 LIST_COMMAND = "list"
 PatternArg = Annotated[Optional[str], typer.Argument(help="A glob (resnet*) or a substring (resnet).")]
@@ -39,7 +39,7 @@ def models_list(ctx: typer.Context, pattern: PatternArg = None, fmt: FormatOpt =
     """
     from toolkit.models.catalog import model_table
 
-    run(ctx, model_table, resolve(ctx, None, None, fmt, False), pattern=pattern)
+    run(ctx, model_table, fmt, pattern=pattern)
 
 
 @models_app.command("weights")
@@ -52,7 +52,7 @@ def models_weights(ctx: typer.Context,
     """
     from toolkit.models.catalog import weights_table
 
-    run(ctx, weights_table, resolve(ctx, None, None, fmt, False), name=name)
+    run(ctx, weights_table, fmt, name=name)
 
 
 def datasets(ctx: typer.Context, pattern: PatternArg = None, fmt: FormatOpt = None) -> None:
@@ -62,4 +62,4 @@ def datasets(ctx: typer.Context, pattern: PatternArg = None, fmt: FormatOpt = No
     """
     from toolkit.data.layouts import dataset_table
 
-    run(ctx, dataset_table, resolve(ctx, None, None, fmt, False), pattern=pattern)
+    run(ctx, dataset_table, fmt, pattern=pattern)
