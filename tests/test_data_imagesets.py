@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from fixtures.images import nips_dev, png, transferattack
 
 from conftest import assert_user_error
@@ -90,3 +91,25 @@ def test_attack_output_dir_reads_back_despite_its_metrics_csv(tmp_path):
     transferattack(tmp_path / "adv", labels=(1, 2))
     (tmp_path / "adv" / "metrics.csv").write_text("role,model,asr\nvictim,m,50\n")
     assert load_image_set(str(tmp_path / "adv")).labels == [1, 2]
+
+
+@pytest.mark.parametrize("kind", ["gray16", "palette", "gray-alpha"])
+def test_deep_and_palette_pngs_scale_to_the_same_pixels(tmp_path, kind):
+    """A 16-bit PNG is scaled by 255/65535 (PIL's convert clipped it to white); palette and LA keep their colours."""
+    from PIL import Image
+
+    from toolkit.data.imagefiles import read_image
+
+    ramp = np.linspace(0, 65535, 32 * 32).reshape(32, 32).astype(np.uint16)
+    want = np.rint(ramp * (255 / 65535)).astype(np.uint8)
+    path = tmp_path / f"{kind}.png"
+    if kind == "gray16":
+        Image.fromarray(ramp).save(path)
+    elif kind == "palette":
+        Image.fromarray(want, mode="L").convert("P").save(path)
+    else:
+        Image.fromarray(np.stack([want, np.full_like(want, 255)], -1), mode="LA").save(path)
+    x = read_image(path)
+    assert x.dtype == torch.uint8 and x.shape == (3, 32, 32)
+    assert np.abs(x[0].numpy().astype(int) - want).max() <= 1
+    assert torch.equal(x[0], x[1]) and torch.equal(x[1], x[2])

@@ -23,13 +23,28 @@ def read_image(path: str | Path) -> torch.Tensor:
 
     try:
         with Image.open(path) as im:
-            im = im.convert("RGB")
+            im = _to_8bit(im).convert("RGB")
             data = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
             return data.view(im.height, im.width, 3).permute(2, 0, 1).contiguous()
     except FileNotFoundError as e:
         raise DataError(f"image '{path}' does not exist") from e
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise DataError(f"image '{path}' is unreadable: {e}") from e
+
+
+def _to_8bit(im):
+    """A 16-bit grey image (PIL modes ``I;16*`` and ``I``, as 16-bit PNG/TIFF open) scaled to 8 bits by
+    value·255/65535; PIL's own ``convert("RGB")`` clips it instead (a 16-bit PNG came out 99.7 % white).
+    Palette, grey-alpha and 8-bit modes are left to ``convert`` (which maps them correctly)."""
+    if not (im.mode.startswith("I;16") or im.mode == "I"):
+        return im
+    import numpy as np
+    from PIL import Image
+
+    a = np.asarray(im).astype(np.float64)
+    if im.mode == "I" and a.size and (a.min() < 0 or a.max() > 65535):
+        raise ValueError(f"32-bit integer pixels outside 0..65535 (min {a.min():.0f}, max {a.max():.0f})")
+    return Image.fromarray(np.rint(a * (255 / 65535)).astype(np.uint8), mode="L")
 
 
 def check_readable(paths: Sequence[Path], skip_bad: bool) -> list[int]:
