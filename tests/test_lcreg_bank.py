@@ -191,3 +191,29 @@ def test_cli_bank_options_bad_input(invoke, tmp_path, args, fragment):
     res = invoke("train", "lcreg", "--dataset", "digits-lt", *args, "--out", tmp_path / "run")
     assert_user_error(res, fragment)
     assert not (tmp_path / "run").exists()
+
+
+class _InfBuffer(Objective):
+    """Cross-entropy; from ``epoch`` on, writes inf into the BatchNorm's running_var (parameters stay finite)."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def loss(self, model, batch, epoch):
+        if epoch >= self.epoch:
+            model[1].running_var.fill_(float("inf"))
+        return super().loss(model, batch, epoch)
+
+
+def test_non_finite_buffers_stop_the_run_like_a_non_finite_loss(tmp_path):
+    """The check after each epoch reads buffers too: a run whose BatchNorm statistics diverged keeps the epoch
+    before as the last good checkpoint instead of saving inf running_var as 'good'."""
+    torch.manual_seed(0)
+    ds = torch.utils.data.TensorDataset(torch.randn(32, 6), torch.randint(0, 3, (32,)))
+    model = nn.Sequential(nn.Linear(6, 3), nn.BatchNorm1d(3))
+    with pytest.raises(NonFiniteLoss, match=r"1\.running_var became non-finite at epoch 2; .*last\.pt \(epoch 1\)"):
+        fit(model, ds, ds, cfg=TrainConfig(epochs=3, batch_size=8), device=torch.device("cpu"), objective=_InfBuffer(1),
+            out_dir=tmp_path)
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert ckpt["epoch"] == 1 and all(torch.isfinite(v).all() for v in ckpt["state_dict"].values()
+                                      if v.is_floating_point())

@@ -170,6 +170,14 @@ def make_loader(ds: Dataset, batch_size: int, *, train: bool, seed: int = 0, wor
                       pin_memory=torch.cuda.is_available(), persistent_workers=False)
 
 
+def first_non_finite(model: nn.Module) -> str | None:
+    """The name of the first parameter or floating buffer (BatchNorm ``running_var`` too) holding a NaN or inf."""
+    for name, t in model.state_dict(keep_vars=False).items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            return name
+    return None
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, *,
              forward: Callable[[nn.Module, Any], tuple[torch.Tensor, torch.Tensor]] | None = None,
@@ -353,8 +361,9 @@ class Trainer:
                     break
                 t0 = time.perf_counter()
                 row = {"epoch": epoch + 1, "lr": self.optimizer.param_groups[0]["lr"], **self.train_epoch(epoch)}
-                if not all(bool(torch.isfinite(p).all()) for p in self.bare.parameters()):
-                    raise NonFiniteLoss(f"weights became non-finite at epoch {epoch + 1}")
+                bad = first_non_finite(self.bare)
+                if bad is not None:
+                    raise NonFiniteLoss(f"{bad} became non-finite at epoch {epoch + 1}")
                 if self.eval_loader is not None and ((epoch + 1) % self.cfg.eval_every == 0
                                                      or epoch + 1 == self.cfg.epochs):
                     metrics = self.eval_metrics()
