@@ -133,12 +133,10 @@ def _nested_runs(folder: Path) -> list[Path]:
 
 def read_run(path: Path) -> RunInfo:
     """One run's command, options, data, seed and metrics (accuracies and ECE in %)."""
-    from ..engine.runs import read_json
-
     if not (path / "metrics.json").is_file():
         raise LtError(f"'{path}' has no metrics.json: not a finished run (it stopped early, or its command "
                       f"writes no metrics)")
-    config, raw = read_json(path / "config.json"), read_json(path / "metrics.json")
+    config, raw = _read_json(path / "config.json"), _read_json(path / "metrics.json")
     resolved = config.get("resolved") if isinstance(config, dict) else None
     if not isinstance(resolved, dict) or not config.get("command"):
         raise LtError(f"'{path / 'config.json'}' is not a run config (no command and resolved options)")
@@ -146,6 +144,14 @@ def read_run(path: Path) -> RunInfo:
     if not isinstance(seed, int):
         raise LtError(f"'{path}' records no seed in its config.json: it cannot be paired")
     return RunInfo(path, tuple(config["command"]), resolved, _data_of(path, config), seed, metric_values(raw))
+
+
+def _read_json(path: Path) -> Any:
+    """A run's JSON file (read here rather than by toolkit.engine.runs, which imports torch: compare needs none)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise LtError(f"'{path}' is not readable JSON: {e}") from None
 
 
 def metric_values(raw: Any) -> dict[str, float]:
