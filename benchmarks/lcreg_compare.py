@@ -11,7 +11,8 @@ Methods (each a real ``lt train`` path: ``train_longtail`` / ``train_lcreg`` wit
   sharpness term, assignment gradients into the backbone, Σ_k of h itself, ``--lambda-norm feature``)
 
 Every method runs on the same seeds (training seeds; the data split is fixed), so the difference to
-Balanced Softmax is paired per seed; reported as mean ± sample std over seeds and a 95 % t-interval.
+Balanced Softmax is paired per seed; reported as mean ± sample std over seeds and a 95 % t-interval
+(``toolkit.engine.stats``, as ``lt train compare`` over the run dirs it writes).
 Everything runs in one process with one torch thread (the MLP is small). Writes ``compare.json``,
 per-run dirs and ``assignments.png`` (assignment entropy per epoch, and the class × latent
 assignment matrix of seed 0's LCReg on the test split) under ``--out``.
@@ -31,6 +32,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from toolkit.engine.stats import mean_std, paired_delta
 
 METHODS = {
     "ce": ("ce", {}),
@@ -66,31 +69,20 @@ def run_one(method: str, seed: int, epochs: int | None, imbalance: float, model:
     return row
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
-def _t95(n: int) -> float:
-    from scipy.stats import t
-
-    return float(t.ppf(0.975, n - 1)) if n > 1 else math.nan
-
-
 def summarise(results: dict[str, dict[int, dict]], seeds: list[int]) -> list[dict]:
-    """Per method: mean ± std of top-1 / few, and the paired difference to Balanced Softmax."""
+    """Per method: mean ± std of top-1 / few, and the paired difference to Balanced Softmax
+    (``toolkit.engine.stats``, the statistics of ``lt train compare``)."""
     rows = []
     base = results.get(BASELINE)
     for method, per_seed in results.items():
         row = {"method": method, "seeds": len(seeds)}
         for key in ("top1", "few", "many", "medium"):
-            row[key], row[f"{key}_std"] = _mean_std([per_seed[s][key] for s in seeds])
+            row[key], row[f"{key}_std"] = mean_std([per_seed[s][key] for s in seeds])
         if base is not None and method != BASELINE:
             for key in ("top1", "few"):
-                diff = [per_seed[s][key] - base[s][key] for s in seeds]
-                m, sd = _mean_std(diff)
-                row[f"d_{key}"], row[f"d_{key}_std"] = m, sd
-                row[f"d_{key}_ci95"] = _t95(len(diff)) * sd / math.sqrt(len(diff))
-                row[f"d_{key}_per_seed"] = diff
+                d = paired_delta([per_seed[s][key] for s in seeds], [base[s][key] for s in seeds])
+                row[f"d_{key}"], row[f"d_{key}_std"], row[f"d_{key}_ci95"] = d.mean, d.std, d.half_width
+                row[f"d_{key}_per_seed"] = list(d.values)
         for key in ASSIGN_KEYS:
             if key in per_seed[seeds[0]]:
                 row[key] = statistics.mean(per_seed[s][key] for s in seeds)

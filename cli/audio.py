@@ -11,9 +11,6 @@ Only typer, the standard library and the torch-free options are imported here.
 
 from __future__ import annotations
 
-import inspect
-from typing import Annotated, List
-
 import typer
 
 from toolkit.audio.options import FeaturesOptions, SSBPREvalOptions, SSBPRPredictOptions, SSBPRTrainOptions
@@ -44,13 +41,8 @@ command(ssbpr_app, "eval", SSBPREvalOptions, "toolkit.audio.ssbpr:eval_ssbpr",
     Example: lt audio ssbpr eval runs/ssbpr --data-root DIR
     """)
 
-_predict = command(ssbpr_app, "predict", SSBPRPredictOptions, "toolkit.audio.ssbpr:predict_ssbpr",
-                   doc="""Label and class probabilities per file (JSON lines when piped, else --format).
+command(ssbpr_app, "predict", SSBPRPredictOptions, "toolkit.audio.ssbpr:predict_ssbpr",
+        doc="""Label and class probabilities per file (JSON lines when piped, else --format).
 
     Example: lt audio ssbpr predict a.wav b.wav --checkpoint runs/ssbpr
     """)
-# FILES... is a variadic argument (cli/options.py makes a tuple field one comma-separated value).
-_FILES = Annotated[List[str], typer.Argument(help="Audio files to label.")]
-_predict.__signature__ = _predict.__signature__.replace(parameters=[
-    p.replace(annotation=_FILES, default=inspect.Parameter.empty) if p.name == "files" else p
-    for p in _predict.__signature__.parameters.values()])

@@ -21,11 +21,11 @@ import inspect
 import json
 import sys
 from dataclasses import MISSING
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any, Callable, List, Optional
 
 import typer
 
-from toolkit.engine.options import Options, base_type
+from toolkit.engine.options import Options, base_type, element_type
 
 from .common import ConfigOpt, FormatOpt, PrintConfigOpt, QuietOpt, globals_of, invoke
 
@@ -69,7 +69,11 @@ def parameter(cls: type[Options], f, overrides: dict[str, Any] | None = None) ->
     hint, optional = base_type(cls.hints()[f.name])
     default = _default_of(f)
     decls = (m.get("flag") or "--" + f.name.replace("_", "-"),)
-    if hint is bool:
+    variadic = bool(m.get("argument")) and getattr(hint, "__origin__", None) in (tuple, list)
+    if variadic:
+        annotation = List[element_type(hint)]  # a variadic argument (FILES..., RUN...): one value per word
+        default = _P.empty if default is _P.empty else (list(default) if default else None)
+    elif hint is bool:
         if default is True and "/" not in decls[0]:
             decls = (f"{decls[0]}/--no-{decls[0][2:]}",)
         annotation: Any = bool
@@ -89,7 +93,8 @@ def parameter(cls: type[Options], f, overrides: dict[str, Any] | None = None) ->
     if m.get("metavar"):
         kwargs["metavar"] = m["metavar"]
     if m.get("argument"):
-        kwargs.setdefault("metavar", f.name.upper())
+        if not variadic:  # typer shows a variadic one as name...
+            kwargs.setdefault("metavar", f.name.upper())
         info = typer.Argument(**kwargs)
     else:
         info = typer.Option(*decls, *((m["short"],) if m.get("short") else ()), **kwargs)

@@ -7,7 +7,7 @@ import importlib
 
 import typer
 
-from toolkit.longtail.options import CEOptions, EvalOptions
+from toolkit.longtail.options import CEOptions, CompareOptions, EvalOptions
 
 from .options import command
 
@@ -29,6 +29,16 @@ The dataset, --data-root and --imbalance default to the run's (its config.json),
 Example: lt train eval runs/bs --format json
 """)
 
+command(app, "compare", CompareOptions, "toolkit.longtail.compare:compare_runs", doc="""
+Compare finished runs: per method mean ± std over seeds, and the paired difference to a baseline.
+
+Runs are grouped by method (command, --loss/--method, and any option that differs) and paired by seed. Per method
+and metric (top-1, many, medium, few, and ECE where recorded; in %): mean ± sample std; against the baseline on the
+shared seeds: mean delta, its std, 95 % t half-width, wins/ties/losses. Trains nothing, writes no run dir; a folder
+holding run dirs stands for all of them.
+
+Example: lt train compare runs/*/ --baseline ce/balanced-softmax --format csv > table.csv
+""")
 
 # Methods in their own modules add their commands here: each module defines register(app).
 for _module in ("cli.train_lcreg", "cli.train_mdl", "cli.train_video", "cli.train_muse"):

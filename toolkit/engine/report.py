@@ -262,7 +262,9 @@ def _rich_table(report: Report, console: Console) -> None:
         t = Table(title=report.title, title_justify="left")
         cols = _columns(report.rows)
         for c in cols:
-            t.add_column(c, justify="right" if isinstance(report.rows[0].get(c), (int, float)) else "left",
+            first = next((r[c] for r in report.rows if r.get(c) is not None), None)  # the first row's, unless None
+            numeric = isinstance(first, (int, float))
+            t.add_column(c, justify="right" if numeric else "left",
                          overflow="fold")  # a narrow terminal wraps a cell, never cuts it
         for r in report.rows:
             t.add_row(*[_fmt(r.get(c)) for c in cols])

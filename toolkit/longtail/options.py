@@ -180,6 +180,26 @@ class EvalOptions(LongtailDataOptions, ShotOptions, BatchOptions, DeviceOptions)
     split: str = option("test", "Partition to evaluate.", choices=("test", "val"))
 
 
+COMPARE_METRICS = ("top1", "many", "medium", "few")
+
+
+@options
+class CompareOptions(Options):
+    """``lt train compare``: finished runs grouped by method, paired by seed (toolkit.longtail.compare)."""
+
+    runs: tuple[str, ...] = option(help="Run dirs to compare (a folder holding run dirs stands for all of them).",
+                                   argument=True)
+    baseline: str | None = option(None, "Method the others are paired against: its label (ce/balanced-softmax, "
+                                        "or its last part balanced-softmax) or one of the RUN dirs.",
+                                  default_text="the first RUN's method")
+    metrics: tuple[str, ...] = option((), "Metrics of metrics.json to compare (comma-separated).", kind="list",
+                                      default_text="top1,many,medium,few and every ece* all runs record")
+
+    def _rules(self) -> None:
+        if not self.runs:
+            raise LtError("give at least one RUN dir to compare")
+
+
 def shot_thresholds(opts: ShotOptions, dataset: str) -> tuple[int, int]:
     """(many, few): the given thresholds, else the dataset's recipe's, else 100 / 20."""
     name = DATASET_RECIPE.get(dataset)
@@ -190,3 +210,4 @@ def shot_thresholds(opts: ShotOptions, dataset: str) -> tuple[int, int]:
 __all__ = ["CEOptions", "EvalOptions", "LAMBDA0_BY_RECIPE", "LCRegOptions", "LOSS_NAMES", "LongtailDataOptions",
            "LongtailOptions", "RECIPE_FIELDS", "ShotOptions", "check_lcreg_model", "default_lambda0", "recipe_default",
            "shot_thresholds"]
+__all__ += ["COMPARE_METRICS", "CompareOptions"]  # lt train compare
