@@ -24,24 +24,14 @@ Inner loops are shortened for CPU (our choice, printed): DTA K=5, VDTA K=3 N=5, 
 from __future__ import annotations
 
 import argparse
-import math
 import time
 
 import torch
 
+from toolkit.engine.stats import wilson
+
 ATTACK_OPTIONS = {"dta": {"inner_steps": 5}, "vdta": {"inner_steps": 3, "n_samples": 5},
                   "vmifgsm": {"n_samples": 5}, "vnifgsm": {"n_samples": 5}}
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score 95 % interval for k successes out of n, as fractions in [0, 1]."""
-    if n == 0:
-        return float("nan"), float("nan")
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return c - h, c + h
 
 
 def train(arch: str, bundle, epochs: int, device: torch.device, seed: int, **kw):
