@@ -259,3 +259,19 @@ def test_the_benchmark_uses_the_toolkit_statistics():
     d = paired_delta([results["lcreg"][s]["few"] for s in range(4)],
                      [results["balanced-softmax"][s]["few"] for s in range(4)])
     assert (row["d_few"], row["d_few_std"], row["d_few_ci95"]) == (d.mean, d.std, d.half_width)
+
+
+def test_compare_reads_runs_without_importing_torch(make_run, tmp_path):
+    """`lt train compare` is bookkeeping over JSON files: toolkit.engine.runs stays torch-free at import."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    a, b = make_run("a", 0), make_run("b", 0, loss="balanced-softmax")
+    code = ("import sys; from toolkit.longtail.compare import compare_runs; "
+            f"r = compare_runs(runs=[{str(a)!r}, {str(b)!r}]); "
+            "assert len(r.rows) == 8, r.rows; assert 'torch' not in sys.modules, 'torch was imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert done.returncode == 0, done.stderr

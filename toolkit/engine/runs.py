@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import LAST, atomic_path
 from .errors import LtError
+
+# torch-free at import (`lt train compare` reads runs without torch): toolkit.engine.checkpoint is imported where used.
 
 
 def default_out(group: str, method: str) -> Path:
@@ -25,6 +26,8 @@ def prepare_out_dir(out: str | os.PathLike | None, group: str, method: str, *,
                     force: bool = False, resume: bool = False) -> Path:
     """Create the run dir. An existing non-empty dir is refused unless ``force``; ``resume`` needs a run
     there (its ``config.json``, or a ``last.pt``)."""
+    from .checkpoint import LAST
+
     path = Path(out) if out else default_out(group, method)
     if path.exists() and not path.is_dir():
         raise LtError(f"--out '{path}' exists and is not a directory")
@@ -40,6 +43,8 @@ def prepare_out_dir(out: str | os.PathLike | None, group: str, method: str, *,
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
+    from .checkpoint import atomic_path
+
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, default=_default) + "\n")
 
@@ -56,6 +61,8 @@ def write_csv(path: str | os.PathLike, rows: list[dict]) -> None:
     cols: list[str] = []
     for r in rows:
         cols += [k for k in r if k not in cols]
+    from .checkpoint import atomic_path
+
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=cols)
@@ -64,12 +71,15 @@ def write_csv(path: str | os.PathLike, rows: list[dict]) -> None:
 
 
 def read_json(path: str | os.PathLike) -> Any:
+    """A JSON file; a missing, unreadable or malformed one is one :class:`LtError` naming it."""
     try:
         return json.loads(Path(path).read_text())
     except FileNotFoundError as e:
         raise LtError(f"'{path}' does not exist") from e
     except json.JSONDecodeError as e:
-        raise LtError(f"'{path}' is not valid JSON: {e}") from e
+        raise LtError(f"'{path}' is not readable JSON: {e}") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise LtError(f"'{path}' is not readable: {e}") from e
 
 
 # --- Runs remember their data -------------------------------------------------------------------

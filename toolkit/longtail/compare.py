@@ -36,7 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from ..engine.errors import LtError
+from ..engine.options import flag
 from ..engine.report import Report
+from ..engine.runs import read_json
 from ..engine.stats import mean_std, paired_delta
 from .options import COMPARE_METRICS, CompareOptions
 
@@ -47,7 +49,6 @@ PERCENT = (*COMPARE_METRICS, "top5")
 LOWER_IS_BETTER = ("ece", "mce", "nll", "brier", "error")
 _SHOT_ORDER = ("", "_many", "_medium", "_few")
 _NESTED_DEPTH = 2
-_FOLLOW_DEPTH = 3
 
 
 @dataclass
@@ -136,7 +137,7 @@ def read_run(path: Path) -> RunInfo:
     if not (path / "metrics.json").is_file():
         raise LtError(f"'{path}' has no metrics.json: not a finished run (it stopped early, or its command "
                       f"writes no metrics)")
-    config, raw = _read_json(path / "config.json"), _read_json(path / "metrics.json")
+    config, raw = read_json(path / "config.json"), read_json(path / "metrics.json")
     resolved = config.get("resolved") if isinstance(config, dict) else None
     if not isinstance(resolved, dict) or not config.get("command"):
         raise LtError(f"'{path / 'config.json'}' is not a run config (no command and resolved options)")
@@ -144,14 +145,6 @@ def read_run(path: Path) -> RunInfo:
     if not isinstance(seed, int):
         raise LtError(f"'{path}' records no seed in its config.json: it cannot be paired")
     return RunInfo(path, tuple(config["command"]), resolved, _data_of(path, config), seed, metric_values(raw))
-
-
-def _read_json(path: Path) -> Any:
-    """A run's JSON file (read here rather than by toolkit.engine.runs, which imports torch: compare needs none)."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise LtError(f"'{path}' is not readable JSON: {e}") from None
 
 
 def metric_values(raw: Any) -> dict[str, float]:
@@ -221,7 +214,7 @@ def label_methods(runs: list[RunInfo]) -> None:
         values = [{k: json.dumps(_method_value(r.resolved[k]), sort_keys=True) for k in keys} for r in group]
         usual = {k: Counter(v[k] for v in values).most_common(1)[0][0] for k in keys}
         for r, v in zip(group, values, strict=True):
-            r.method = " ".join([base] + [f"{_flag(k)} {_show(json.loads(v[k]))}" for k in keys if v[k] != usual[k]])
+            r.method = " ".join([base] + [f"{flag(k)} {_show(json.loads(v[k]))}" for k in keys if v[k] != usual[k]])
 
 
 def _ignored() -> frozenset[str]:
@@ -230,28 +223,22 @@ def _ignored() -> frozenset[str]:
     return run_control() | frozenset(NOT_METHOD)
 
 
-def _method_value(value: Any, depth: int = 0) -> Any:
+def _method_value(value: Any) -> Any:
     """An option's value as part of a method: a path naming a run -> that run's method (``<ce/ce>``); any
     other path -> None (where a run was read from is not its method); else the value."""
     if not isinstance(value, str) or not value:
         return value
     path = Path(value)
     run_dir = path if path.is_dir() else path.parent if path.is_file() else None
-    if run_dir is not None and (run_dir / "config.json").is_file() and depth < _FOLLOW_DEPTH:
+    if run_dir is not None and (run_dir / "config.json").is_file():
         try:
-            config = json.loads((run_dir / "config.json").read_text())
+            config = read_json(run_dir / "config.json")
             return f"<{base_label(config['command'], config['resolved'])}>"
-        except (OSError, ValueError, KeyError, TypeError):
+        except (LtError, KeyError, TypeError):
             return None
     if os.sep in value or path.exists() or value.endswith((".pt", ".pth")):
         return None
     return value
-
-
-def _flag(name: str) -> str:
-    from ..engine.options import flag
-
-    return flag(name)
 
 
 def _show(value: Any) -> str:

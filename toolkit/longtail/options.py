@@ -207,7 +207,6 @@ def shot_thresholds(opts: ShotOptions, dataset: str) -> tuple[int, int]:
     return (opts.many or (recipe.shot_many if recipe else 100), opts.few or (recipe.shot_few if recipe else 20))
 
 
-__all__ = ["CEOptions", "EvalOptions", "LAMBDA0_BY_RECIPE", "LCRegOptions", "LOSS_NAMES", "LongtailDataOptions",
-           "LongtailOptions", "RECIPE_FIELDS", "ShotOptions", "check_lcreg_model", "default_lambda0", "recipe_default",
-           "shot_thresholds"]
-__all__ += ["COMPARE_METRICS", "CompareOptions"]  # lt train compare
+__all__ = ["CEOptions", "COMPARE_METRICS", "CompareOptions", "EvalOptions", "LAMBDA0_BY_RECIPE", "LCRegOptions",
+           "LOSS_NAMES", "LongtailDataOptions", "LongtailOptions", "RECIPE_FIELDS", "ShotOptions", "check_lcreg_model",
+           "default_lambda0", "recipe_default", "shot_thresholds"]
