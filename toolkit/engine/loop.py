@@ -172,7 +172,7 @@ def make_loader(ds: Dataset, batch_size: int, *, train: bool, seed: int = 0, wor
 
 def first_non_finite(model: nn.Module) -> str | None:
     """The name of the first parameter or floating buffer (BatchNorm ``running_var`` too) holding a NaN or inf."""
-    for name, t in model.state_dict(keep_vars=False).items():
+    for name, t in model.state_dict().items():
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             return name
     return None
